@@ -1,0 +1,17 @@
+"""GPTBigCode in PyTorch: token ids in, token ids out. Knows nothing of documents or LSP."""
+
+from .cache import KVCache
+from .config import GPTBigCodeConfig
+from .errors import ModelLoadError
+from .loading import load_model, load_tokenizer
+from .modeling import GPTBigCodeForCausalLM, GPTBigCodeModel
+
+__all__ = [
+    "GPTBigCodeConfig",
+    "GPTBigCodeForCausalLM",
+    "GPTBigCodeModel",
+    "KVCache",
+    "ModelLoadError",
+    "load_model",
+    "load_tokenizer",
+]

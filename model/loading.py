@@ -1,0 +1,244 @@
+"""Read and write HF GPTBigCode checkpoint directories (safetensors only, never pickle).
+
+A model directory is untrusted input: every file is size-checked or parsed by
+safetensors' bounded header reader, every key and shape is checked against the model,
+and each failure becomes one `ModelLoadError` whose message a user can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import GPTBigCodeConfig, read_json
+from .errors import ModelLoadError
+from .modeling import GPTBigCodeForCausalLM
+
+WEIGHTS_FILE = "model.safetensors"
+INDEX_FILE = "model.safetensors.index.json"
+TOKENIZER_FILE = "tokenizer.json"
+MAX_TOKENIZER_BYTES = 64 << 20
+MAX_INDEX_BYTES = 16 << 20
+
+# Buffers that some checkpoints carry and that the model derives itself.
+IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
+IGNORED_KEYS = ("transformer.bias",)
+
+CONVERTED_SANTACODER = "bigcode/gpt_bigcode-santacoder"
+
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "half": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("device 'cuda' was asked for, but torch sees no CUDA device")
+    return device
+
+
+def resolve_dtype(dtype: torch.dtype | str | None, device: torch.device) -> torch.dtype:
+    """None or 'auto': float32 on CPU, bfloat16 (else float16) on CUDA."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None or dtype == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    try:
+        return DTYPES[str(dtype).replace("torch.", "")]
+    except KeyError:
+        raise ModelLoadError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16") from None
+
+
+def _weight_files(directory: Path) -> list[Path]:
+    single = directory / WEIGHTS_FILE
+    index = directory / INDEX_FILE
+    if single.is_file():
+        return [single]
+    if index.is_file():
+        data = read_json(index, INDEX_FILE, MAX_INDEX_BYTES)
+        weight_map = data.get("weight_map") if isinstance(data, dict) else None
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise ModelLoadError(f"{index}: no 'weight_map' object")
+        files = []
+        for name in dict.fromkeys(weight_map.values()):
+            shard = (directory / str(name)).resolve()
+            # A shard name must not point outside the model directory.
+            if shard.parent != directory.resolve() or not str(name).endswith(".safetensors"):
+                raise ModelLoadError(
+                    f"{index}: shard name {name!r} is not a .safetensors file in the directory"
+                )
+            if not shard.is_file():
+                raise ModelLoadError(f"{index}: shard {name} is missing")
+            files.append(shard)
+        return files
+    pickles = sorted(p.name for p in directory.glob("*.bin")) + sorted(
+        p.name for p in directory.glob("*.pt")
+    )
+    if pickles:
+        raise ModelLoadError(
+            f"{directory} has only {pickles[0]}, a pickle checkpoint, which bigcode-ls never loads "
+            "(unpickling can run arbitrary code). Convert it to safetensors first, e.g. with "
+            "transformers: AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)"
+        )
+    raise ModelLoadError(f"{directory} has no {WEIGHTS_FILE} or {INDEX_FILE}")
+
+
+def _iter_tensors(files: list[Path]) -> Iterator[tuple[str, torch.Tensor]]:
+    from safetensors import SafetensorError, safe_open
+
+    for file in files:
+        try:
+            with safe_open(str(file), framework="pt", device="cpu") as f:  # memory-mapped
+                for key in f.keys():
+                    yield key, f.get_tensor(key)
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"{file.name} is not a readable safetensors file ({exc})") from exc
+
+
+def _check_custom_code(directory: Path, raw: dict[str, Any]) -> None:
+    arch = " ".join(raw.get("architectures") or [])
+    if raw.get("model_type") != "gpt_bigcode" and ("auto_map" in raw or "Custom" in arch):
+        raise ModelLoadError(
+            f"{directory} is a custom-code checkpoint ({arch or raw.get('model_type')}), such as the "
+            f"original bigcode/santacoder main branch with q_attn/kv_attn weights; use the converted "
+            f"{CONVERTED_SANTACODER} repository instead"
+        )
+
+
+def load_model(
+    path: str | Path,
+    dtype: torch.dtype | str | None = None,
+    device: torch.device | str | None = None,
+    attn_implementation: str | None = None,
+) -> GPTBigCodeForCausalLM:
+    directory = Path(path).expanduser()
+    if not directory.exists():
+        raise ModelLoadError(f"model directory not found: {directory}")
+    if not directory.is_dir():
+        raise ModelLoadError(f"model path is not a directory: {directory}")
+    config_file = directory / "config.json"
+    if not config_file.is_file():
+        raise ModelLoadError(f"{directory} has no config.json; is it a HF model directory?")
+    raw = read_json(config_file, "config.json")
+    if isinstance(raw, dict):
+        _check_custom_code(directory, raw)
+    config = GPTBigCodeConfig.from_pretrained(directory)
+    if attn_implementation is not None:
+        config.attn_implementation = attn_implementation
+        try:
+            config.validate()
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from None
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    if config.attn_implementation == "flash_attention_2":
+        _check_flash_config(device, dtype)
+
+    files = _weight_files(directory)
+    with torch.device("meta"):
+        model = GPTBigCodeForCausalLM(config)
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    state: dict[str, torch.Tensor] = {}
+    unexpected: list[str] = []
+    for key, tensor in _iter_tensors(files):
+        if key in IGNORED_KEYS or key.endswith(IGNORED_SUFFIXES):
+            continue
+        if ".q_attn." in key or ".kv_attn." in key:
+            raise ModelLoadError(
+                f"{directory} stores separate q_attn/kv_attn weights (the original custom-code "
+                f"santacoder); use the converted {CONVERTED_SANTACODER} repository instead"
+            )
+        if key not in expected:
+            unexpected.append(key)
+            continue
+        state[key] = tensor
+    if config.tie_word_embeddings:  # lm_head is wte, whatever the file holds (as in HF)
+        expected.pop("lm_head.weight", None)
+        state.pop("lm_head.weight", None)
+    missing = sorted(set(expected) - set(state))
+    wrong = [
+        f"{k}: checkpoint {tuple(t.shape)} vs model {tuple(expected[k])}"
+        for k, t in state.items()
+        if tuple(t.shape) != tuple(expected[k])
+    ]
+    problems = []
+    if missing:
+        problems.append(
+            f"missing {len(missing)} tensors ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"
+        )
+    if unexpected:
+        problems.append(
+            f"{len(unexpected)} unexpected tensors ({', '.join(unexpected[:3])}{', ...' if len(unexpected) > 3 else ''})"
+        )
+    if wrong:
+        problems.append(f"{len(wrong)} shape mismatches ({'; '.join(wrong[:3])})")
+    if problems:
+        raise ModelLoadError(f"{directory}: weights do not fit config.json: " + "; ".join(problems))
+
+    state = {
+        k: t.to(device=device, dtype=dtype) if t.is_floating_point() else t
+        for k, t in state.items()
+    }
+    model.load_state_dict(state, strict=False, assign=True)
+    model.tie_weights()
+    return model.eval()
+
+
+def _check_flash_config(device: torch.device, dtype: torch.dtype) -> None:
+    from .modeling import flash_attn_available
+
+    if not flash_attn_available():
+        raise ModelLoadError(
+            "flash_attention_2 needs the flash_attn package (pip install 'bigcode-ls[cuda]')"
+        )
+    if device.type != "cuda" or dtype not in (torch.float16, torch.bfloat16):
+        raise ModelLoadError("flash_attention_2 runs only on CUDA with float16 or bfloat16")
+
+
+def save_model(model: GPTBigCodeForCausalLM, directory: str | Path) -> None:
+    """Write config.json and model.safetensors as HF does (tied lm_head left out)."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.config.save_pretrained(directory)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if model.config.tie_word_embeddings:
+        state.pop("lm_head.weight", None)
+    tmp = directory / (WEIGHTS_FILE + ".tmp")
+    save_file(state, str(tmp), metadata={"format": "pt"})
+    tmp.replace(directory / WEIGHTS_FILE)  # atomic: a reader never sees half a file
+
+
+def load_tokenizer(path: str | Path):
+    """The model directory's `tokenizer.json`, read with HF `tokenizers`."""
+    from tokenizers import Tokenizer
+
+    directory = Path(path).expanduser()
+    file = directory / TOKENIZER_FILE if directory.is_dir() else directory
+    if not file.is_file():
+        raise ModelLoadError(f"no {TOKENIZER_FILE} in {directory}")
+    size = file.stat().st_size
+    if size > MAX_TOKENIZER_BYTES:
+        raise ModelLoadError(
+            f"{file}: {size} bytes is larger than any real tokenizer ({MAX_TOKENIZER_BYTES} max)"
+        )
+    read_json(file, TOKENIZER_FILE, MAX_TOKENIZER_BYTES)  # one clear error for broken JSON
+    try:
+        return Tokenizer.from_file(str(file))
+    except Exception as exc:  # tokenizers raises plain Exception subclasses
+        raise ModelLoadError(f"{file}: not a valid tokenizers file ({exc})") from exc
