@@ -1,0 +1,105 @@
+"""The FIM token families of GPTBigCode models and how a prompt is laid out with them.
+
+A layout is a list of pieces; a `Special` piece is one special token, any other piece is
+text the tokenizer encodes on its own (as BigCode's training encoded prefix, suffix and
+middle separately).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+Order = Literal["psm", "spm"]
+
+
+class Special(str):
+    """A piece that stands for one special token, never for its spelling as text."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class FimFormat:
+    name: str
+    prefix: str
+    suffix: str
+    middle: str
+    pad: str
+    eot: str = "<|endoftext|>"
+    filename: str | None = None
+
+    @property
+    def special_tokens(self) -> tuple[str, ...]:
+        tokens = (self.eot, self.prefix, self.middle, self.suffix, self.pad)
+        return tokens + ((self.filename,) if self.filename else ())
+
+    def layout(self, prefix: str, suffix: str, order: Order = "psm", middle: str = "") -> list[str]:
+        """Pieces of a FIM sequence; the model continues after the returned pieces with the
+        middle. With `middle` given (training), it follows the layout.
+
+        PSM: <pre> P <suf> S <mid> M
+        SPM: <pre> <suf> S <mid> P M   (BigCode's SPM: the prefix runs straight into the
+             middle, so typing at the cursor only appends to the prompt)
+        """
+        pre, suf, mid = Special(self.prefix), Special(self.suffix), Special(self.middle)
+        if order == "psm":
+            pieces = [pre, prefix, suf, suffix, mid]
+        elif order == "spm":
+            pieces = [pre, suf, suffix, mid, prefix]
+        else:
+            raise ValueError(f"unknown FIM order {order!r}")
+        if middle:
+            pieces.append(middle)
+        return [p for p in pieces if p]
+
+    def header(self, path: str) -> list[str]:
+        """StarCoder's file-name header, `<filename>path\\n`, or nothing for formats without it."""
+        if not self.filename or not path:
+            return []
+        return [Special(self.filename), path + "\n"]
+
+
+STARCODER = FimFormat(
+    name="starcoder",
+    prefix="<fim_prefix>",
+    suffix="<fim_suffix>",
+    middle="<fim_middle>",
+    pad="<fim_pad>",
+    filename="<filename>",
+)
+SANTACODER = FimFormat(
+    name="santacoder",
+    prefix="<fim-prefix>",
+    suffix="<fim-suffix>",
+    middle="<fim-middle>",
+    pad="<fim-pad>",
+)
+FORMATS = (STARCODER, SANTACODER)
+
+
+def detect_format(vocabulary: Iterable[str], overrides: dict | None = None) -> FimFormat | None:
+    """The FIM format whose tokens the vocabulary has; None means plain left-to-right.
+
+    `overrides` (a model directory's `fim` config) may rename any of the tokens.
+    """
+    vocab = set(vocabulary)
+    if overrides:
+        base = next((f for f in FORMATS if f.name == overrides.get("name")), STARCODER)
+        fields = {
+            k: v
+            for k, v in overrides.items()
+            if k in FimFormat.__dataclass_fields__ and k != "name"
+        }
+        fmt = FimFormat(**{**base.__dict__, **fields, "name": overrides.get("name", "custom")})
+        missing = [t for t in (fmt.prefix, fmt.suffix, fmt.middle) if t not in vocab]
+        if missing:
+            raise ValueError(f"FIM override names tokens the tokenizer lacks: {', '.join(missing)}")
+        return fmt
+    for fmt in FORMATS:
+        if all(t in vocab for t in (fmt.prefix, fmt.suffix, fmt.middle)):
+            if fmt.filename and fmt.filename not in vocab:
+                fmt = FimFormat(**{**fmt.__dict__, "filename": None})
+            return fmt
+    return None

@@ -1,0 +1,148 @@
+"""The generation engine: token ids in, token ids out, one sequence at a time.
+
+Built for completion while typing: a `KVCache` is kept per document by the caller, and
+each request reuses the longest common prefix of the cached tokens and the new prompt,
+so a keystroke costs the few tokens after the first change. The engine knows nothing of
+tokenization or documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Sequence
+
+import torch
+
+from .cache import KVCache
+from .modeling import GPTBigCodeForCausalLM
+
+PREFILL_CHUNK = 512
+
+
+def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def new_cache(lm: GPTBigCodeForCausalLM, capacity: int | None = None) -> KVCache:
+    return KVCache(lm.config, capacity, dtype=lm.dtype, device=lm.device)
+
+
+def prefill(
+    lm: GPTBigCodeForCausalLM, cache: KVCache, token_ids: Sequence[int], chunk: int = PREFILL_CHUNK
+) -> torch.Tensor:
+    """Append `token_ids` to the cache; return the logits after the last one, (V,).
+
+    Long inputs go in chunks so the attention scores of one chunk bound peak memory.
+    """
+    if not token_ids:
+        raise ValueError("prefill needs at least one token")
+    if cache.length + len(token_ids) > cache.capacity:
+        raise ValueError(
+            f"{cache.length} cached + {len(token_ids)} new tokens exceed the cache's {cache.capacity}"
+        )
+    logits = None
+    with torch.inference_mode():
+        for start in range(0, len(token_ids), chunk):
+            piece = list(token_ids[start : start + chunk])
+            ids = torch.tensor([piece], dtype=torch.long, device=cache.k.device)
+            logits = lm(ids, past_key_values=cache, logits_to_keep=1).logits[0, -1]
+            cache.tokens.extend(piece)
+    return logits
+
+
+def decode_one(lm: GPTBigCodeForCausalLM, cache: KVCache, token_id: int) -> torch.Tensor:
+    """Feed one token; return the logits for the next, (V,)."""
+    with torch.inference_mode():
+        ids = torch.tensor([[token_id]], dtype=torch.long, device=cache.k.device)
+        logits = lm(ids, past_key_values=cache).logits[0, -1]
+    cache.tokens.append(token_id)
+    return logits
+
+
+def sample(
+    logits: torch.Tensor,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> int:
+    if temperature <= 0.0:
+        return int(torch.argmax(logits))
+    logits = logits.float() / temperature
+    if top_k > 0:
+        kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        # Drop a token once the tokens before it already cover top_p; the first stays.
+        drop = probs.cumsum(-1) - probs > top_p
+        logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def generate(
+    lm: GPTBigCodeForCausalLM,
+    prompt_ids: Sequence[int],
+    max_new_tokens: int,
+    *,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    stop_token_ids: Collection[int] = (),
+    cache: KVCache | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    seed: int | None = None,
+    allowed_first_ids: Collection[int] | None = None,
+) -> Iterator[int]:
+    """Yield up to `max_new_tokens` new token ids after `prompt_ids`.
+
+    Greedy at temperature 0 (HF's greedy tokens exactly), else top-k / top-p sampling.
+    Stops at a stop token (which is yielded), at max_new_tokens, when the context is full,
+    or when `should_stop()` is true; it is called before each new token is computed, so
+    cancellation takes effect between decode steps. With a `cache`, the cached tokens'
+    longest common prefix with the prompt is kept and only the rest is prefilled; the
+    generated tokens stay cached for a following request that extends them.
+    `allowed_first_ids` restricts the first token (token healing).
+    """
+    prompt_ids = list(prompt_ids)
+    if not prompt_ids:
+        raise ValueError("generate needs a non-empty prompt")
+    if cache is None:
+        cache = new_cache(lm, len(prompt_ids) + max_new_tokens)
+    if len(prompt_ids) >= cache.capacity:
+        raise ValueError(
+            f"prompt of {len(prompt_ids)} tokens leaves no room in a context of {cache.capacity}"
+        )
+    # Keep the common prefix, but always recompute the prompt's last token: its logits
+    # are what the first new token is drawn from.
+    keep = min(common_prefix_len(cache.tokens, prompt_ids), len(prompt_ids) - 1)
+    cache.truncate(keep)
+    logits = prefill(lm, cache, prompt_ids[keep:])
+
+    generator = None
+    if temperature > 0.0:
+        generator = torch.Generator(device=logits.device)
+        generator.manual_seed(seed if seed is not None else torch.seed())
+    stops = set(stop_token_ids)
+    for i in range(max_new_tokens):
+        if should_stop is not None and should_stop():
+            return
+        if i == 0 and allowed_first_ids is not None:
+            allowed = torch.tensor(
+                sorted(allowed_first_ids), dtype=torch.long, device=logits.device
+            )
+            if allowed.numel() == 0:
+                return
+            masked = torch.full_like(logits, float("-inf"))
+            masked[allowed] = logits[allowed]
+            logits = masked
+        token = sample(logits, temperature, top_k, top_p, generator)
+        yield token
+        if token in stops or i + 1 == max_new_tokens or cache.length + 1 >= cache.capacity:
+            return
+        logits = decode_one(lm, cache, token)

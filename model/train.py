@@ -1,0 +1,388 @@
+"""Train a small GPTBigCode with FIM on the Python standard library, resumably.
+
+    python -m model.train --out runs/bundled --minutes 60      # start, or resume
+    python -m model.train --out runs/bundled --export model/bundled
+
+The run directory holds `checkpoint/` (weights and AdamW moments as safetensors, the
+step, data position and history as JSON: no pickle) and is resumed automatically, with
+the same data order, until `--max-steps`. Every epoch re-draws the FIM cuts with a seed
+derived from (seed, epoch), so repeated epochs see new prefix/middle/suffix splits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from fim.formats import STARCODER
+from fim.transform import fim_transform
+
+from .config import GPTBigCodeConfig
+from .corpus import chunk_text, load_split
+from .loading import load_tokenizer, save_model
+from .modeling import GPTBigCodeForCausalLM
+from .progress import Progress
+from .tokenizer_train import train_tokenizer
+
+
+@dataclass
+class Recipe:
+    vocab_size: int = 8192
+    n_embd: int = 256
+    n_layer: int = 6
+    n_head: int = 8
+    n_positions: int = 2048
+    seq_len: int = 2048
+    batch_size: int = 4
+    lr: float = 2e-3
+    min_lr: float = 1e-4
+    warmup_steps: int = 100
+    max_steps: int = 3600
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    fim_rate: float = 0.5
+    spm_rate: float = 0.5
+    chunk_chars: int = 6000
+    dropout: float = 0.0
+    seed: int = 1234
+    eval_windows: int = 16
+    amp: str = "bf16"  # autocast dtype for forward/backward ("none" for full fp32)
+
+
+@dataclass
+class State:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    tokens: int = 0
+    elapsed_s: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------
+# Data
+
+
+def encode_documents(
+    tokenizer, documents: list[str], rng: random.Random, recipe: Recipe
+) -> list[int]:
+    """FIM-transform each document, tokenize each piece on its own, join with <|endoftext|>."""
+    eot = tokenizer.token_to_id(STARCODER.eot)
+    special = {t: tokenizer.token_to_id(t) for t in STARCODER.special_tokens}
+    docs = [
+        fim_transform(d, rng, recipe.fim_rate, recipe.spm_rate).pieces(STARCODER) for d in documents
+    ]
+    texts = [p for pieces in docs for p in pieces if p not in special]
+    encoded = iter(tokenizer.encode_batch(texts, add_special_tokens=False))
+    stream: list[int] = []
+    for pieces in docs:
+        for p in pieces:
+            stream.extend([special[p]] if p in special else next(encoded).ids)
+        stream.append(eot)
+    return stream
+
+
+def windows(stream: list[int], seq_len: int) -> torch.Tensor:
+    n = len(stream) // seq_len
+    return torch.tensor(stream[: n * seq_len], dtype=torch.long).view(n, seq_len)
+
+
+def epoch_batches(tokenizer, chunks: list[str], recipe: Recipe, epoch: int) -> torch.Tensor:
+    """All batches of one epoch, (n_batches, B, T), fixed by (seed, epoch)."""
+    rng = random.Random(recipe.seed * 1_000_003 + epoch)
+    order = list(chunks)
+    rng.shuffle(order)
+    w = windows(encode_documents(tokenizer, order, rng, recipe), recipe.seq_len)
+    w = w[torch.randperm(len(w), generator=torch.Generator().manual_seed(recipe.seed + epoch))]
+    n = len(w) // recipe.batch_size
+    return w[: n * recipe.batch_size].view(n, recipe.batch_size, recipe.seq_len)
+
+
+def load_chunks(split: str, recipe: Recipe) -> list[str]:
+    return [c for f in load_split(split) for c in chunk_text(f.text, recipe.chunk_chars)]
+
+
+# --------------------------------------------------------------------------------------
+# Optimisation
+
+
+def lr_at(step: int, r: Recipe) -> float:
+    if step < r.warmup_steps:
+        return r.lr * (step + 1) / r.warmup_steps
+    progress = min(1.0, (step - r.warmup_steps) / max(1, r.max_steps - r.warmup_steps))
+    return r.min_lr + 0.5 * (r.lr - r.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: GPTBigCodeForCausalLM, r: Recipe) -> torch.optim.AdamW:
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": r.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=r.lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+def autocast(device: str, amp: str):
+    """bf16 autocast roughly doubles CPU training speed on chips with AVX-512 BF16; the
+    weights, optimizer state and loss stay in fp32."""
+    enabled = amp in ("bf16", "bfloat16")
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@torch.no_grad()
+def evaluate(model: GPTBigCodeForCausalLM, batches: torch.Tensor) -> float:
+    model.eval()
+    losses = [model(b, labels=b).loss.item() for b in batches]  # fp32: comparable across runs
+    model.train()
+    return sum(losses) / len(losses)
+
+
+# --------------------------------------------------------------------------------------
+# Checkpoints (safetensors + JSON)
+
+
+def save_checkpoint(run: Path, model, opt, recipe: Recipe, state: State) -> None:
+    from safetensors.torch import save_file
+
+    ckpt = run / "checkpoint"
+    tmp = run / "checkpoint.tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    save_model(model, tmp)
+    names = {id(p): n for n, p in model.named_parameters()}
+    moments = {}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p)
+            if st:
+                moments[f"{names[id(p)]}.exp_avg"] = st["exp_avg"].contiguous()
+                moments[f"{names[id(p)]}.exp_avg_sq"] = st["exp_avg_sq"].contiguous()
+    save_file(moments, str(tmp / "optimizer.safetensors"))
+    (tmp / "state.json").write_text(
+        json.dumps({"recipe": asdict(recipe), "state": asdict(state)}, indent=1)
+    )
+    if ckpt.exists():
+        old = run / "checkpoint.old"
+        ckpt.rename(old)
+        tmp.rename(ckpt)
+        for f in old.iterdir():
+            f.unlink()
+        old.rmdir()
+    else:
+        tmp.rename(ckpt)
+
+
+def load_checkpoint(
+    run: Path, device: str
+) -> tuple[GPTBigCodeForCausalLM, torch.optim.AdamW, Recipe, State]:
+    from safetensors.torch import load_file
+
+    ckpt = run / "checkpoint"
+    saved = json.loads((ckpt / "state.json").read_text())
+    recipe = Recipe(**saved["recipe"])
+    state = State(**saved["state"])
+    model = GPTBigCodeForCausalLM.from_pretrained(ckpt, device=device)
+    model.train()
+    opt = make_optimizer(model, recipe)
+    moments = load_file(str(ckpt / "optimizer.safetensors"), device=device)
+    for name, p in model.named_parameters():
+        if f"{name}.exp_avg" in moments:
+            opt.state[p] = {
+                "step": torch.tensor(float(state.step)),
+                "exp_avg": moments[f"{name}.exp_avg"],
+                "exp_avg_sq": moments[f"{name}.exp_avg_sq"],
+            }
+    return model, opt, recipe, state
+
+
+# --------------------------------------------------------------------------------------
+# Main loop
+
+
+def new_model(recipe: Recipe, vocab_size: int) -> GPTBigCodeForCausalLM:
+    config = GPTBigCodeConfig(
+        vocab_size=vocab_size,
+        n_positions=recipe.n_positions,
+        n_embd=recipe.n_embd,
+        n_layer=recipe.n_layer,
+        n_head=recipe.n_head,
+        resid_pdrop=recipe.dropout,
+        embd_pdrop=recipe.dropout,
+        attn_pdrop=recipe.dropout,
+        bos_token_id=0,
+        eos_token_id=0,
+        multi_query=True,
+    )
+    torch.manual_seed(recipe.seed)
+    return GPTBigCodeForCausalLM(config)
+
+
+def train(
+    run: Path,
+    recipe: Recipe,
+    minutes: float | None,
+    device: str = "cpu",
+    eval_every: int = 200,
+    save_every: int = 100,
+) -> State:
+    run.mkdir(parents=True, exist_ok=True)
+    tok_file = run / "tokenizer.json"
+    if not tok_file.exists():
+        print(f"training a {recipe.vocab_size}-token BPE on the train split", file=sys.stderr)
+        train_tokenizer((f.text for f in load_split("train")), recipe.vocab_size).save(
+            str(tok_file)
+        )
+    tokenizer = load_tokenizer(tok_file)
+
+    if (run / "checkpoint" / "state.json").exists():
+        model, opt, saved_recipe, state = load_checkpoint(run, device)
+        if saved_recipe.max_steps != recipe.max_steps:
+            saved_recipe.max_steps = recipe.max_steps  # extending a run is allowed
+        recipe = saved_recipe
+        print(
+            f"resuming at step {state.step} (epoch {state.epoch}, batch {state.batch_in_epoch})",
+            file=sys.stderr,
+        )
+    else:
+        model = new_model(recipe, tokenizer.get_vocab_size()).to(device)
+        model.train()
+        opt = make_optimizer(model, recipe)
+        state = State()
+    n_params = model.num_parameters(exclude_embeddings=True)
+    print(
+        f"model: {n_params / 1e6:.2f}M non-embedding parameters, {model.num_parameters() / 1e6:.2f}M total",
+        file=sys.stderr,
+    )
+
+    train_chunks = load_chunks("train", recipe)
+    eval_rng = random.Random(recipe.seed)
+    eval_stream = encode_documents(tokenizer, load_chunks("heldout", recipe), eval_rng, recipe)
+    eval_batches = (
+        windows(eval_stream, recipe.seq_len)[: recipe.eval_windows]
+        .to(device)
+        .split(recipe.batch_size)
+    )
+
+    deadline = time.monotonic() + minutes * 60 if minutes else None
+    batches = epoch_batches(tokenizer, train_chunks, recipe, state.epoch)
+    bar = Progress(recipe.max_steps, "train", start=state.step)
+    session_t0, session_elapsed0 = time.monotonic(), state.elapsed_s
+    loss_ema = None
+    while state.step < recipe.max_steps and (deadline is None or time.monotonic() < deadline):
+        if state.batch_in_epoch >= len(batches):
+            state.epoch += 1
+            state.batch_in_epoch = 0
+            batches = epoch_batches(tokenizer, train_chunks, recipe, state.epoch)
+        x = batches[state.batch_in_epoch].to(device)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(state.step, recipe)
+        with autocast(device, recipe.amp):
+            loss = model(x, labels=x).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+        opt.step()
+        state.step += 1
+        state.batch_in_epoch += 1
+        state.tokens += x.numel()
+        state.elapsed_s = session_elapsed0 + time.monotonic() - session_t0
+        loss_ema = loss.item() if loss_ema is None else 0.95 * loss_ema + 0.05 * loss.item()
+        bar.update(
+            1,
+            loss=loss_ema,
+            tok_s=int(state.tokens / max(state.elapsed_s, 1e-9)),
+            epoch=state.epoch,
+        )
+        point = None
+        if state.step % eval_every == 0 or state.step == recipe.max_steps:
+            point = {"eval_loss": evaluate(model, eval_batches)}
+        if state.step % 20 == 0 or point:
+            state.history.append(
+                {
+                    "step": state.step,
+                    "tokens": state.tokens,
+                    "elapsed_s": round(state.elapsed_s, 1),
+                    "train_loss": round(loss_ema, 4),
+                    **(point or {}),
+                }
+            )
+        if state.step % save_every == 0:
+            save_checkpoint(run, model, opt, recipe, state)
+    bar.close()
+    save_checkpoint(run, model, opt, recipe, state)
+    return state
+
+
+def export(run: Path, out: Path) -> None:
+    """Write the HF-style model directory that the server loads (weights in float32)."""
+    ckpt = run / "checkpoint"
+    saved = json.loads((ckpt / "state.json").read_text())
+    model = GPTBigCodeForCausalLM.from_pretrained(ckpt)
+    model.config.resid_pdrop = model.config.embd_pdrop = model.config.attn_pdrop = 0.0
+    save_model(model, out)
+    (out / "tokenizer.json").write_text((run / "tokenizer.json").read_text())
+    state = saved["state"]
+    summary = {
+        "recipe": saved["recipe"],
+        "steps": state["step"],
+        "tokens": state["tokens"],
+        "cpu_hours": round(state["elapsed_s"] / 3600, 3),
+        "final_eval_loss": next(
+            (h["eval_loss"] for h in reversed(state["history"]) if "eval_loss" in h), None
+        ),
+        "history": state["history"],
+        "corpus": "Python standard library (held-out split by path hash, see model/corpus.py)",
+    }
+    (out / "training.json").write_text(json.dumps(summary, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m model.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, help="run directory (resumed if it holds a checkpoint)"
+    )
+    p.add_argument(
+        "--minutes", type=float, default=None, help="stop (and checkpoint) after this many minutes"
+    )
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--save-every", type=int, default=100)
+    p.add_argument(
+        "--export",
+        type=Path,
+        default=None,
+        help="write the model directory from the run's checkpoint and exit",
+    )
+    for f in Recipe.__dataclass_fields__.values():
+        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.export:
+        export(args.out, args.export)
+        print(f"wrote {args.export}", file=sys.stderr)
+        return 0
+    recipe = Recipe(**{k: getattr(args, k) for k in Recipe.__dataclass_fields__})
+    state = train(args.out, recipe, args.minutes, args.device, args.eval_every, args.save_every)
+    print(
+        f"stopped at step {state.step}, {state.tokens} tokens, {state.elapsed_s / 60:.1f} min",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""The generation engine: HF-identical greedy tokens, cache reuse and rollback, stopping."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model import GPTBigCodeConfig, GPTBigCodeForCausalLM, KVCache
+from model.generate import common_prefix_len, generate, new_cache, prefill, sample
+from tests.conftest import tiny_kwargs
+from tests.hf_reference import hf_and_ours
+
+
+def hf_greedy(hf, prompt: list[int], n: int, eos: int | None = None) -> list[int]:
+    ids = torch.tensor([prompt])
+    out = hf.generate(
+        ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=n,
+        do_sample=False,
+        eos_token_id=eos,
+        pad_token_id=0,
+    )
+    return out[0, len(prompt) :].tolist()
+
+
+@pytest.mark.parametrize("multi_query", [True, False], ids=["mqa", "mha"])
+def test_greedy_equals_hf_generate(multi_query):
+    hf, ours = hf_and_ours(
+        seed=3, attn="sdpa", multi_query=multi_query, **tiny_kwargs(n_positions=128)
+    )
+    for seed in range(3):
+        torch.manual_seed(seed)
+        prompt = torch.randint(1, 97, (int(torch.randint(3, 40, ())),)).tolist()
+        expected = hf_greedy(hf, prompt, 30)
+        assert list(generate(ours, prompt, 30)) == expected
+
+
+def test_stop_token_is_yielded_and_ends_generation():
+    hf, ours = hf_and_ours(seed=5, **tiny_kwargs())
+    prompt = [5, 6, 7, 8]
+    free = list(generate(ours, prompt, 20))
+    stop = free[4]
+    got = list(generate(ours, prompt, 20, stop_token_ids={stop}))
+    assert got == free[: free.index(stop) + 1]
+    assert got == hf_greedy(hf, prompt, 20, eos=stop)
+
+
+def test_max_new_tokens_and_context_limit():
+    _, ours = hf_and_ours(**tiny_kwargs(n_positions=64))
+    assert len(list(generate(ours, [1, 2, 3], 7))) == 7
+    # 60-token prompt in a 64-position model: only 4 more tokens fit.
+    assert len(list(generate(ours, list(range(1, 61)), 50))) == 4
+    with pytest.raises(ValueError, match="no room"):
+        list(generate(ours, list(range(64)), 5))
+
+
+def test_cache_reuse_prefills_only_the_new_suffix(monkeypatch):
+    _, ours = hf_and_ours(**tiny_kwargs(n_positions=128))
+    cache = new_cache(ours)
+    prompt = list(range(1, 41))
+    first = list(generate(ours, prompt, 8, cache=cache))
+    assert cache.tokens == prompt + first[:-1]  # the last token was never fed back
+
+    fed: list[int] = []
+    import model.generate as engine
+
+    real_prefill = engine.prefill
+    monkeypatch.setattr(
+        engine,
+        "prefill",
+        lambda lm, c, ids, **kw: (fed.append(len(ids)), real_prefill(lm, c, ids, **kw))[1],
+    )
+    # The user accepted the suggestion: the new prompt extends it; only the last token is new.
+    second = list(generate(ours, prompt + first, 5, cache=cache))
+    assert fed == [1]
+    assert second == list(generate(ours, prompt + first, 5))  # same as a cold start
+    # An edit at token 30 keeps 30 cached tokens.
+    edited = prompt[:30] + [90, 91] + prompt[30:]
+    cold = list(generate(ours, edited, 5))
+    fed.clear()
+    assert list(generate(ours, edited, 5, cache=cache)) == cold
+    assert fed == [len(edited) - 30]
+
+
+def test_rollback_then_new_continuation_equals_fresh_run():
+    _, ours = hf_and_ours(multi_query=False, **tiny_kwargs(n_positions=96))
+    cache = new_cache(ours)
+    list(generate(ours, list(range(1, 30)), 10, cache=cache))
+    cache.truncate(12)
+    assert cache.length == 12 and len(cache.tokens) == 12
+    other = list(range(1, 13)) + [50, 51, 52]
+    assert list(generate(ours, other, 10, cache=cache)) == list(generate(ours, other, 10))
+
+
+def test_should_stop_cancels_after_exactly_the_step_it_fires():
+    _, ours = hf_and_ours(**tiny_kwargs())
+    calls = 0
+
+    def stop_on_fourth_call():
+        nonlocal calls
+        calls += 1
+        return calls >= 4
+
+    got = list(generate(ours, [1, 2, 3], 20, should_stop=stop_on_fourth_call))
+    assert len(got) == 3 and calls == 4
+    assert list(generate(ours, [1, 2, 3], 20, should_stop=lambda: True)) == []
+
+
+def test_sampling_is_reproducible_and_top_k_1_is_greedy():
+    _, ours = hf_and_ours(**tiny_kwargs())
+    prompt = [3, 1, 4, 1, 5]
+    a = list(generate(ours, prompt, 15, temperature=1.0, seed=7))
+    b = list(generate(ours, prompt, 15, temperature=1.0, seed=7))
+    c = list(generate(ours, prompt, 15, temperature=1.0, seed=8))
+    assert a == b and a != c
+    assert list(generate(ours, prompt, 15, temperature=0.8, top_k=1, seed=1)) == list(
+        generate(ours, prompt, 15)
+    )
+
+
+def test_top_p_keeps_the_nucleus_only():
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
+    g = torch.Generator().manual_seed(0)
+    seen = {sample(logits, 1.0, top_p=0.7, generator=g) for _ in range(300)}
+    assert seen == {0, 1}
+    assert {sample(logits, 1.0, top_p=0.01, generator=g) for _ in range(50)} == {0}
+
+
+def test_allowed_first_ids_constrain_only_the_first_token():
+    _, ours = hf_and_ours(**tiny_kwargs())
+    prompt = [9, 8, 7]
+    free = list(generate(ours, prompt, 6))
+    allowed = {t for t in range(97) if t != free[0]}
+    got = list(generate(ours, prompt, 6, allowed_first_ids=allowed))
+    assert got[0] in allowed and got[0] != free[0]
+    assert got[1:] == list(generate(ours, prompt + [got[0]], 5))
+
+
+def test_prefill_in_chunks_matches_one_pass():
+    torch.manual_seed(0)
+    lm = GPTBigCodeForCausalLM(GPTBigCodeConfig(**tiny_kwargs(n_positions=256))).eval()
+    ids = torch.randint(0, 97, (200,)).tolist()
+    a = prefill(lm, KVCache(lm.config), ids, chunk=37)
+    b = prefill(lm, KVCache(lm.config), ids, chunk=512)
+    assert (a - b).abs().max() < 1e-5
+
+
+def test_cache_reports_memory_and_truncates_in_place():
+    cfg = GPTBigCodeConfig(**tiny_kwargs())
+    cache = KVCache(cfg, capacity=32)
+    assert cache.nbytes == 2 * 3 * 32 * 8 * 4  # k and v, 3 layers, 32 slots, hd 8, fp32
+    assert (
+        KVCache(GPTBigCodeConfig(**tiny_kwargs(multi_query=False)), capacity=32).nbytes
+        == 4 * cache.nbytes
+    )
+    assert common_prefix_len([1, 2, 3], [1, 2, 4, 5]) == 2
