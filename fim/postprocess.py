@@ -1,0 +1,145 @@
+"""Turn raw model text into a suggestion a user can trust.
+
+Rules, in order:
+1. cut at the first special-token spelling (the engine stops at special ids; a model
+   may still spell one out as text);
+2. single line or block: mid-line cursor -> the rest of the line only; a blank line
+   after a block opener, or the end of an opener line -> a block; otherwise one line
+   (the policy can force either);
+3. a block ends where a line dedents out of it (to the cursor's level or below);
+4. text that repeats the suffix's next lines is dropped;
+5. closing brackets that the rest of the line already closes are dropped;
+6. trailing whitespace is dropped; nothing useful left -> "".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Mode = Literal["auto", "single", "multi"]
+
+SPECIAL_SPELLING = re.compile(
+    r"<\|endoftext\|>|<fim[_-](?:prefix|suffix|middle|pad)>|<filename>|<file_sep>|<\|file_separator\|>"
+)
+OPENERS = {"(": ")", "[": "]", "{": "}"}
+CLOSERS = {v: k for k, v in OPENERS.items()}
+BLOCK_OPENER = re.compile(r"[:{(\[]\s*(#.*)?$")
+
+
+@dataclass(frozen=True)
+class PostOptions:
+    mode: Mode = "auto"
+    max_lines: int = 16
+    tab_size: int = 4
+
+
+def indent_width(line: str, tab_size: int = 4) -> int:
+    width = 0
+    for ch in line:
+        if ch == " ":
+            width += 1
+        elif ch == "\t":
+            width += tab_size - width % tab_size
+        else:
+            break
+    return width
+
+
+def _last_line(text: str) -> str:
+    return text[text.rfind("\n") + 1 :]
+
+
+def _prev_nonblank(prefix: str) -> str:
+    for line in reversed(prefix.split("\n")[:-1]):
+        if line.strip():
+            return line
+    return ""
+
+
+def is_multiline(prefix: str, suffix: str, mode: Mode = "auto") -> bool:
+    if mode != "auto":
+        return mode == "multi"
+    before, after = _last_line(prefix), suffix.split("\n", 1)[0]
+    if after.strip():
+        return False  # mid-line: complete the rest of this line only
+    if not before.strip():
+        return bool(BLOCK_OPENER.search(_prev_nonblank(prefix).rstrip()))
+    return bool(BLOCK_OPENER.search(before.rstrip()))
+
+
+def _cut_block(lines: list[str], before: str, tab: int) -> list[str]:
+    """Keep lines while they stay inside the block being written at the cursor."""
+    if before.strip():
+        floor = indent_width(before, tab) + 1  # an opener line: its body is deeper
+    else:
+        floor = indent_width(before, tab)  # a blank line: its indentation is the block's
+    kept = [lines[0]]
+    for line in lines[1:]:
+        if line.strip() and indent_width(line, tab) < floor:
+            break
+        kept.append(line)
+    return kept
+
+
+def _drop_suffix_overlap(lines: list[str], suffix: str) -> list[str]:
+    """Cut before the first generated line that repeats the suffix's next non-blank line."""
+    following = [ln.strip() for ln in suffix.split("\n")[1:] if ln.strip()]
+    if not following:
+        return lines
+    target = following[0]
+    for i, line in enumerate(lines):
+        if i == 0 and not lines[0].strip():
+            continue
+        if line.strip() == target and (i > 0 or len(lines) > 1):
+            return lines[:i]
+    return lines
+
+
+def _balance(text: str) -> dict[str, int]:
+    """Net opened minus closed per bracket kind (strings are not parsed: a heuristic)."""
+    counts = dict.fromkeys(OPENERS, 0)
+    for ch in text:
+        if ch in OPENERS:
+            counts[ch] += 1
+        elif ch in CLOSERS:
+            counts[CLOSERS[ch]] -= 1
+    return counts
+
+
+def _drop_closed_brackets(text: str, before: str, after: str) -> str:
+    """Drop trailing closers of a one-line suggestion that `after` (the rest of the line)
+    already supplies, e.g. `foo(a, b)` typed before an auto-inserted `)`."""
+    if not after.strip():
+        return text
+    text = text.rstrip()
+    while text and text[-1] in CLOSERS:
+        net = _balance(before + text + after)
+        if net[CLOSERS[text[-1]]] >= 0:
+            break
+        text = text[:-1]
+    return text
+
+
+def postprocess(text: str, prefix: str, suffix: str, options: PostOptions = PostOptions()) -> str:
+    """`text` is what the model wrote at the cursor; `prefix`/`suffix` the document around it."""
+    m = SPECIAL_SPELLING.search(text)
+    if m:
+        text = text[: m.start()]
+    text = text.replace("\r\n", "\n")
+    before, after = _last_line(prefix), suffix.split("\n", 1)[0]
+    lines = text.split("\n")
+    if is_multiline(prefix, suffix, options.mode):
+        lines = _cut_block(lines, before, options.tab_size)[: options.max_lines]
+        lines = _drop_suffix_overlap(lines, suffix)
+    else:
+        lines = lines[:1]
+        lines[0] = _drop_closed_brackets(lines[0], before, after)
+    lines = [ln.rstrip() for ln in lines]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    result = "\n".join(lines)
+    if not result.strip():
+        return ""
+    return result

@@ -1,0 +1,50 @@
+"""The layering rules of design.md §1, and no pickle loading anywhere."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def imported_modules(package: str) -> dict[str, set[str]]:
+    found = {}
+    for file in (ROOT / package).rglob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+        found[str(file.relative_to(ROOT))] = names
+    return found
+
+
+@pytest.mark.parametrize(
+    "package, forbidden",
+    [
+        ("fim", {"torch", "pygls", "lsprotocol", "model", "lsp_server"}),
+        ("model", {"pygls", "lsprotocol", "lsp_server"}),
+        ("lsp_server", {"torch"}),
+    ],
+)
+def test_import_rules(package, forbidden):
+    for file, names in imported_modules(package).items():
+        assert not names & forbidden, f"{file} imports {names & forbidden}"
+
+
+def test_only_the_completion_service_joins_fim_and_model():
+    for file, names in imported_modules("lsp_server").items():
+        if {"fim", "model"} <= names:
+            assert file.endswith(("completion.py", "engine.py")), file
+
+
+def test_no_pickle_loading_of_checkpoints():
+    for package in ("model", "fim", "lsp_server", "bench"):
+        for file in (ROOT / package).rglob("*.py"):
+            text = file.read_text()
+            for bad in ("torch.load(", "pickle.load", "pickle.loads", "weights_only=False"):
+                assert bad not in text, f"{file} uses {bad}"
