@@ -127,7 +127,8 @@ def postprocess(text: str, prefix: str, suffix: str, options: PostOptions = Post
     m = SPECIAL_SPELLING.search(text)
     if m:
         text = text[: m.start()]
-    text = text.replace("\r\n", "\n")
+    # A generation cut off inside a multi-byte character decodes to U+FFFD at the end.
+    text = text.replace("\r\n", "\n").rstrip("\ufffd")
     before, after = _last_line(prefix), suffix.split("\n", 1)[0]
     lines = text.split("\n")
     if is_multiline(prefix, suffix, options.mode):
@@ -143,3 +144,18 @@ def postprocess(text: str, prefix: str, suffix: str, options: PostOptions = Post
     if not result.strip():
         return ""
     return result
+
+
+def stop_early(text: str, prefix: str, suffix: str, options: PostOptions = PostOptions()) -> bool:
+    """True once more generated text cannot change what `postprocess` keeps, so the
+    engine can stop decoding: a newline in single-line mode, a dedent out of the block."""
+    if SPECIAL_SPELLING.search(text):
+        return True
+    if "\n" not in text:
+        return False
+    if not is_multiline(prefix, suffix, options.mode):
+        return True
+    complete = text.replace("\r\n", "\n").split("\n")[:-1]  # the last line may still grow
+    if len(complete) >= options.max_lines:
+        return True
+    return len(_cut_block(complete, _last_line(prefix), options.tab_size)) < len(complete)

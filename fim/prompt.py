@@ -42,7 +42,7 @@ class PromptOptions:
     budget: int = 1536  # tokens for the whole prompt
     order: Order = "spm"
     suffix_share: float = 0.25  # of the budget left after snippets and header
-    block_lines: int = 32
+    block_lines: int = 16
     filename_header: bool = True
     snippet_share: float = 0.0  # of the budget for other files (0: none)
     heal: bool = True

@@ -1,0 +1,168 @@
+"""Command line: `bigcode-ls [serve]` runs the server; `bigcode-ls complete` completes once.
+
+Examples:
+  bigcode-ls                                   LSP over stdio with the bundled model
+  bigcode-ls --model ~/models/tiny_starcoder_py --device cuda
+  bigcode-ls --tcp --port 2087                 LSP over TCP on 127.0.0.1
+  bigcode-ls complete app.py --line 10 --character 4 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # exit 2 with one line, no usage dump
+        sys.stderr.write(f"bigcode-ls: {message}\n")
+        sys.exit(2)
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="GPTBigCode model directory (default: the bundled model)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    p.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for the model (0: PyTorch's default)"
+    )
+
+
+def parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="bigcode-ls", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--version", action="version", version=f"bigcode-ls {__version__}")
+    sub = p.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", help="run the language server (the default)")
+    complete = sub.add_parser(
+        "complete", help="complete once at a position and print the suggestion"
+    )
+    for target in (p, serve):
+        _model_options(target)
+        target.add_argument(
+            "--stdio",
+            action="store_true",
+            help="LSP over stdio (the default; accepted for clients that pass it)",
+        )
+        target.add_argument("--tcp", action="store_true", help="LSP over TCP instead of stdio")
+        target.add_argument(
+            "--host",
+            default="127.0.0.1",
+            help="TCP address to bind (default 127.0.0.1: this machine only)",
+        )
+        target.add_argument("--port", type=int, default=2087)
+        target.add_argument("--log-file", type=Path, help="also write logs to this file")
+        target.add_argument(
+            "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        )
+
+    _model_options(complete)
+    complete.add_argument("file", type=Path)
+    complete.add_argument("--line", type=int, required=True, help="zero-based line")
+    complete.add_argument(
+        "--character", type=int, required=True, help="zero-based UTF-16 column, as in LSP"
+    )
+    complete.add_argument(
+        "--json", action="store_true", help='print {"text", "range", "tokens", "ms"}'
+    )
+    complete.add_argument("--max-new-tokens", type=int, default=None)
+    complete.add_argument("--multiline", choices=["auto", "single", "multi"], default=None)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "complete":
+        return run_complete(args)
+    return run_serve(args)
+
+
+def _settings_from(args: argparse.Namespace):
+    from .settings import Settings
+
+    values = {
+        "model": args.model,
+        "device": args.device,
+        "dtype": args.dtype,
+        "threads": args.threads,
+    }
+    for key in ("max_new_tokens", "multiline"):
+        if getattr(args, key, None) is not None:
+            values[key] = getattr(args, key)
+    settings, problems = Settings().updated(values)
+    if problems:
+        raise SystemExit(f"bigcode-ls: {problems[0]}")
+    return settings
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from .logs import setup_logging
+    from .server import build_server
+
+    logger = setup_logging(args.log_level, args.log_file)
+    settings = _settings_from(args)
+    ls = build_server(settings)
+    if args.tcp:
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            logger.warning("listening on %s: other machines can reach this server", args.host)
+        logger.info("bigcode-ls %s listening on %s:%d", __version__, args.host, args.port)
+        sys.stderr.write(f"bigcode-ls: listening on {args.host}:{args.port}\n")
+        ls.start_tcp(args.host, args.port)
+    else:
+        ls.start_io()
+    return 0
+
+
+def run_complete(args: argparse.Namespace) -> int:
+    from model import ModelLoadError
+
+    from .completion import CompletionRequest, CompletionService
+    from .documents import Document, PositionError
+
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        sys.stderr.write(
+            f"bigcode-ls: cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}\n"
+        )
+        return 2
+    doc = Document(args.file.resolve().as_uri(), text)
+    try:
+        offset = doc.offset_at(args.line, args.character)
+    except PositionError as exc:
+        sys.stderr.write(f"bigcode-ls: {exc}\n")
+        return 2
+    settings = _settings_from(args)
+    service = CompletionService(settings)
+    try:
+        service.load().result()
+    except (ModelLoadError, OSError, ValueError, RuntimeError) as exc:
+        sys.stderr.write(f"bigcode-ls: {exc}\n")
+        return 2
+    request = CompletionRequest(doc.uri, 0, text[:offset], text[offset:], args.file.name)
+    result = service.complete_now(request)
+    if result.status == "error":
+        sys.stderr.write(f"bigcode-ls: completion failed: {result.detail}\n")
+        return 1
+    if args.json:
+        start = {"line": args.line, "character": args.character}
+        out = {
+            "text": result.text,
+            "range": {"start": start, "end": start},
+            "tokens": result.generated_tokens,
+            "ms": round(result.ms, 1),
+        }
+        sys.stdout.write(json.dumps(out) + "\n")
+    else:
+        sys.stdout.write(result.text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

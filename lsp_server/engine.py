@@ -1,0 +1,160 @@
+"""A loaded model and its tokenizer, as the server sees them: strings and token ids.
+
+This is the server's only door into `model/`; it hands out opaque cache objects and
+never exposes tensors to the rest of the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from model import ModelLoadError, load_model, load_tokenizer
+from model.generate import common_prefix_len, generate, new_cache
+
+log = logging.getLogger("bigcode_ls")
+
+BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "bundled"
+MAX_COUNT_CACHE = 8192
+
+
+def bundled_model_path() -> Path:
+    return BUNDLED_MODEL
+
+
+@dataclass
+class Engine:
+    lm: Any
+    tokenizer: Any
+    path: Path
+    vocab_texts: list[str]
+    special_tokens: dict[str, int]
+    options: dict  # the model directory's optional "bigcode_ls" config block
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path | None,
+        device: str = "auto",
+        dtype: str = "auto",
+        threads: int = 0,
+        report: Callable[[str, int], None] = lambda message, percent: None,
+    ) -> Engine:
+        """Load weights and tokenizer; `report(message, percent)` tracks progress."""
+        path = Path(path).expanduser() if path else bundled_model_path()
+        if not path.is_dir():
+            raise ModelLoadError(f"model directory not found: {path}")
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        report("reading tokenizer", 5)
+        tokenizer = load_tokenizer(path)
+        report("loading weights", 20)
+        lm = load_model(path, dtype=dtype, device=device)
+        if lm.config.vocab_size < tokenizer.get_vocab_size():
+            raise ModelLoadError(
+                f"{path}: tokenizer has {tokenizer.get_vocab_size()} tokens but the model only {lm.config.vocab_size}"
+            )
+        report("indexing vocabulary", 80)
+        n = tokenizer.get_vocab_size()
+        vocab_texts = tokenizer.decode_batch([[i] for i in range(n)], skip_special_tokens=False)
+        special = {
+            t.content: i for i, t in tokenizer.get_added_tokens_decoder().items() if t.special
+        }
+        options = lm.config.extra.get("bigcode_ls") or {}
+        engine = cls(
+            lm, tokenizer, path, vocab_texts, special, options if isinstance(options, dict) else {}
+        )
+        report("warming up", 90)
+        list(engine.generate([0], 1))  # first-call allocations happen here, not on a keystroke
+        report("ready", 100)
+        return engine
+
+    # --- text <-> ids ----------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self.count = lru_cache(maxsize=MAX_COUNT_CACHE)(self._count)
+
+    def _count(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def token_starts(self, text: str) -> list[int]:
+        return [start for start, _ in self.tokenizer.encode(text, add_special_tokens=False).offsets]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    def token_id(self, token: str) -> int | None:
+        return self.tokenizer.token_to_id(token)
+
+    @property
+    def vocabulary(self) -> Collection[str]:
+        return self.tokenizer.get_vocab().keys()
+
+    @property
+    def fim_override(self) -> dict | None:
+        """A model directory may name its FIM tokens in config.json under "fim"."""
+        fim = self.lm.config.extra.get("fim")
+        return fim if isinstance(fim, dict) else None
+
+    @property
+    def stop_ids(self) -> set[int]:
+        eos = self.lm.config.eos_token_id
+        ids = set(self.special_tokens.values())
+        ids |= set(eos) if isinstance(eos, list) else {eos} if eos is not None else set()
+        return ids
+
+    @property
+    def context_size(self) -> int:
+        return self.lm.config.n_positions
+
+    @property
+    def description(self) -> str:
+        c = self.lm.config
+        params = self.lm.num_parameters() / 1e6
+        return f"{self.path.name} ({params:.1f}M parameters, {c.n_layer} layers, context {c.n_positions}, {self.lm.dtype}, {self.lm.device})"
+
+    # --- generation ------------------------------------------------------------------
+    def new_cache(self, capacity: int) -> Any:
+        return new_cache(self.lm, capacity)
+
+    @staticmethod
+    def cache_bytes(cache: Any) -> int:
+        return cache.nbytes
+
+    @staticmethod
+    def reusable(cache: Any, ids: Sequence[int]) -> int:
+        """How many of `ids` a request would take from `cache` instead of computing."""
+        return min(common_prefix_len(cache.tokens, ids), len(ids) - 1) if cache is not None else 0
+
+    def generate(
+        self,
+        prompt_ids: Sequence[int],
+        max_new_tokens: int,
+        *,
+        cache: Any = None,
+        should_stop: Callable[[], bool] | None = None,
+        allowed_first_ids: Collection[int] | None = None,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> Iterator[int]:
+        return generate(
+            self.lm,
+            prompt_ids,
+            max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            stop_token_ids=self.stop_ids,
+            cache=cache,
+            should_stop=should_stop,
+            allowed_first_ids=allowed_first_ids,
+            seed=seed,
+        )

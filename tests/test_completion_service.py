@@ -1,0 +1,93 @@
+"""The completion service without LSP: prefix reuse, staleness, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from lsp_server.completion import CompletionRequest, CompletionService
+from lsp_server.settings import Settings
+from model.corpus import stdlib_root
+from tests.models import make_constant_model_dir, make_model_dir
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    path = make_model_dir(tmp_path_factory.mktemp("svc"), n_positions=1024)
+    svc = CompletionService(Settings(model=str(path), max_new_tokens=4, context_tokens=700))
+    svc.load().result()
+    return svc
+
+
+def request(text: str, version: int, uri: str = "file:///t.py") -> CompletionRequest:
+    return CompletionRequest(uri, version, text, "\n", "t.py")
+
+
+def test_typing_prefills_only_new_tokens(service):
+    source = (stdlib_root() / "textwrap.py").read_text()[:3000]
+    first = service.complete_now(request(source, 1))
+    assert (
+        first.status in ("ok", "empty") and first.reused_tokens == 0 and first.prompt_tokens > 200
+    )
+    typed = source
+    prefills = []
+    for i, ch in enumerate("value = compute(x)"):
+        typed += ch
+        result = service.complete_now(request(typed, i + 2))
+        prefills.append(result.prefilled_tokens)
+    # SPM puts the prefix last: each keystroke costs the few tokens around the cursor.
+    assert max(prefills) <= 6, prefills
+    assert result.reused_tokens >= result.prompt_tokens - 6
+
+
+def test_cold_baseline_prefills_everything(service):
+    from dataclasses import replace
+
+    source = (stdlib_root() / "textwrap.py").read_text()[:2000]
+    service.complete_now(request(source, 1, "file:///cold.py"))
+    service.settings = replace(service.settings, document_cache=False)
+    try:
+        result = service.complete_now(request(source + "x", 2, "file:///cold.py"))
+        assert result.reused_tokens == 0 and result.prefilled_tokens == result.prompt_tokens
+    finally:
+        service.settings = replace(service.settings, document_cache=True)
+
+
+def test_old_version_is_stale(service):
+    service.note_version("file:///v.py", 5)
+    assert service.complete_now(request("x = ", 4, "file:///v.py")).status == "stale"
+
+
+def test_exception_in_generation_is_answered_and_next_request_works(service, monkeypatch):
+    engine = service.engine
+
+    def broken(*a, **k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(engine, "generate", broken)
+    result = service.complete_now(request("x = ", 1, "file:///e.py"))
+    assert result.status == "error" and "boom" in result.detail
+    monkeypatch.undo()
+    assert service.complete_now(request("x = ", 2, "file:///e.py")).status in ("ok", "empty")
+
+
+def test_failed_reload_keeps_the_old_model(service, tmp_path):
+    from dataclasses import replace
+
+    old = service.engine
+    original = service.settings
+    service.settings = replace(original, model=str(tmp_path / "gone"))
+    with pytest.raises(Exception, match="not found"):
+        service.load().result()
+    assert service.engine is old and "not found" in service.load_error
+    service.settings = original
+    assert service.complete_now(request("y = ", 1, "file:///r.py")).status in ("ok", "empty")
+
+
+def test_healing_strips_the_removed_text(tmp_path):
+    path = make_constant_model_dir(tmp_path / "heal")
+    svc = CompletionService(Settings(model=str(path), max_new_tokens=3, token_healing=True))
+    svc.load().result()
+    # The cursor follows "    " on an empty line: the prompt backs up to "\n   " and the
+    # first token must start with " "; the suggestion never repeats the removed space.
+    result = svc.complete_now(CompletionRequest("file:///h.py", 1, "def f():\n    ", "\n"))
+    assert result.status == "ok" and not result.text.startswith(" ")
