@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from model import ModelLoadError, load_model, load_tokenizer
+from model import ModelLoadError, load_model, load_tokenizer, set_threads
 from model.generate import common_prefix_len, generate, new_cache
 
 log = logging.getLogger("bigcode_ls")
@@ -49,9 +49,7 @@ class Engine:
         if not path.is_dir():
             raise ModelLoadError(f"model directory not found: {path}")
         if threads:
-            import torch
-
-            torch.set_num_threads(threads)
+            set_threads(threads)
         report("reading tokenizer", 5)
         tokenizer = load_tokenizer(path)
         report("loading weights", 20)

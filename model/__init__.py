@@ -3,7 +3,7 @@
 from .cache import KVCache
 from .config import GPTBigCodeConfig
 from .errors import ModelLoadError
-from .loading import load_model, load_tokenizer
+from .loading import load_model, load_tokenizer, set_threads
 from .modeling import GPTBigCodeForCausalLM, GPTBigCodeModel
 
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "ModelLoadError",
     "load_model",
     "load_tokenizer",
+    "set_threads",
 ]

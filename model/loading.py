@@ -40,6 +40,13 @@ DTYPES = {
 }
 
 
+def set_threads(n: int) -> None:
+    """CPU threads for inference. On a busy machine fewer threads than cores avoid the
+    OpenMP spin-waiting that can slow small models down by orders of magnitude."""
+    if n > 0:
+        torch.set_num_threads(n)
+
+
 def resolve_device(device: torch.device | str | None) -> torch.device:
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
