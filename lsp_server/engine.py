@@ -18,12 +18,14 @@ from model.generate import common_prefix_len, generate, new_cache
 
 log = logging.getLogger("bigcode_ls")
 
-BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "bundled"
 MAX_COUNT_CACHE = 8192
 
 
 def bundled_model_path() -> Path:
-    return BUNDLED_MODEL
+    """The model shipped inside the `model` package (package data)."""
+    import model
+
+    return Path(model.__file__).resolve().parent / "bundled"
 
 
 @dataclass

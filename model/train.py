@@ -232,7 +232,9 @@ def train(
     device: str = "cpu",
     eval_every: int = 200,
     save_every: int = 100,
+    session_steps: int | None = None,
 ) -> State:
+    """Train (or resume) in `run` until max_steps, `minutes` or `session_steps` run out."""
     run.mkdir(parents=True, exist_ok=True)
     tok_file = run / "tokenizer.json"
     if not tok_file.exists():
@@ -276,7 +278,12 @@ def train(
     bar = Progress(recipe.max_steps, "train", start=state.step)
     session_t0, session_elapsed0 = time.monotonic(), state.elapsed_s
     loss_ema = None
-    while state.step < recipe.max_steps and (deadline is None or time.monotonic() < deadline):
+    stop_step = (
+        recipe.max_steps
+        if session_steps is None
+        else min(recipe.max_steps, state.step + session_steps)
+    )
+    while state.step < stop_step and (deadline is None or time.monotonic() < deadline):
         if state.batch_in_epoch >= len(batches):
             state.epoch += 1
             state.batch_in_epoch = 0
@@ -327,6 +334,8 @@ def export(run: Path, out: Path) -> None:
     saved = json.loads((ckpt / "state.json").read_text())
     model = GPTBigCodeForCausalLM.from_pretrained(ckpt)
     model.config.resid_pdrop = model.config.embd_pdrop = model.config.attn_pdrop = 0.0
+    # Trained without StarCoder's <filename> headers: tell the server not to send them.
+    model.config.extra["bigcode_ls"] = {"filename_header": False}
     save_model(model, out)
     (out / "tokenizer.json").write_text((run / "tokenizer.json").read_text())
     state = saved["state"]
@@ -376,7 +385,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.export}", file=sys.stderr)
         return 0
     recipe = Recipe(**{k: getattr(args, k) for k in Recipe.__dataclass_fields__})
-    state = train(args.out, recipe, args.minutes, args.device, args.eval_every, args.save_every)
+    state = train(
+        args.out, recipe, args.minutes, args.device, args.eval_every, args.save_every, args.steps
+    )
     print(
         f"stopped at step {state.step}, {state.tokens} tokens, {state.elapsed_s / 60:.1f} min",
         file=sys.stderr,

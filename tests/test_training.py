@@ -1,0 +1,167 @@
+"""The bundled model's pipeline: tokenizer, trainer (loss goes down, resume), the result."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from fim.formats import STARCODER
+from model import GPTBigCodeForCausalLM, load_tokenizer
+from model.corpus import chunk_text, split_of
+from model.tokenizer_train import SPECIAL_TOKENS, train_tokenizer
+from model.train import Recipe, encode_documents, epoch_batches, train
+from tests.models import SAMPLE_FILES
+
+CODE = "def héllo(x: int) -> str:\n\treturn f'{x:>10}' + \"😀 中文\"  # 12345\r\n"
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    from model.corpus import stdlib_root
+
+    texts = [(stdlib_root() / name).read_text() for name in SAMPLE_FILES]
+    tok = train_tokenizer(texts, 700)
+    path = tmp_path_factory.mktemp("tok") / "tokenizer.json"
+    tok.save(str(path))
+    return load_tokenizer(path)
+
+
+def test_tokenizer_round_trips_code_and_has_special_tokens_first(tokenizer):
+    assert [tokenizer.token_to_id(t) for t in SPECIAL_TOKENS] == [0, 1, 2, 3, 4, 5]
+    assert SPECIAL_TOKENS[:5] == [
+        "<|endoftext|>",
+        "<fim_prefix>",
+        "<fim_middle>",
+        "<fim_suffix>",
+        "<fim_pad>",
+    ]
+    ids = tokenizer.encode(CODE, add_special_tokens=False).ids
+    assert tokenizer.decode(ids) == CODE
+    digits = tokenizer.encode("12345", add_special_tokens=False).tokens
+    assert digits == ["1", "2", "3", "4", "5"]  # digits are split one by one
+    assert tokenizer.encode("<fim_prefix>", add_special_tokens=False).ids == [1]
+
+
+def test_fim_documents_encode_with_special_ids(tokenizer):
+    recipe = Recipe(fim_rate=1.0, spm_rate=0.0)
+    stream = encode_documents(tokenizer, ["abc = 1\n", "xyz = 2\n"], random.Random(0), recipe)
+    assert stream.count(0) == 2  # one <|endoftext|> after each document
+    assert stream.count(1) == stream.count(2) == stream.count(3) == 2
+    assert stream.index(1) < stream.index(3) < stream.index(2)  # PSM: prefix, suffix, middle
+
+
+def test_corpus_split_is_stable_and_chunks_keep_lines():
+    assert split_of("json/decoder.py") == split_of("json/decoder.py")
+    shares = [split_of(f"pkg/mod{i}.py") for i in range(2000)]
+    assert 0.03 < shares.count("heldout") / 2000 < 0.07
+    text = "".join(f"line {i}\n" for i in range(1000))
+    chunks = chunk_text(text, 500)
+    assert "".join(chunks) == text and all(c.endswith("\n") for c in chunks)
+    assert max(len(c) for c in chunks) <= 500
+
+
+def tiny_recipe(**kw) -> Recipe:
+    base = dict(
+        vocab_size=400,
+        n_embd=32,
+        n_layer=2,
+        n_head=4,
+        n_positions=128,
+        seq_len=64,
+        batch_size=4,
+        lr=3e-3,
+        warmup_steps=5,
+        max_steps=30,
+        chunk_chars=800,
+        eval_windows=4,
+        amp="none",
+    )
+    base.update(kw)
+    return Recipe(**base)
+
+
+@pytest.fixture(scope="module")
+def small_corpus(monkeypatch_module):
+    from model import corpus
+    from model.corpus import SourceFile, stdlib_root
+
+    files = [SourceFile(n, (stdlib_root() / n).read_text()) for n in SAMPLE_FILES]
+    monkeypatch_module.setattr(
+        corpus, "load_split", lambda split, root=None: files[:3] if split == "train" else files[3:]
+    )
+    import model.train as train_module
+
+    monkeypatch_module.setattr(train_module, "load_split", corpus.load_split)
+    return files
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+def test_training_reduces_loss_and_writes_a_loadable_model(tmp_path, small_corpus):
+    torch.manual_seed(0)
+    state = train(tmp_path / "run", tiny_recipe(), minutes=None, eval_every=10, save_every=10)
+    losses = [h["eval_loss"] for h in state.history if "eval_loss" in h]
+    assert state.step == 30 and len(losses) == 3
+    assert losses[-1] < losses[0] - 0.2
+    from model.train import export
+
+    export(tmp_path / "run", tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "training.json").read_text())
+    assert summary["steps"] == 30 and summary["final_eval_loss"] == pytest.approx(losses[-1])
+    lm = GPTBigCodeForCausalLM.from_pretrained(tmp_path / "out")
+    assert lm.config.extra["bigcode_ls"] == {"filename_header": False}
+
+
+def test_resume_continues_with_the_same_data_order(tmp_path, small_corpus):
+    recipe = tiny_recipe(max_steps=12)
+    straight = train(tmp_path / "a", recipe, minutes=None, eval_every=100, save_every=100)
+    interrupted = train(
+        tmp_path / "b", recipe, minutes=None, eval_every=100, save_every=100, session_steps=7
+    )
+    assert interrupted.step == 7
+    resumed = train(tmp_path / "b", recipe, minutes=None, eval_every=100, save_every=100)
+    assert resumed.step == straight.step == 12 and resumed.tokens == straight.tokens
+    a = GPTBigCodeForCausalLM.from_pretrained(tmp_path / "a" / "checkpoint")
+    b = GPTBigCodeForCausalLM.from_pretrained(tmp_path / "b" / "checkpoint")
+    diff = max(
+        (p - q).abs().max().item() for p, q in zip(a.parameters(), b.parameters(), strict=True)
+    )
+    assert diff < 1e-4  # same batches, same optimizer state: the same weights
+
+
+def test_epochs_draw_new_fim_cuts(tokenizer):
+    recipe = tiny_recipe(fim_rate=1.0)
+    chunks = ["".join(f"value_{i} = {i}\n" for i in range(60))] * 8
+    e0 = epoch_batches(tokenizer, chunks, recipe, 0)
+    e0_again = epoch_batches(tokenizer, chunks, recipe, 0)
+    e1 = epoch_batches(tokenizer, chunks, recipe, 1)
+    assert torch.equal(e0, e0_again) and not torch.equal(e0, e1)
+
+
+def test_bundled_model_loads_and_completes():
+    from lsp_server.completion import CompletionRequest, CompletionService
+    from lsp_server.engine import bundled_model_path
+    from lsp_server.settings import Settings
+
+    path = bundled_model_path()
+    lm = GPTBigCodeForCausalLM.from_pretrained(path)
+    assert (
+        lm.config.model_type == "gpt_bigcode"
+        and (path / "model.safetensors").stat().st_size < 30 * 2**20
+    )
+    tok = load_tokenizer(path)
+    assert tok.token_to_id(STARCODER.prefix) == 1
+    service = CompletionService(Settings(max_new_tokens=16))
+    service.load().result()
+    result = service.complete_now(
+        CompletionRequest("file:///b.py", 1, "import os\nimport sys\n\n\ndef main():\n    ", "\n")
+    )
+    assert result.status in ("ok", "empty") and result.generated_tokens > 0
