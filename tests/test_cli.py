@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.models import make_constant_model_dir
-from tests.rawlsp import RawServer
+from bench.rawlsp import RawServer
 
 
 @pytest.fixture(scope="module")

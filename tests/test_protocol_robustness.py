@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.models import make_constant_model_dir
-from tests.rawlsp import RawServer
+from bench.rawlsp import RawServer
 
 URI = "file:///robust.py"
 

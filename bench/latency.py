@@ -1,0 +1,203 @@
+"""Keystroke latency through the real server: per-document KV cache on vs off.
+
+Replays typing a function back into a real 1,000+ line stdlib file (the function is cut
+out first), one character per edit with an inline-completion request after each, over
+stdio exactly as an editor would. The same replay runs twice in one process, against
+two fresh servers that differ only in the `documentCache` setting.
+
+    python -m bench.latency [--chars 300] [--threads 2] [--json docs/results/latency.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from bench.rawlsp import RawServer
+from model.corpus import stdlib_root
+from model.progress import Progress
+
+FILE = "ast.py"  # 1,752 lines, in the bundled model's held-out split
+FUNCTION = "def get_source_segment("  # line 344: full windows on both sides of the cursor
+
+
+def replay_points(source: str, start_marker: str, max_lines: int = 30) -> tuple[str, str, int]:
+    """Cut the body of the function at `start_marker`: return (text without it, the cut
+    text, the offset where typing resumes)."""
+    start = source.index(start_marker)
+    line_end = source.index("\n", start) + 1
+    lines = source[line_end:].split("\n")
+    body = []
+    for line in lines[:max_lines]:
+        if line.strip() and not line.startswith((" ", "\t")):
+            break
+        body.append(line + "\n")
+    body_text = "".join(body).rstrip("\n") + "\n"
+    return source[:line_end] + source[line_end + len(body_text) :], body_text, line_end
+
+
+def position(text: str, offset: int) -> dict:
+    before = text[:offset]
+    line = before.count("\n")
+    col_text = before[before.rfind("\n") + 1 :]
+    return {"line": line, "character": len(col_text.encode("utf-16-le")) // 2}
+
+
+def run_replay(cache: bool, typed: str, base: str, at: int, args) -> dict:
+    settings = {
+        "documentCache": cache,
+        "contextTokens": args.context,
+        "maxNewTokens": args.max_new_tokens,
+        "deadlineMs": 60000,
+    }
+    server = RawServer(
+        *(["--model", args.model] if args.model else []), "--threads", str(args.threads)
+    )
+    server.initialize({"bigcode": settings})
+    uri = "file:///bench/ast.py"
+    server.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": base}},
+    )
+    status = server.request("bigcode/status", {})
+    while not status["result"]["model"]:
+        time.sleep(0.1)
+        status = server.request("bigcode/status", {})
+    text, version, times, prompt_tokens, prefilled = base, 1, [], [], []
+    bar = Progress(len(typed), f"typing (cache {'on' if cache else 'off'})")
+    for i, ch in enumerate(typed):
+        pos = position(text, at + i)
+        version += 1
+        server.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": uri, "version": version},
+                "contentChanges": [{"range": {"start": pos, "end": pos}, "text": ch}],
+            },
+        )
+        text = text[: at + i] + ch + text[at + i :]
+        params = {
+            "textDocument": {"uri": uri},
+            "position": position(text, at + i + 1),
+            "context": {"triggerKind": 2},
+        }
+        t0 = time.perf_counter()
+        reply = server.request("textDocument/inlineCompletion", params, timeout=120)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert "result" in reply, reply
+        last = server.request("bigcode/status", {"uri": uri})["result"].get("last", {})
+        prompt_tokens.append(last.get("promptTokens", 0))
+        prefilled.append(last.get("promptTokens", 0) - last.get("reusedTokens", 0))
+        bar.update(1, ms=times[-1])
+    bar.close()
+
+    # Accepting: type exactly what was suggested, then ask again.
+    accept_ms, accept_prefill = [], []
+    for _ in range(args.accepts if cache else 0):
+        offset = at + len(typed)
+        params = {
+            "textDocument": {"uri": uri},
+            "position": position(text, offset),
+            "context": {"triggerKind": 2},
+        }
+        items = server.request("textDocument/inlineCompletion", params, timeout=120)["result"][
+            "items"
+        ]
+        if not items or not items[0]["insertText"]:
+            break
+        suggestion = items[0]["insertText"]
+        pos = position(text, offset)
+        version += 1
+        server.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": uri, "version": version},
+                "contentChanges": [{"range": {"start": pos, "end": pos}, "text": suggestion}],
+            },
+        )
+        text = text[:offset] + suggestion + text[offset:]
+        typed += suggestion
+        params["position"] = position(text, offset + len(suggestion))
+        t0 = time.perf_counter()
+        server.request("textDocument/inlineCompletion", params, timeout=120)
+        accept_ms.append((time.perf_counter() - t0) * 1000)
+        last = server.request("bigcode/status", {"uri": uri})["result"]["last"]
+        accept_prefill.append(last["promptTokens"] - last["reusedTokens"])
+    model = server.request("bigcode/status", {})["result"]["model"]
+    server.close()
+    return {
+        "cache": cache,
+        "model": model,
+        "requests": len(times),
+        "p50_ms": statistics.median(times),
+        "p95_ms": statistics.quantiles(times, n=20)[-1],
+        "mean_ms": statistics.fmean(times),
+        "mean_prompt_tokens": statistics.fmean(prompt_tokens),
+        "mean_prefilled_tokens": statistics.fmean(prefilled),
+        "accept_ms": accept_ms,
+        "accept_prefilled_tokens": accept_prefill,
+        "times_ms": times,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--model", default=None, help="model directory (default: bundled)")
+    p.add_argument("--chars", type=int, default=400, help="characters to type")
+    p.add_argument("--context", type=int, default=1536, help="prompt budget in tokens")
+    p.add_argument("--max-new-tokens", type=int, default=16)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--accepts", type=int, default=10)
+    p.add_argument("--json", type=Path, default=Path("docs/results/latency.json"))
+    args = p.parse_args(argv)
+
+    source = (stdlib_root() / FILE).read_text()
+    base, body, at = replay_points(source, FUNCTION)
+    typed = body[: args.chars]
+    print(
+        f"{FILE}: {source.count(chr(10))} lines; typing {len(typed)} characters at line {source[:at].count(chr(10))}",
+        file=sys.stderr,
+    )
+    warm = run_replay(True, typed, base, at, args)
+    cold = run_replay(False, typed, base, at, args)
+    result = {
+        "file": FILE,
+        "lines": source.count("\n"),
+        "typed_chars": len(typed),
+        "context_tokens": args.context,
+        "threads": args.threads,
+        "warm": warm,
+        "cold": cold,
+        "p50_speedup": cold["p50_ms"] / warm["p50_ms"],
+        "p95_speedup": cold["p95_ms"] / warm["p95_ms"],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    for name in ("warm", "cold"):
+        r = result[name]
+        print(
+            f"{name}: p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, prompt {r['mean_prompt_tokens']:.0f} tokens, "
+            f"prefilled {r['mean_prefilled_tokens']:.1f} tokens/request",
+            file=sys.stderr,
+        )
+    print(
+        f"cache speed-up: p50 {result['p50_speedup']:.1f}x, p95 {result['p95_speedup']:.1f}x",
+        file=sys.stderr,
+    )
+    if warm["accept_ms"]:
+        print(
+            f"after accepting a suggestion: median {statistics.median(warm['accept_ms']):.1f} ms, "
+            f"prefilled {statistics.median(warm['accept_prefilled_tokens'])} tokens",
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
