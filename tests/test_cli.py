@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from tests.models import make_constant_model_dir
 from bench.rawlsp import RawServer
+from tests.models import make_constant_model_dir
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.models import make_constant_model_dir
 from bench.rawlsp import RawServer
+from tests.models import make_constant_model_dir
 
 URI = "file:///robust.py"
 
