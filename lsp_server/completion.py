@@ -129,7 +129,7 @@ class CompletionService:
 
         def job() -> Engine:
             try:
-                engine = Engine.load(s.model, s.device, s.dtype, s.threads, report)
+                engine = Engine.load(s.model, s.device, s.dtype, s.threads, s.quantize, report)
             except Exception as exc:
                 self.load_error = str(exc)
                 raise

@@ -44,6 +44,7 @@ class Engine:
         device: str = "auto",
         dtype: str = "auto",
         threads: int = 0,
+        quantize: str = "none",
         report: Callable[[str, int], None] = lambda message, percent: None,
     ) -> Engine:
         """Load weights and tokenizer; `report(message, percent)` tracks progress."""
@@ -55,7 +56,7 @@ class Engine:
         report("reading tokenizer", 5)
         tokenizer = load_tokenizer(path)
         report("loading weights", 20)
-        lm = load_model(path, dtype=dtype, device=device)
+        lm = load_model(path, dtype=dtype, device=device, quantize=quantize)
         if lm.config.vocab_size < tokenizer.get_vocab_size():
             raise ModelLoadError(
                 f"{path}: tokenizer has {tokenizer.get_vocab_size()} tokens but the model only {lm.config.vocab_size}"

@@ -50,6 +50,9 @@ class Settings:
         "Give up on a completion after this long and answer with what exists.", default=4000
     )
     threads: int = _doc("CPU threads for the model (0: PyTorch's default).", default=0)
+    quantize: str = _doc(
+        "none, or int8: weight-only int8 linear layers for faster CPU decoding.", default="none"
+    )
 
     @classmethod
     def docs(cls) -> dict[str, str]:
@@ -86,6 +89,7 @@ _CHOICES = {
     "dtype": ("auto", "float32", "bfloat16", "float16"),
     "multiline": ("auto", "single", "multi"),
     "fim_order": ("spm", "psm"),
+    "quantize": ("none", "int8"),
 }
 _RANGES = {
     "max_new_tokens": (1, 1024),

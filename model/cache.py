@@ -34,6 +34,9 @@ class KVCache:
         shape = (config.n_layer, batch, *heads, capacity, config.head_dim)
         self.k = torch.zeros(shape, dtype=dtype, device=device)
         self.v = torch.zeros(shape, dtype=dtype, device=device)
+        # Per-layer views, made once: indexing them is cheaper on the per-token path.
+        self._k = list(self.k.unbind(0))
+        self._v = list(self.v.unbind(0))
         self.capacity = capacity
         self.length = 0
         self.tokens: list[int] = []
@@ -49,9 +52,10 @@ class KVCache:
         start, end = self.length, self.length + T
         if end > self.capacity:
             raise ValueError(f"KVCache overflow: {end} tokens > capacity {self.capacity}")
-        self.k[layer, ..., start:end, :] = kv[..., : self.head_dim]
-        self.v[layer, ..., start:end, :] = kv[..., self.head_dim :]
-        return self.k[layer, ..., :end, :], self.v[layer, ..., :end, :]
+        k, v = self._k[layer], self._v[layer]
+        k[..., start:end, :] = kv[..., : self.head_dim]
+        v[..., start:end, :] = kv[..., self.head_dim :]
+        return k[..., :end, :], v[..., :end, :]
 
     def advance(self, n: int) -> None:
         """Called by the model after all layers have written n new positions."""

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from .cache import KVCache
 from .modeling import GPTBigCodeForCausalLM
+from .quantize import linear
 
-PREFILL_CHUNK = 512
+PREFILL_CHUNK = 1024
 
 
 def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
@@ -56,10 +58,40 @@ def prefill(
 def decode_one(lm: GPTBigCodeForCausalLM, cache: KVCache, token_id: int) -> torch.Tensor:
     """Feed one token; return the logits for the next, (V,)."""
     with torch.inference_mode():
-        ids = torch.tensor([[token_id]], dtype=torch.long, device=cache.k.device)
-        logits = lm(ids, past_key_values=cache).logits[0, -1]
+        if lm.config.multi_query and lm.config.attn_implementation != "eager" and not lm.training:
+            logits = _decode_mqa(lm, cache, token_id)
+        else:
+            ids = torch.tensor([[token_id]], dtype=torch.long, device=cache.k.device)
+            logits = lm(ids, past_key_values=cache).logits[0, -1]
     cache.tokens.append(token_id)
     return logits
+
+
+def _decode_mqa(lm: GPTBigCodeForCausalLM, cache: KVCache, token_id: int) -> torch.Tensor:
+    """GPTBigCodeModel.forward for one token of one sequence, without the generality.
+
+    At batch 1 a small model's decode step is dominated by per-op Python overhead, so
+    this path calls the functional ops directly (no module hooks, masks, position
+    tensors or output objects) and folds the heads into the query rows: with one
+    key/value head and a single query token, attention is one (H, hd) x (hd, S) product
+    with no mask. Same arithmetic as the module path (a test holds them equal).
+    """
+    t, c = lm.transformer, lm.config
+    D, H, hd, eps = c.n_embd, c.n_head, c.head_dim, c.layer_norm_epsilon
+    x = (t.wte.weight[token_id] + t.wpe.weight[cache.length]).view(1, 1, D)
+    for i, block in enumerate(t.h):
+        attn, mlp = block.attn, block.mlp
+        h = F.layer_norm(x, (D,), block.ln_1.weight, block.ln_1.bias, eps)
+        qkv = linear(attn.c_attn, h)  # (1, 1, D + 2*hd)
+        k, v = cache.write(i, qkv[..., D:])  # (1, S, hd) each
+        q = qkv[..., :D].view(1, 1, H, hd)  # heads as query rows of one "head"
+        y = F.scaled_dot_product_attention(q, k.unsqueeze(1), v.unsqueeze(1), scale=attn.scale)
+        x = x + linear(attn.c_proj, y.view(1, 1, D))
+        h = F.layer_norm(x, (D,), block.ln_2.weight, block.ln_2.bias, eps)
+        x = x + linear(mlp.c_proj, mlp.act(linear(mlp.c_fc, h)))
+    x = F.layer_norm(x, (D,), t.ln_f.weight, t.ln_f.bias, eps)
+    cache.advance(1)
+    return linear(lm.lm_head, x)[0, -1]
 
 
 def sample(

@@ -131,7 +131,12 @@ def load_model(
     dtype: torch.dtype | str | None = None,
     device: torch.device | str | None = None,
     attn_implementation: str | None = None,
+    quantize: str | None = None,
 ) -> GPTBigCodeForCausalLM:
+    """Load a HF GPTBigCode directory; `quantize="int8"` makes the linear layers int8
+    (weight-only, CPU)."""
+    if quantize not in (None, "none", "int8"):
+        raise ModelLoadError(f"unknown quantization {quantize!r}; use int8 or none")
     directory = Path(path).expanduser()
     if not directory.exists():
         raise ModelLoadError(f"model directory not found: {directory}")
@@ -202,6 +207,12 @@ def load_model(
     }
     model.load_state_dict(state, strict=False, assign=True)
     model.tie_weights()
+    if quantize == "int8":
+        from .quantize import quantize_int8
+
+        if device.type != "cpu":
+            raise ModelLoadError("quantize=int8 is for CPU inference; on CUDA use bfloat16")
+        quantize_int8(model)
     return model.eval()
 
 

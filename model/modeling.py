@@ -232,10 +232,8 @@ class GPTBigCodeAttention(nn.Module):
         return torch.matmul(probs, v), probs
 
     def _sdpa(self, q, k, v, mask: AttentionMask, head_mask):
-        T = q.shape[2]
-        if T > 1 and self.multi_query:
-            # The fused CPU/GPU kernels want matching head counts for T > 1; expand is free.
-            k, v = k.expand(-1, self.n_head, -1, -1), v.expand(-1, self.n_head, -1, -1)
+        # One key/value head shared by all query heads: SDPA's grouped-query mode reads it
+        # without materialising a copy per head.
         y = F.scaled_dot_product_attention(
             q,
             k,
@@ -244,6 +242,7 @@ class GPTBigCodeAttention(nn.Module):
             dropout_p=self.attn_dropout if self.training else 0.0,
             is_causal=mask.causal,
             scale=self.scale,
+            enable_gqa=self.multi_query,
         )
         # A head mask scales attention probabilities; per head that equals scaling outputs.
         return y * head_mask if head_mask is not None else y
@@ -501,7 +500,7 @@ class GPTBigCodeForCausalLM(GPTBigCodePreTrainedModel):
         return result if return_dict is None or return_dict else result.to_tuple()
 
     def tie_weights(self) -> None:
-        if self.config.tie_word_embeddings:
+        if self.config.tie_word_embeddings and type(self.lm_head) is nn.Linear:
             self.lm_head.weight = self.transformer.wte.weight
 
     @classmethod
@@ -511,10 +510,17 @@ class GPTBigCodeForCausalLM(GPTBigCodePreTrainedModel):
         dtype: torch.dtype | str | None = None,
         device: torch.device | str | None = None,
         attn_implementation: str | None = None,
+        quantize: str | None = None,
     ) -> GPTBigCodeForCausalLM:
         from .loading import load_model
 
-        return load_model(path, dtype=dtype, device=device, attn_implementation=attn_implementation)
+        return load_model(
+            path,
+            dtype=dtype,
+            device=device,
+            attn_implementation=attn_implementation,
+            quantize=quantize,
+        )
 
     def save_pretrained(self, directory: str | Path) -> None:
         from .loading import save_model

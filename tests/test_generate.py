@@ -155,3 +155,41 @@ def test_cache_reports_memory_and_truncates_in_place():
         == 4 * cache.nbytes
     )
     assert common_prefix_len([1, 2, 3], [1, 2, 4, 5]) == 2
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_fast_decode_step_equals_module_forward(attn):
+    from model.generate import decode_one
+
+    torch.manual_seed(0)
+    lm = GPTBigCodeForCausalLM(
+        GPTBigCodeConfig(**tiny_kwargs(n_positions=128, attn_implementation=attn))
+    ).eval()
+    ids = torch.randint(0, 97, (40,)).tolist()
+    cache = new_cache(lm)
+    prefill(lm, cache, ids[:30])
+    steps = torch.stack([decode_one(lm, cache, t) for t in ids[30:]])
+    with torch.no_grad():
+        full = lm(torch.tensor([ids])).logits[0, 30:40]
+    assert (steps - full).abs().max() < 1e-5
+    assert cache.tokens == ids and cache.length == 40
+
+
+def test_int8_quantization_stays_close_and_decodes(tmp_path):
+    from model.quantize import Int8Linear
+
+    torch.manual_seed(0)
+    lm = GPTBigCodeForCausalLM(GPTBigCodeConfig(**tiny_kwargs(n_positions=128, n_embd=64))).eval()
+    lm.save_pretrained(tmp_path)
+    q = GPTBigCodeForCausalLM.from_pretrained(tmp_path, quantize="int8")
+    assert isinstance(q.transformer.h[0].attn.c_attn, Int8Linear) and isinstance(
+        q.lm_head, Int8Linear
+    )
+    assert q.transformer.wte.weight.dtype == torch.float32
+    ids = torch.randint(0, 97, (1, 20))
+    with torch.no_grad():
+        ref, got = lm(ids).logits, q(ids).logits
+    assert (got - ref).abs().max() < 0.05 * ref.abs().max()  # int8 rows + bf16 activations
+    prompt = ids[0].tolist()
+    a, b = list(generate(lm, prompt, 10)), list(generate(q, prompt, 10))
+    assert len(b) == 10 and sum(x == y for x, y in zip(a, b, strict=True)) >= 5
