@@ -365,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--minutes", type=float, default=None, help="stop (and checkpoint) after this many minutes"
     )
+    p.add_argument(
+        "--steps", type=int, default=None, help="stop (and checkpoint) after this many steps"
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--eval-every", type=int, default=200)

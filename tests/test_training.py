@@ -165,3 +165,44 @@ def test_bundled_model_loads_and_completes():
         CompletionRequest("file:///b.py", 1, "import os\nimport sys\n\n\ndef main():\n    ", "\n")
     )
     assert result.status in ("ok", "empty") and result.generated_tokens > 0
+
+
+def test_command_line_trains_a_few_steps_and_exports(tmp_path, small_corpus):
+    from model.train import main
+
+    args = [
+        "--out",
+        str(tmp_path / "run"),
+        "--vocab-size",
+        "400",
+        "--n-embd",
+        "32",
+        "--n-layer",
+        "2",
+        "--n-head",
+        "4",
+        "--n-positions",
+        "64",
+        "--seq-len",
+        "64",
+        "--batch-size",
+        "2",
+        "--max-steps",
+        "10",
+        "--amp",
+        "none",
+        "--eval-windows",
+        "2",
+    ]
+    assert main([*args, "--steps", "3"]) == 0
+    state = json.loads((tmp_path / "run" / "checkpoint" / "state.json").read_text())["state"]
+    assert state["step"] == 3
+    assert main([*args, "--steps", "2"]) == 0
+    assert (
+        json.loads((tmp_path / "run" / "checkpoint" / "state.json").read_text())["state"]["step"]
+        == 5
+    )
+    assert main(["--out", str(tmp_path / "run"), "--export", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "model.safetensors").is_file() and (
+        tmp_path / "out" / "tokenizer.json"
+    ).is_file()
