@@ -1,0 +1,145 @@
+"""Completion quality through the server's own path (prompt, healing, post-processing).
+
+1. Held-out stdlib: whole-line holes in files the bundled model never trained on; the
+   cursor sits at the line's indentation, the suggestion must equal the line.
+2. HumanEval single-line infilling (../shared/data): exact match, and pass@1 by running
+   each task's tests in a subprocess with a timeout.
+
+Each is run for PSM and SPM prompts, with and without token healing.
+
+    python -m bench.quality [--model DIR] [--holes 400] [--humaneval 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from lsp_server.completion import CompletionRequest, CompletionService
+from lsp_server.settings import Settings
+from model.corpus import load_split
+from model.progress import Progress
+
+HUMANEVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "humaneval-infilling" / "HumanEval-SingleLineInfilling.jsonl.gz"
+
+
+def stdlib_holes(n: int, seed: int = 0) -> list[dict]:
+    """Whole-line holes from held-out stdlib files: code lines, not comments or blanks."""
+    rng = random.Random(seed)
+    candidates = []
+    for f in load_split("heldout"):
+        lines = f.text.split("\n")
+        offset = 0
+        for i, line in enumerate(lines):
+            body = line.strip()
+            if i >= 3 and len(body) >= 4 and not body.startswith(("#", '"""', "'''")):
+                indent = len(line) - len(line.lstrip())
+                cursor = offset + indent
+                candidates.append({"file": f.relpath, "prefix": f.text[:cursor], "suffix": f.text[offset + len(line) :], "target": body})
+            offset += len(line) + 1
+    rng.shuffle(candidates)
+    return candidates[:n]
+
+
+def humaneval_tasks(n: int, seed: int = 0) -> list[dict]:
+    with gzip.open(HUMANEVAL, "rt") as fh:
+        tasks = [json.loads(line) for line in fh]
+    random.Random(seed).shuffle(tasks)
+    out = []
+    for t in tasks[:n]:
+        hole = t["canonical_solution"]
+        first = hole.split("\n", 1)[0]
+        indent = first[: len(first) - len(first.lstrip())]
+        out.append(
+            {
+                "task_id": t["task_id"],
+                "prefix": t["prompt"] + indent,
+                "suffix": hole[len(first) :] + t["suffix"],
+                "target": first.strip(),
+                "test": t["test"],
+                "entry_point": t["entry_point"],
+                "prompt": t["prompt"],
+                "raw_suffix": t["suffix"],
+                "indent": indent,
+            }
+        )
+    return out
+
+
+def passes(task: dict, line: str, timeout: float = 10.0) -> bool:
+    program = task["prompt"] + task["indent"] + line + "\n" + task["raw_suffix"] + "\n" + task["test"] + f"\ncheck({task['entry_point']})\n"
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+        fh.write(program)
+    try:
+        return subprocess.run([sys.executable, fh.name], capture_output=True, timeout=timeout).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+    finally:
+        Path(fh.name).unlink(missing_ok=True)
+
+
+def evaluate(service: CompletionService, items: list[dict], label: str, run_tests: bool) -> dict:
+    exact = passed = 0
+    bar = Progress(len(items), label)
+    examples = []
+    for i, item in enumerate(items):
+        result = service.complete_now(CompletionRequest(f"file:///eval/{i}.py", 1, item["prefix"], item["suffix"]))
+        text = result.text.split("\n", 1)[0].strip()
+        hit = text == item["target"]
+        exact += hit
+        if run_tests:
+            passed += passes(item, text)
+        if len(examples) < 8:
+            examples.append({"target": item["target"], "suggestion": text})
+        bar.update(1, exact=exact / (i + 1))
+    bar.close()
+    out = {"n": len(items), "exact_match": exact / len(items), "examples": examples}
+    if run_tests:
+        out["pass_at_1"] = passed / len(items)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None, help="model directory (default: bundled)")
+    p.add_argument("--holes", type=int, default=400, help="held-out stdlib holes")
+    p.add_argument("--humaneval", type=int, default=300, help="HumanEval single-line tasks (0: skip)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--configs", default="spm+heal,spm,psm+heal,psm")
+    p.add_argument("--json", type=Path, default=Path("docs/results/quality.json"))
+    args = p.parse_args(argv)
+
+    base = Settings(model=args.model, threads=args.threads, max_new_tokens=args.max_new_tokens, multiline="single")
+    service = CompletionService(base)
+    engine = service.load().result()
+    holes = stdlib_holes(args.holes)
+    tasks = humaneval_tasks(args.humaneval) if args.humaneval and HUMANEVAL.exists() else []
+    results = {"model": engine.description, "configs": {}}
+    for config in args.configs.split(","):
+        order = config.split("+")[0]
+        service.settings = replace(base, fim_order=order, token_healing="+heal" in config)
+        row = {"stdlib": evaluate(service, holes, f"{config} stdlib", run_tests=False)}
+        if tasks:
+            row["humaneval"] = evaluate(service, tasks, f"{config} humaneval", run_tests=True)
+        results["configs"][config] = row
+        he = row.get("humaneval", {})
+        print(
+            f"{config}: stdlib exact {row['stdlib']['exact_match']:.1%}"
+            + (f"; HumanEval exact {he['exact_match']:.1%}, pass@1 {he['pass_at_1']:.1%}" if he else ""),
+            file=sys.stderr,
+        )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
