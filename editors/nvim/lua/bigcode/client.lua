@@ -1,0 +1,52 @@
+-- Starting the server and attaching buffers (Neovim 0.7 API, still valid later).
+local config = require("bigcode.config")
+
+local M = { client_id = nil }
+
+local function root_dir(bufnr)
+  local name = vim.api.nvim_buf_get_name(bufnr)
+  local dir = name ~= "" and vim.fn.fnamemodify(name, ":p:h") or vim.loop.cwd()
+  return dir
+end
+
+function M.get()
+  return M.client_id and vim.lsp.get_client_by_id(M.client_id) or nil
+end
+
+function M.start(bufnr)
+  local client = M.get()
+  if not client or client.is_stopped() then
+    local opts = config.options
+    M.client_id = vim.lsp.start_client({
+      name = "bigcode-ls",
+      cmd = opts.cmd,
+      root_dir = root_dir(bufnr),
+      init_options = { bigcode = opts.settings },
+      settings = { bigcode = opts.settings },
+      handlers = {
+        -- The model may take a while to load; show only failures as messages.
+        ["window/showMessage"] = function(_, result)
+          vim.notify("bigcode-ls: " .. result.message, vim.log.levels.WARN)
+        end,
+      },
+    })
+  end
+  if M.client_id and not vim.lsp.buf_is_attached(bufnr, M.client_id) then
+    vim.lsp.buf_attach_client(bufnr, M.client_id)
+  end
+  return M.client_id
+end
+
+function M.restart()
+  local client = M.get()
+  local buffers = client and vim.lsp.get_buffers_by_client_id(client.id) or {}
+  if client then
+    client.stop()
+  end
+  M.client_id = nil
+  for _, bufnr in ipairs(buffers) do
+    M.start(bufnr)
+  end
+end
+
+return M

@@ -1,0 +1,24 @@
+-- Options and their defaults. The server owns all model and FIM knowledge; these only
+-- say how to start it and how to show its suggestions.
+local M = {}
+
+M.defaults = {
+  cmd = { "bigcode-ls" }, -- the server command (stdio)
+  filetypes = { "python" }, -- start the server for these filetypes
+  settings = {}, -- sent as initializationOptions.bigcode (see the server's README)
+  debounce_ms = 150, -- wait this long after a keystroke before asking
+  accept_key = "<Tab>", -- accepts a shown suggestion; otherwise the key does what it did
+  dismiss_key = "<C-]>",
+  hl_group = "Comment",
+  auto_trigger = true, -- ask after each change in insert mode
+  use_builtin = true, -- on Neovim >= 0.12 use vim.lsp.inline_completion instead
+}
+
+M.options = vim.deepcopy(M.defaults)
+
+function M.merge(user)
+  M.options = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), user or {})
+  return M.options
+end
+
+return M

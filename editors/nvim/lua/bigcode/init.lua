@@ -1,0 +1,75 @@
+-- bigcode-ls for Neovim: local AI inline completion.
+--   require("bigcode").setup({ cmd = { "bigcode-ls" }, settings = { maxNewTokens = 64 } })
+local config = require("bigcode.config")
+local client = require("bigcode.client")
+local suggestion = require("bigcode.suggestion")
+
+local M = {}
+
+local function builtin_inline()
+  return config.options.use_builtin and vim.lsp.inline_completion ~= nil
+end
+
+local function map_keys(bufnr)
+  local opts = config.options
+  local key = vim.api.nvim_replace_termcodes(opts.accept_key, true, false, true)
+  vim.keymap.set("i", opts.accept_key, function()
+    -- Not an <expr> mapping: those may not change the buffer.
+    if not suggestion.accept() then
+      vim.api.nvim_feedkeys(key, "n", false)
+    end
+  end, { buffer = bufnr, desc = "bigcode: accept suggestion" })
+  vim.keymap.set("i", opts.dismiss_key, suggestion.clear, { buffer = bufnr, desc = "bigcode: dismiss" })
+end
+
+local function attach(bufnr)
+  if not client.start(bufnr) then
+    return
+  end
+  if builtin_inline() then
+    vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
+    return
+  end
+  map_keys(bufnr)
+  local group = vim.api.nvim_create_augroup("bigcode_buf_" .. bufnr, { clear = true })
+  if config.options.auto_trigger then
+    vim.api.nvim_create_autocmd({ "TextChangedI", "TextChangedP" }, {
+      group = group, buffer = bufnr, callback = suggestion.schedule,
+    })
+  end
+  vim.api.nvim_create_autocmd({ "InsertLeave", "BufLeave" }, {
+    group = group, buffer = bufnr, callback = suggestion.clear,
+  })
+  vim.api.nvim_create_autocmd("CursorMovedI", {
+    group = group, buffer = bufnr,
+    callback = function()
+      if suggestion.visible() then
+        suggestion.clear()
+      end
+    end,
+  })
+end
+
+function M.setup(user)
+  local opts = config.merge(user)
+  local group = vim.api.nvim_create_augroup("bigcode", { clear = true })
+  vim.api.nvim_create_autocmd("FileType", {
+    group = group,
+    pattern = opts.filetypes,
+    callback = function(args)
+      attach(args.buf)
+    end,
+  })
+  vim.api.nvim_create_user_command("BigcodeRestart", client.restart, {})
+  vim.api.nvim_create_user_command("BigcodeSuggest", suggestion.request, {})
+  -- Buffers already open when setup() runs.
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(bufnr) and vim.tbl_contains(opts.filetypes, vim.bo[bufnr].filetype) then
+      attach(bufnr)
+    end
+  end
+end
+
+M.suggestion = suggestion
+M.client = client
+return M

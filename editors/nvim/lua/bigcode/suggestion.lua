@@ -1,0 +1,134 @@
+-- Ghost text for Neovim < 0.12: ask for textDocument/inlineCompletion after a pause in
+-- typing, show the answer with extmarks, accept or dismiss it. A newer request cancels
+-- the older one, so the server never works on text the user has already changed.
+local config = require("bigcode.config")
+local client = require("bigcode.client")
+
+local M = {}
+local ns = vim.api.nvim_create_namespace("bigcode")
+local state = { timer = nil, request = nil, shown = nil }
+
+local has_inline_virt_text = vim.fn.has("nvim-0.10") == 1
+
+local function cancel_pending()
+  if state.timer then
+    state.timer:stop()
+    state.timer:close()
+    state.timer = nil
+  end
+  if state.request then
+    local c = client.get()
+    if c then
+      c.cancel_request(state.request)
+    end
+    state.request = nil
+  end
+end
+
+function M.clear()
+  cancel_pending()
+  if state.shown then
+    pcall(vim.api.nvim_buf_clear_namespace, state.shown.bufnr, ns, 0, -1)
+  end
+  state.shown = nil
+end
+
+-- The LSP position of the cursor, in UTF-16 code units.
+local function cursor_params(bufnr)
+  local row, col = unpack(vim.api.nvim_win_get_cursor(0))
+  local line = vim.api.nvim_buf_get_lines(bufnr, row - 1, row, false)[1] or ""
+  local _, utf16 = vim.str_utfindex(line, math.min(col, #line))
+  return {
+    textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+    position = { line = row - 1, character = utf16 },
+    context = { triggerKind = 2 },
+  }, row - 1, col
+end
+
+function M.show(bufnr, row, col, text)
+  M.clear()
+  if text == nil or text == "" then
+    return
+  end
+  local lines = vim.split(text, "\n", { plain = true })
+  local hl = config.options.hl_group
+  local opts = {
+    virt_text = { { lines[1], hl } },
+    virt_text_pos = has_inline_virt_text and "inline" or "eol",
+    hl_mode = "combine",
+  }
+  if #lines > 1 then
+    opts.virt_lines = {}
+    for i = 2, #lines do
+      table.insert(opts.virt_lines, { { lines[i], hl } })
+    end
+  end
+  local id = vim.api.nvim_buf_set_extmark(bufnr, ns, row, col, opts)
+  state.shown = { bufnr = bufnr, row = row, col = col, text = text, id = id }
+end
+
+function M.request()
+  local bufnr = vim.api.nvim_get_current_buf()
+  local c = client.get()
+  if not c or not vim.lsp.buf_is_attached(bufnr, c.id) then
+    return
+  end
+  cancel_pending()
+  local params, row, col = cursor_params(bufnr)
+  local changedtick = vim.api.nvim_buf_get_changedtick(bufnr)
+  local ok, request_id = c.request("textDocument/inlineCompletion", params, function(err, result)
+    state.request = nil
+    if err or not result then
+      return
+    end
+    -- Drop answers for text or a cursor that has moved on.
+    if vim.api.nvim_buf_get_changedtick(bufnr) ~= changedtick then
+      return
+    end
+    local r, cl = unpack(vim.api.nvim_win_get_cursor(0))
+    if r - 1 ~= row or cl ~= col then
+      return
+    end
+    local items = result.items or result
+    local item = items and items[1]
+    if item then
+      local text = type(item.insertText) == "table" and item.insertText.value or item.insertText
+      M.show(bufnr, row, col, text)
+    end
+  end, bufnr)
+  if ok then
+    state.request = request_id
+  end
+end
+
+function M.schedule()
+  M.clear()
+  state.timer = vim.loop.new_timer()
+  state.timer:start(config.options.debounce_ms, 0, vim.schedule_wrap(function()
+    if state.timer then
+      state.timer:close()
+      state.timer = nil
+    end
+    M.request()
+  end))
+end
+
+function M.visible()
+  return state.shown ~= nil
+end
+
+function M.accept()
+  local shown = state.shown
+  if not shown then
+    return false
+  end
+  M.clear()
+  local lines = vim.split(shown.text, "\n", { plain = true })
+  vim.api.nvim_buf_set_text(shown.bufnr, shown.row, shown.col, shown.row, shown.col, lines)
+  local last_row = shown.row + #lines - 1
+  local last_col = (#lines == 1 and shown.col or 0) + #lines[#lines]
+  vim.api.nvim_win_set_cursor(0, { last_row + 1, last_col })
+  return true
+end
+
+return M

