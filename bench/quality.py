@@ -27,7 +27,13 @@ from lsp_server.settings import Settings
 from model.corpus import load_split
 from model.progress import Progress
 
-HUMANEVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "humaneval-infilling" / "HumanEval-SingleLineInfilling.jsonl.gz"
+HUMANEVAL = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "humaneval-infilling"
+    / "HumanEval-SingleLineInfilling.jsonl.gz"
+)
 
 
 def stdlib_holes(n: int, seed: int = 0) -> list[dict]:
@@ -42,7 +48,14 @@ def stdlib_holes(n: int, seed: int = 0) -> list[dict]:
             if i >= 3 and len(body) >= 4 and not body.startswith(("#", '"""', "'''")):
                 indent = len(line) - len(line.lstrip())
                 cursor = offset + indent
-                candidates.append({"file": f.relpath, "prefix": f.text[:cursor], "suffix": f.text[offset + len(line) :], "target": body})
+                candidates.append(
+                    {
+                        "file": f.relpath,
+                        "prefix": f.text[:cursor],
+                        "suffix": f.text[offset + len(line) :],
+                        "target": body,
+                    }
+                )
             offset += len(line) + 1
     rng.shuffle(candidates)
     return candidates[:n]
@@ -74,11 +87,25 @@ def humaneval_tasks(n: int, seed: int = 0) -> list[dict]:
 
 
 def passes(task: dict, line: str, timeout: float = 10.0) -> bool:
-    program = task["prompt"] + task["indent"] + line + "\n" + task["raw_suffix"] + "\n" + task["test"] + f"\ncheck({task['entry_point']})\n"
+    program = (
+        task["prompt"]
+        + task["indent"]
+        + line
+        + "\n"
+        + task["raw_suffix"]
+        + "\n"
+        + task["test"]
+        + f"\ncheck({task['entry_point']})\n"
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
         fh.write(program)
     try:
-        return subprocess.run([sys.executable, fh.name], capture_output=True, timeout=timeout).returncode == 0
+        return (
+            subprocess.run(
+                [sys.executable, fh.name], capture_output=True, timeout=timeout
+            ).returncode
+            == 0
+        )
     except subprocess.TimeoutExpired:
         return False
     finally:
@@ -90,7 +117,9 @@ def evaluate(service: CompletionService, items: list[dict], label: str, run_test
     bar = Progress(len(items), label)
     examples = []
     for i, item in enumerate(items):
-        result = service.complete_now(CompletionRequest(f"file:///eval/{i}.py", 1, item["prefix"], item["suffix"]))
+        result = service.complete_now(
+            CompletionRequest(f"file:///eval/{i}.py", 1, item["prefix"], item["suffix"])
+        )
         text = result.text.split("\n", 1)[0].strip()
         hit = text == item["target"]
         exact += hit
@@ -107,17 +136,26 @@ def evaluate(service: CompletionService, items: list[dict], label: str, run_test
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--model", default=None, help="model directory (default: bundled)")
     p.add_argument("--holes", type=int, default=400, help="held-out stdlib holes")
-    p.add_argument("--humaneval", type=int, default=300, help="HumanEval single-line tasks (0: skip)")
+    p.add_argument(
+        "--humaneval", type=int, default=300, help="HumanEval single-line tasks (0: skip)"
+    )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--configs", default="spm+heal,spm,psm+heal,psm")
     p.add_argument("--json", type=Path, default=Path("docs/results/quality.json"))
     args = p.parse_args(argv)
 
-    base = Settings(model=args.model, threads=args.threads, max_new_tokens=args.max_new_tokens, multiline="single")
+    base = Settings(
+        model=args.model,
+        threads=args.threads,
+        max_new_tokens=args.max_new_tokens,
+        multiline="single",
+    )
     service = CompletionService(base)
     engine = service.load().result()
     holes = stdlib_holes(args.holes)
@@ -133,7 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         he = row.get("humaneval", {})
         print(
             f"{config}: stdlib exact {row['stdlib']['exact_match']:.1%}"
-            + (f"; HumanEval exact {he['exact_match']:.1%}, pass@1 {he['pass_at_1']:.1%}" if he else ""),
+            + (
+                f"; HumanEval exact {he['exact_match']:.1%}, pass@1 {he['pass_at_1']:.1%}"
+                if he
+                else ""
+            ),
             file=sys.stderr,
         )
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,186 @@
+;;; bigcode-ls.el --- Local AI code completion with bigcode-ls over eglot -*- lexical-binding: t; -*-
+
+;; Version: 0.1.0
+;; Package-Requires: ((emacs "28.1") (eglot "1.9"))
+;; Keywords: tools, convenience
+;; URL: https://example.invalid/bigcode-ls
+
+;;; Commentary:
+
+;; Registers the bigcode-ls language server with eglot, so `completion-at-point'
+;; offers the model's suggestion, and provides `bigcode-ls-inline-mode', a minor mode
+;; that shows the suggestion as ghost text after point (LSP
+;; textDocument/inlineCompletion over eglot's connection).  TAB accepts it; any
+;; other command clears it.
+;;
+;;   (require 'bigcode-ls)
+;;   (bigcode-ls-register)
+;;   (add-hook 'python-mode-hook #'eglot-ensure)
+;;   (add-hook 'eglot-managed-mode-hook #'bigcode-ls-inline-mode)
+;;
+;; The server owns every model and prompt decision; this file only starts it,
+;; passes settings and shows what it answers.
+
+;;; Code:
+
+(require 'cl-lib)
+(require 'seq)
+(require 'eglot)
+(require 'jsonrpc)
+
+(defgroup bigcode-ls nil
+  "Local AI code completion with bigcode-ls."
+  :group 'tools)
+
+(defcustom bigcode-ls-command '("bigcode-ls")
+  "Command (program and arguments) that starts the server over stdio."
+  :type '(repeat string))
+
+(defcustom bigcode-ls-modes '(python-mode python-ts-mode)
+  "Major modes for which eglot starts bigcode-ls."
+  :type '(repeat symbol))
+
+(defcustom bigcode-ls-settings nil
+  "Server settings, a plist sent as initializationOptions.bigcode.
+For example (:maxNewTokens 64 :multiline \"auto\")."
+  :type 'plist)
+
+(defcustom bigcode-ls-idle-delay 0.15
+  "Seconds of idle time after a change before asking for a suggestion."
+  :type 'number)
+
+(defface bigcode-ls-ghost-face '((t :inherit shadow))
+  "Face of the inline suggestion.")
+
+;;;; Registration with eglot
+
+(defun bigcode-ls--contact ()
+  "The eglot contact for bigcode-ls."
+  (append bigcode-ls-command
+          (list :initializationOptions (list :bigcode (or bigcode-ls-settings '(:enable t))))))
+
+;;;###autoload
+(defun bigcode-ls-register ()
+  "Make eglot start bigcode-ls for `bigcode-ls-modes'."
+  (interactive)
+  (setq eglot-server-programs
+        (cons (cons bigcode-ls-modes (lambda (&rest _) (bigcode-ls--contact)))
+              (seq-remove (lambda (entry) (equal (car entry) bigcode-ls-modes))
+                          eglot-server-programs))))
+
+;;;; Inline suggestions
+
+(defvar-local bigcode-ls--overlay nil "Overlay showing the current suggestion.")
+(defvar-local bigcode-ls--text nil "Text of the current suggestion.")
+(defvar-local bigcode-ls--timer nil "Idle timer of the pending request.")
+(defvar-local bigcode-ls--request-tick 0 "Counter that identifies the newest request.")
+
+(defun bigcode-ls-clear ()
+  "Remove the suggestion shown, if any."
+  (interactive)
+  (when (overlayp bigcode-ls--overlay)
+    (delete-overlay bigcode-ls--overlay))
+  (setq bigcode-ls--overlay nil
+        bigcode-ls--text nil))
+
+(defun bigcode-ls-visible-p ()
+  "Non-nil when a suggestion is shown."
+  (and bigcode-ls--text (overlayp bigcode-ls--overlay)))
+
+(defun bigcode-ls--show (text)
+  "Show TEXT as ghost text at point."
+  (bigcode-ls-clear)
+  (when (and text (not (string-empty-p text)))
+    (let ((ov (make-overlay (point) (point) nil t nil)))
+      (overlay-put ov 'after-string
+                   (concat (propertize (substring text 0 1) 'face 'bigcode-ls-ghost-face 'cursor t)
+                           (propertize (substring text 1) 'face 'bigcode-ls-ghost-face)))
+      (overlay-put ov 'bigcode-ls t)
+      (setq bigcode-ls--overlay ov
+            bigcode-ls--text text))))
+
+(defun bigcode-ls-request ()
+  "Ask the server for an inline suggestion at point."
+  (interactive)
+  (when-let ((server (eglot-current-server)))
+    (let* ((buffer (current-buffer))
+           (point (point))
+           (tick (buffer-chars-modified-tick))
+           (id (cl-incf bigcode-ls--request-tick))
+           (params (append (eglot--TextDocumentPositionParams)
+                           (list :context (list :triggerKind 2)))))
+      (jsonrpc-async-request
+       server :textDocument/inlineCompletion params
+       :success-fn
+       (lambda (result)
+         (when (buffer-live-p buffer)
+           (with-current-buffer buffer
+             ;; Only the newest answer, for unchanged text and an unmoved point.
+             (when (and (= id bigcode-ls--request-tick)
+                        (= tick (buffer-chars-modified-tick))
+                        (= point (point)))
+               (let* ((items (if (vectorp result) result (plist-get result :items)))
+                      (item (and (> (length items) 0) (aref items 0)))
+                      (text (and item (plist-get item :insertText))))
+                 (when (stringp text)
+                   (bigcode-ls--show text)))))))
+       :error-fn #'ignore
+       :timeout-fn #'ignore
+       :deferred :textDocument/inlineCompletion))))
+
+(defun bigcode-ls--schedule (&rest _)
+  "Ask for a suggestion once Emacs has been idle for `bigcode-ls-idle-delay'."
+  (bigcode-ls-clear)
+  (when (timerp bigcode-ls--timer)
+    (cancel-timer bigcode-ls--timer))
+  (let ((buffer (current-buffer)))
+    (setq bigcode-ls--timer
+          (run-with-idle-timer bigcode-ls-idle-delay nil
+                               (lambda ()
+                                 (when (buffer-live-p buffer)
+                                   (with-current-buffer buffer
+                                     (bigcode-ls-request))))))))
+
+(defun bigcode-ls-accept ()
+  "Insert the suggestion shown; return non-nil if there was one."
+  (interactive)
+  (when (bigcode-ls-visible-p)
+    (let ((text bigcode-ls--text))
+      (bigcode-ls-clear)
+      (insert text)
+      t)))
+
+(defun bigcode-ls-accept-or-indent ()
+  "Accept the suggestion if one is shown, else do what TAB usually does."
+  (interactive)
+  (unless (bigcode-ls-accept)
+    (let ((bigcode-ls-inline-mode nil))
+      (call-interactively (key-binding (kbd "TAB"))))))
+
+(defun bigcode-ls--pre-command ()
+  "Clear the suggestion before any command but accepting it."
+  (unless (memq this-command '(bigcode-ls-accept bigcode-ls-accept-or-indent))
+    (bigcode-ls-clear)))
+
+(defvar bigcode-ls-inline-mode-map
+  (let ((map (make-sparse-keymap)))
+    (define-key map (kbd "TAB") #'bigcode-ls-accept-or-indent)
+    (define-key map (kbd "<tab>") #'bigcode-ls-accept-or-indent)
+    map)
+  "Keys of `bigcode-ls-inline-mode'.")
+
+;;;###autoload
+(define-minor-mode bigcode-ls-inline-mode
+  "Show bigcode-ls suggestions inline as you type; TAB accepts."
+  :lighter " bigcode"
+  :keymap bigcode-ls-inline-mode-map
+  (if bigcode-ls-inline-mode
+      (progn
+        (add-hook 'after-change-functions #'bigcode-ls--schedule nil t)
+        (add-hook 'pre-command-hook #'bigcode-ls--pre-command nil t))
+    (remove-hook 'after-change-functions #'bigcode-ls--schedule t)
+    (remove-hook 'pre-command-hook #'bigcode-ls--pre-command t)
+    (bigcode-ls-clear)))
+
+(provide 'bigcode-ls)
+;;; bigcode-ls.el ends here
