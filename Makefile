@@ -1,15 +1,22 @@
 PY ?= .venv/bin/python
 
-.PHONY: install test lint format bench
+.PHONY: install test lint format test-vscode vsix
 
 install:
 	python3 -m venv .venv
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
 
-test:
+# The whole suite: Python lint, the VS Code extension's compile/lint/unit tests, pytest.
+test: test-vscode
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
+
+test-vscode:
+	cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error && npm run lint && npm test
+
+vsix:
+	cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error && npm run compile && npm run package
 
 lint:
 	$(PY) -m ruff check .

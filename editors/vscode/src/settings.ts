@@ -1,0 +1,39 @@
+// Pure: from the extension's configuration to the server's command and options.
+// Kept free of the `vscode` module so that it can be unit-tested with node:test.
+
+export interface ConfigReader {
+  get<T>(key: string, fallback: T): T;
+}
+
+export interface ServerLaunch {
+  command: string;
+  args: string[];
+  initializationOptions: { bigcode: Record<string, unknown> };
+}
+
+// Settings the server understands (see the server's README); the extension-only
+// ones (serverPath, serverArgs, languages) stay here.
+export const SERVER_KEYS = ["enable", "model", "device", "maxNewTokens", "multiline"] as const;
+
+export function serverSettings(config: ConfigReader): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of SERVER_KEYS) {
+    const value = config.get<unknown>(key, undefined);
+    if (value === undefined || value === "") {
+      continue; // unset: the server's default (e.g. the bundled model)
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+export function serverLaunch(config: ConfigReader): ServerLaunch {
+  const command = config.get<string>("serverPath", "bigcode-ls").trim() || "bigcode-ls";
+  const args = config.get<string[]>("serverArgs", []).filter((a) => typeof a === "string");
+  return { command, args, initializationOptions: { bigcode: serverSettings(config) } };
+}
+
+export function languages(config: ConfigReader): string[] {
+  const langs = config.get<string[]>("languages", ["python"]);
+  return langs.length > 0 ? langs : ["python"];
+}

@@ -1,0 +1,39 @@
+import { strict as assert } from "node:assert";
+import { test } from "node:test";
+import { languages, serverLaunch, serverSettings } from "../settings";
+import { stateOf, statusText } from "../status";
+
+function reader(values: Record<string, unknown>) {
+  return { get: <T>(key: string, fallback: T): T => (key in values ? (values[key] as T) : fallback) };
+}
+
+test("only set server settings are sent; empty model means bundled", () => {
+  assert.deepEqual(serverSettings(reader({ model: "", maxNewTokens: 32, enable: true, serverPath: "x" })), {
+    maxNewTokens: 32,
+    enable: true,
+  });
+});
+
+test("launch uses serverPath and serverArgs, trimmed", () => {
+  const launch = serverLaunch(reader({ serverPath: "  /opt/bin/bigcode-ls ", serverArgs: ["--threads", "2"], device: "cpu" }));
+  assert.equal(launch.command, "/opt/bin/bigcode-ls");
+  assert.deepEqual(launch.args, ["--threads", "2"]);
+  assert.deepEqual(launch.initializationOptions, { bigcode: { device: "cpu" } });
+  assert.equal(serverLaunch(reader({ serverPath: "" })).command, "bigcode-ls");
+});
+
+test("languages default to python", () => {
+  assert.deepEqual(languages(reader({})), ["python"]);
+  assert.deepEqual(languages(reader({ languages: [] })), ["python"]);
+  assert.deepEqual(languages(reader({ languages: ["python", "go"] })), ["python", "go"]);
+});
+
+test("status states and texts", () => {
+  assert.equal(stateOf(undefined, true), "starting");
+  assert.equal(stateOf({ model: null, loadError: null }, true), "loading");
+  assert.equal(stateOf({ model: "bundled (7M)", loadError: null }, true), "ready");
+  assert.equal(stateOf({ model: null, loadError: "model directory not found" }, true), "error");
+  assert.equal(stateOf({ model: "m" }, false), "disabled");
+  assert.match(statusText("error", { loadError: "boom" }).tooltip, /boom/);
+  assert.match(statusText("ready", { model: "bundled" }).tooltip, /bundled/);
+});
