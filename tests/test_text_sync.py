@@ -12,7 +12,23 @@ from bench.rawlsp import RawServer
 from lsp_server.documents import Document, PositionError
 from tests.models import make_constant_model_dir
 
-ALPHABET = ["a", "b", " ", "\t", "\n", "\r\n", "\r", "é", "中", "😀", "🐍", "\x0c", "\u2028", "(", ")"]
+ALPHABET = [
+    "a",
+    "b",
+    " ",
+    "\t",
+    "\n",
+    "\r\n",
+    "\r",
+    "é",
+    "中",
+    "😀",
+    "🐍",
+    "\x0c",
+    "\u2028",
+    "(",
+    ")",
+]
 
 
 def ref_lines(text: str) -> list[str]:
@@ -115,14 +131,26 @@ def test_random_edits_over_the_wire(tmp_path, encoding):
         rng = random.Random(7)
         text = random_text(rng, 30)
         uri = "file:///wire.py"
-        srv.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}})
+        srv.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}},
+        )
         for version in range(2, 202):
             a = random_position(rng, text, encoding)
             b = random_position(rng, text, encoding)
             a, b = sorted([a, b], key=lambda p: ref_offset(text, p[0], p[1], encoding))
             new = random_text(rng, rng.randint(0, 5))
-            rng_ = {"start": {"line": a[0], "character": a[1]}, "end": {"line": b[0], "character": b[1]}}
-            srv.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"range": rng_, "text": new}]})
+            rng_ = {
+                "start": {"line": a[0], "character": a[1]},
+                "end": {"line": b[0], "character": b[1]},
+            }
+            srv.notify(
+                "textDocument/didChange",
+                {
+                    "textDocument": {"uri": uri, "version": version},
+                    "contentChanges": [{"range": rng_, "text": new}],
+                },
+            )
             lo, hi = ref_offset(text, *a, encoding), ref_offset(text, *b, encoding)
             text = text[:lo] + new + text[hi:]
             if version % 50 == 0:
