@@ -1,0 +1,99 @@
+"""Plots for the docs from the benchmark results (docs/results/*.json) and training.json.
+
+python -m bench.plots
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+DOCS = Path("docs")
+RESULTS = DOCS / "results"
+
+
+def training_curve(training: Path, out: Path) -> None:
+    data = json.loads(training.read_text())
+    history = data["history"]
+    hours = [h["elapsed_s"] / 3600 for h in history]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(hours, [h["train_loss"] for h in history], label="train (EMA)", lw=1)
+    evals = [h for h in history if "eval_loss" in h]
+    ax.plot(
+        [h["elapsed_s"] / 3600 for h in evals],
+        [h["eval_loss"] for h in evals],
+        "o-",
+        label="held-out stdlib",
+    )
+    ax.set_xlabel("CPU hours (2 cores)")
+    ax.set_ylabel("loss (nats/token)")
+    ax.set_title("Bundled model training")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def latency(result: Path, out: Path) -> None:
+    data = json.loads(result.read_text())
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, color in (("cold", "tab:red"), ("warm", "tab:green")):
+        times = data[name]["times_ms"]
+        ax.plot(
+            range(1, len(times) + 1),
+            times,
+            ".",
+            ms=3,
+            color=color,
+            label=f"cache {'off' if name == 'cold' else 'on'} (p50 {data[name]['p50_ms']:.0f} ms)",
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("keystroke")
+    ax.set_ylabel("inline completion latency (ms)")
+    ax.set_title(
+        f"Typing into {data['file']} ({data['lines']} lines), {data['context_tokens']}-token context"
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def soak(result: Path, out: Path) -> None:
+    data = json.loads(result.read_text())
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([r["key"] for r in data["rss"]], [r["rss_mib"] for r in data["rss"]], "-o", ms=3)
+    ax.set_xlabel("keystrokes")
+    ax.set_ylabel("server RSS (MiB)")
+    ax.set_title(
+        f"Soak: {data['docs']} documents, KV cache budget {data['cache_budget_mib']:.0f} MiB"
+    )
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def main() -> int:
+    made = []
+    training = Path("model/bundled/training.json")
+    if training.exists():
+        training_curve(training, DOCS / "training_curve.png")
+        made.append("training_curve.png")
+    if (RESULTS / "latency.json").exists():
+        latency(RESULTS / "latency.json", DOCS / "latency.png")
+        made.append("latency.png")
+    if (RESULTS / "soak.json").exists():
+        soak(RESULTS / "soak.json", DOCS / "soak_rss.png")
+        made.append("soak_rss.png")
+    print("wrote " + ", ".join(made), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
