@@ -233,9 +233,19 @@ def train(
     eval_every: int = 200,
     save_every: int = 100,
     session_steps: int | None = None,
+    init_from: Path | None = None,
+    max_steps: int | None = None,
 ) -> State:
-    """Train (or resume) in `run` until max_steps, `minutes` or `session_steps` run out."""
+    """Train (or resume) in `run` until max_steps, `minutes` or `session_steps` run out.
+
+    `init_from` (an exported model directory with its training.json) seeds a new run
+    directory: weights, tokenizer, recipe and data position carry over; the AdamW
+    moments start afresh. That lets a run continue on a machine that only has the
+    repository (run directories are not committed). A resumed run keeps its saved
+    recipe; only `max_steps`, when given, changes its length."""
     run.mkdir(parents=True, exist_ok=True)
+    if init_from is not None and not (run / "checkpoint" / "state.json").exists():
+        seed_run(run, init_from, device)
     tok_file = run / "tokenizer.json"
     if not tok_file.exists():
         print(f"training a {recipe.vocab_size}-token BPE on the train split", file=sys.stderr)
@@ -246,8 +256,8 @@ def train(
 
     if (run / "checkpoint" / "state.json").exists():
         model, opt, saved_recipe, state = load_checkpoint(run, device)
-        if saved_recipe.max_steps != recipe.max_steps:
-            saved_recipe.max_steps = recipe.max_steps  # extending a run is allowed
+        if max_steps is not None:
+            saved_recipe.max_steps = max_steps  # extending (or shortening) a run is allowed
         recipe = saved_recipe
         print(
             f"resuming at step {state.step} (epoch {state.epoch}, batch {state.batch_in_epoch})",
@@ -328,6 +338,18 @@ def train(
     return state
 
 
+def seed_run(run: Path, exported: Path, device: str) -> None:
+    """Make `run` a checkpoint of the exported model (fresh optimizer state)."""
+    summary = json.loads((exported / "training.json").read_text())
+    recipe = Recipe(**summary["recipe"])
+    state = State(**summary["state"])
+    model = GPTBigCodeForCausalLM.from_pretrained(exported, device=device)
+    model.train()
+    (run / "tokenizer.json").write_text((exported / "tokenizer.json").read_text())
+    save_checkpoint(run, model, make_optimizer(model, recipe), recipe, state)
+    print(f"seeded {run} from {exported} at step {state.step}", file=sys.stderr)
+
+
 def export(run: Path, out: Path) -> None:
     """Write the HF-style model directory that the server loads (weights in float32)."""
     ckpt = run / "checkpoint"
@@ -349,6 +371,7 @@ def export(run: Path, out: Path) -> None:
         ),
         "history": state["history"],
         "corpus": "Python standard library (held-out split by path hash, see model/corpus.py)",
+        "state": state,  # lets `--init-from` continue the run elsewhere
     }
     (out / "training.json").write_text(json.dumps(summary, indent=1) + "\n")
 
@@ -368,6 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--steps", type=int, default=None, help="stop (and checkpoint) after this many steps"
     )
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="seed a new run from an exported model directory",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--eval-every", type=int, default=200)
@@ -379,7 +408,13 @@ def main(argv: list[str] | None = None) -> int:
         help="write the model directory from the run's checkpoint and exit",
     )
     for f in Recipe.__dataclass_fields__.values():
-        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
+        # None: not given, so that resuming never overrides the saved recipe by accident.
+        p.add_argument(
+            "--" + f.name.replace("_", "-"),
+            type=type(f.default),
+            default=None,
+            help=f"default {f.default}",
+        )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -387,9 +422,20 @@ def main(argv: list[str] | None = None) -> int:
         export(args.out, args.export)
         print(f"wrote {args.export}", file=sys.stderr)
         return 0
-    recipe = Recipe(**{k: getattr(args, k) for k in Recipe.__dataclass_fields__})
+    given = {
+        k: getattr(args, k) for k in Recipe.__dataclass_fields__ if getattr(args, k) is not None
+    }
+    recipe = Recipe(**given)
     state = train(
-        args.out, recipe, args.minutes, args.device, args.eval_every, args.save_every, args.steps
+        args.out,
+        recipe,
+        args.minutes,
+        args.device,
+        args.eval_every,
+        args.save_every,
+        args.steps,
+        args.init_from,
+        max_steps=given.get("max_steps"),
     )
     print(
         f"stopped at step {state.step}, {state.tokens} tokens, {state.elapsed_s / 60:.1f} min",

@@ -206,3 +206,39 @@ def test_command_line_trains_a_few_steps_and_exports(tmp_path, small_corpus):
     assert (tmp_path / "out" / "model.safetensors").is_file() and (
         tmp_path / "out" / "tokenizer.json"
     ).is_file()
+
+
+def test_a_run_continues_from_an_exported_model(tmp_path, small_corpus):
+    from model.train import export, main
+
+    args = [
+        "--vocab-size",
+        "400",
+        "--n-embd",
+        "32",
+        "--n-layer",
+        "2",
+        "--n-head",
+        "4",
+        "--n-positions",
+        "64",
+        "--seq-len",
+        "64",
+        "--batch-size",
+        "2",
+        "--max-steps",
+        "8",
+        "--amp",
+        "none",
+        "--eval-windows",
+        "2",
+    ]
+    assert main(["--out", str(tmp_path / "a"), *args, "--steps", "4"]) == 0
+    export(tmp_path / "a", tmp_path / "exported")
+    # A machine with only the exported directory: seed a new run and finish it.
+    assert main(["--out", str(tmp_path / "b"), "--init-from", str(tmp_path / "exported")]) == 0
+    state = json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())
+    assert (
+        state["state"]["step"] == 8 and state["recipe"]["max_steps"] == 8
+    )  # the saved recipe, not defaults
+    assert state["state"]["tokens"] == 8 * 2 * 64
