@@ -77,37 +77,34 @@ def _tail_within(text: str, budget: int, count: TokenCounter, chars_per_token: f
     return text[-keep:] if keep else ""
 
 
-def prefix_window(prefix: str, budget: int, count: TokenCounter, block_lines: int = 32) -> str:
+def _earliest_fitting(text: str, cuts: list[int], budget: int, count: TokenCounter) -> int | None:
+    """The earliest of `cuts` (ascending offsets) from which the rest of `text` fits in
+    `budget` tokens, counting span by span from the end; None if not even the last."""
+    total, chosen = 0, None
+    for i in range(len(cuts) - 1, -1, -1):
+        end = cuts[i + 1] if i + 1 < len(cuts) else len(text)
+        total += count(text[cuts[i] : end])  # spans repeat across keystrokes: callers cache
+        if total > budget:
+            break
+        chosen = cuts[i]
+    return chosen
+
+
+def prefix_window(prefix: str, budget: int, count: TokenCounter, block_lines: int = 16) -> str:
     """The text from the first grid line whose tail fits `budget` tokens up to the cursor."""
     if budget <= 0 or not prefix:
         return ""
     starts = _line_starts(prefix)
     grid = starts[::block_lines]  # block boundaries, counted from the top of the file
-    # Token counts per block, from the cursor backwards; blocks are cached by the caller.
-    total = 0
-    chosen = None
-    for b in range(len(grid) - 1, -1, -1):
-        end = grid[b + 1] if b + 1 < len(grid) else len(prefix)
-        total += count(prefix[grid[b] : end])
-        if total > budget:
-            break
-        chosen = grid[b]
+    chosen = _earliest_fitting(prefix, grid, budget, count)
     if chosen is not None:
         return prefix[chosen:]
     # Even the last block is too big: fall back to whole lines, then to part of one line.
-    last_block = grid[-1]
-    total = 0
-    chosen = None
-    line_starts = [s for s in starts if s >= last_block]
-    for i in range(len(line_starts) - 1, -1, -1):
-        end = line_starts[i + 1] if i + 1 < len(line_starts) else len(prefix)
-        total += count(prefix[line_starts[i] : end])
-        if total > budget:
-            break
-        chosen = line_starts[i]
+    lines = [s for s in starts if s >= grid[-1]]
+    chosen = _earliest_fitting(prefix, lines, budget, count)
     if chosen is not None:
         return prefix[chosen:]
-    return _tail_within(prefix[line_starts[-1] :], budget, count)
+    return _tail_within(prefix[lines[-1] :], budget, count)
 
 
 def suffix_window(suffix: str, budget: int, count: TokenCounter) -> str:

@@ -40,6 +40,21 @@ def editor_env(tmp_path: Path, **extra: str) -> dict:
     return env
 
 
+def run_editor(cmd: list[str], model: Path, tmp_path: Path, timeout: float) -> str:
+    """Run an editor on demo.py with the test model; return everything it printed."""
+    src = tmp_path / "demo.py"
+    src.write_text("import os\nvalue = f()\n")
+    env = editor_env(
+        tmp_path,
+        BIGCODE_REPO=str(ROOT),
+        BIGCODE_PYTHON=sys.executable,
+        BIGCODE_MODEL=str(model),
+        BIGCODE_FILE=str(src),
+    )
+    result = run_in_process_group(cmd, env, timeout)
+    return result.stdout + result.stderr
+
+
 def run_in_process_group(cmd: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
     proc = subprocess.Popen(
         cmd,

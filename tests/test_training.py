@@ -15,6 +15,26 @@ from model.tokenizer_train import SPECIAL_TOKENS, train_tokenizer
 from model.train import Recipe, encode_documents, epoch_batches, train
 from tests.models import SAMPLE_FILES
 
+TINY_CLI = [
+    "--vocab-size",
+    "400",
+    "--n-embd",
+    "32",
+    "--n-layer",
+    "2",
+    "--n-head",
+    "4",
+    "--n-positions",
+    "64",
+    "--seq-len",
+    "64",
+    "--batch-size",
+    "2",
+    "--amp",
+    "none",
+    "--eval-windows",
+    "2",
+]
 CODE = "def héllo(x: int) -> str:\n\treturn f'{x:>10}' + \"😀 中文\"  # 12345\r\n"
 
 
