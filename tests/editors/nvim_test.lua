@@ -50,6 +50,20 @@ vim.api.nvim_create_autocmd("VimEnter", {
       local line = vim.api.nvim_buf_get_lines(bufnr, 1, 2, false)[1]
       assert(line == "value = f(xxxx)", "line after accept: " .. line)
       assert(#vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, {}) == 0, "ghost text left behind")
+      -- Plain textDocument/completion (what nvim-cmp's LSP source and omnifunc use).
+      local line_now = vim.api.nvim_buf_get_lines(bufnr, 1, 2, false)[1]
+      local params = {
+        textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+        position = { line = 1, character = #line_now - 1 },
+      }
+      local replies = vim.lsp.buf_request_sync(bufnr, "textDocument/completion", params, 20000)
+      local found = false
+      for _, reply in pairs(replies or {}) do
+        for _, item in ipairs((reply.result or {}).items or {}) do
+          found = found or item.textEdit.newText == "xxxxxxxx"
+        end
+      end
+      assert(found, "completion items: " .. vim.inspect(replies))
       -- A dismissed suggestion leaves nothing behind.
       bigcode.suggestion.show(bufnr, 0, 0, "zzz")
       bigcode.suggestion.clear()
