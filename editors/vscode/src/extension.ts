@@ -47,6 +47,9 @@ async function start(): Promise<void> {
     documentSelector: languages(config()).map((language) => ({ language })),
     initializationOptions: launch.initializationOptions,
     outputChannel: output,
+    // VS Code shows the suggestion as ghost text (inline completion); the same text in
+    // the suggest widget would only duplicate it, so the completion feature stays quiet.
+    middleware: { provideCompletionItem: () => [] },
   };
   client = new LanguageClient("bigcode-ls", "bigcode-ls", serverOptions, clientOptions);
   await client.start();
