@@ -6,7 +6,8 @@ Rules, in order:
 2. single line or block: mid-line cursor -> the rest of the line only; a blank line
    after a block opener, or the end of an opener line -> a block; otherwise one line
    (the policy can force either);
-3. a block ends where a line dedents out of it (to the cursor's level or below);
+3. a block ends where a line dedents out of it (to the cursor's level or below), or
+   where a line merely repeats the one before it (a small model's loop);
 4. text that repeats the suffix's next lines is dropped;
 5. closing brackets that the rest of the line already closes are dropped;
 6. trailing whitespace is dropped; nothing useful left -> "".
@@ -76,10 +77,12 @@ def _cut_block(lines: list[str], before: str, tab: int) -> list[str]:
     else:
         floor = indent_width(before, tab)  # a blank line: its indentation is the block's
     kept = [lines[0]]
+    previous = before + lines[0]  # the cursor's whole line
     for line in lines[1:]:
-        if line.strip() and indent_width(line, tab) < floor:
+        if line.strip() and (indent_width(line, tab) < floor or line == previous):
             break
         kept.append(line)
+        previous = line
     return kept
 
 

@@ -116,7 +116,10 @@ def test_emacs_eglot_completion_and_overlay(model, tmp_path):
     assert "BIGCODE-EMACS-OK" in result.stdout + result.stderr, result.stdout + result.stderr
 
 
-@pytest.mark.skipif(os.environ.get("BIGCODE_VSCODE_E2E") != "1", reason="set BIGCODE_VSCODE_E2E=1 (see editors/vscode/e2e)")
+@pytest.mark.skipif(
+    os.environ.get("BIGCODE_VSCODE_E2E") != "1",
+    reason="set BIGCODE_VSCODE_E2E=1 (see editors/vscode/e2e)",
+)
 def test_vscode_ghost_text_in_code_server(model, tmp_path):
     """Real VS Code (code-server 4.99) in Debian's Chromium: the ghost text appears, Tab
     accepts it. Setup: `editors/vscode/e2e/setup.sh DIR`, then CODE_SERVER_DIR=DIR."""
@@ -131,5 +134,7 @@ def test_vscode_ghost_text_in_code_server(model, tmp_path):
         BIGCODE_WORK=str(tmp_path / "work"),
         BIGCODE_SCREENSHOT=str(ROOT / "docs" / "vscode_ghost_text.png"),
     )
-    result = run_in_process_group(["node", str(ROOT / "editors" / "vscode" / "e2e" / "ghost_text.js")], env, timeout=300)
+    result = run_in_process_group(
+        ["node", str(ROOT / "editors" / "vscode" / "e2e" / "ghost_text.js")], env, timeout=300
+    )
     assert "BIGCODE-VSCODE-OK" in result.stdout, result.stdout + result.stderr

@@ -224,6 +224,8 @@ def test_prompt_reports_healed_text():
             "\n",
             "total = 0\n    for x in xs:\n        total += x\n    return total",
         ),
+        # a line that repeats the one before it ends the block
+        ("x = 1\n    x = 1\n    x = 1", "def f():\n    ", "\n", "x = 1"),
         # repeats the suffix's next line: cut there
         (
             "if x:\n        y = 1\n    return y",
