@@ -5,7 +5,8 @@
 2. HumanEval single-line infilling (../shared/data): exact match, and pass@1 by running
    each task's tests in a subprocess with a timeout.
 
-Each is run for PSM and SPM prompts, with and without token healing.
+Each is run for PSM and SPM prompts, with and without token healing, and once with the
+int8 weight-only model (the quality delta of `quantize="int8"`).
 
     python -m bench.quality [--model DIR] [--holes 400] [--humaneval 300]
 """
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-new-tokens", type=int, default=48)
-    p.add_argument("--configs", default="spm+heal,spm,psm+heal,psm")
+    p.add_argument("--configs", default="spm+heal,spm,psm+heal,psm,spm+heal+int8")
     p.add_argument("--json", type=Path, default=Path("docs/results/quality.json"))
     args = p.parse_args(argv)
 
@@ -161,9 +162,17 @@ def main(argv: list[str] | None = None) -> int:
     holes = stdlib_holes(args.holes)
     tasks = humaneval_tasks(args.humaneval) if args.humaneval and HUMANEVAL.exists() else []
     results = {"model": engine.description, "configs": {}}
+    services = {"none": service}
     for config in args.configs.split(","):
         order = config.split("+")[0]
-        service.settings = replace(base, fim_order=order, token_healing="+heal" in config)
+        quantize = "int8" if "+int8" in config else "none"
+        if quantize not in services:  # the int8 engine: the same weights, quantized at load
+            services[quantize] = CompletionService(replace(base, quantize=quantize))
+            services[quantize].load().result()
+        service = services[quantize]
+        service.settings = replace(
+            base, fim_order=order, token_healing="+heal" in config, quantize=quantize
+        )
         row = {"stdlib": evaluate(service, holes, f"{config} stdlib", run_tests=False)}
         if tasks:
             row["humaneval"] = evaluate(service, tasks, f"{config} humaneval", run_tests=True)
