@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fim.formats import FimFormat, Special, detect_format
@@ -71,7 +71,7 @@ class Ticket:
     """A submitted request; `cancel()` stops it at the next decode step."""
 
     future: Future
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    cancelled: threading.Event
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -192,9 +192,9 @@ class CompletionService:
             self._serial += 1
             serial = self._serial
             self._latest[request.uri] = serial
-        ticket = Ticket(Future())
-        ticket.future = self._worker.submit(lambda: self._complete(request, serial, ticket))
-        return ticket
+        cancelled = threading.Event()
+        future = self._worker.submit(lambda: self._complete(request, serial, cancelled))
+        return Ticket(future, cancelled)
 
     def complete_now(self, request: CompletionRequest) -> Completion:
         """Blocking form, for the command line and tests."""
@@ -206,25 +206,29 @@ class CompletionService:
             or self._versions.get(request.uri, request.version) > request.version
         )
 
-    def _complete(self, request: CompletionRequest, serial: int, ticket: Ticket) -> Completion:
-        result = self._attempt(request, serial, ticket)
+    def _complete(
+        self, request: CompletionRequest, serial: int, cancelled: threading.Event
+    ) -> Completion:
+        result = self._attempt(request, serial, cancelled)
         if request.uri in self._latest:  # not closed meanwhile
             self.last[request.uri] = result
         return result
 
-    def _attempt(self, request: CompletionRequest, serial: int, ticket: Ticket) -> Completion:
+    def _attempt(
+        self, request: CompletionRequest, serial: int, cancelled: threading.Event
+    ) -> Completion:
         t0 = time.monotonic()
         s = self.settings
         if not s.enable:
             return Completion(status="disabled")
         if self.engine is None:
             return Completion(status="no-model", detail=self.load_error or "model not loaded")
-        if ticket.cancelled.is_set():
+        if cancelled.is_set():
             return Completion(status="cancelled")
         if self._superseded(request, serial):
             return Completion(status="stale")
         try:
-            result = self._generate(request, serial, ticket, t0)
+            result = self._generate(request, serial, cancelled, t0)
         except Exception as exc:  # a bug or a model fault must not take the server down
             log.exception("completion failed for %s", request.uri)
             self._sessions.pop(request.uri, None)  # its cache may be half-written
@@ -233,7 +237,7 @@ class CompletionService:
         return result
 
     def _generate(
-        self, request: CompletionRequest, serial: int, ticket: Ticket, t0: float
+        self, request: CompletionRequest, serial: int, cancelled: threading.Event, t0: float
     ) -> Completion:
         engine, s = self.engine, self.settings
         assert engine is not None
@@ -277,7 +281,7 @@ class CompletionService:
 
         def should_stop() -> bool:
             return (
-                ticket.cancelled.is_set()
+                cancelled.is_set()
                 or self._superseded(request, serial)
                 or time.monotonic() > deadline
             )
@@ -299,7 +303,7 @@ class CompletionService:
                 break
         self._sessions.move_to_end(request.uri)
         status = "ok"
-        if ticket.cancelled.is_set():
+        if cancelled.is_set():
             status = "cancelled"
         elif self._superseded(request, serial):
             status = "stale"
