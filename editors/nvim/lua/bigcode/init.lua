@@ -10,12 +10,12 @@ local function builtin_inline()
   return config.options.use_builtin and vim.lsp.inline_completion ~= nil
 end
 
-local function map_keys(bufnr)
+local function map_keys(bufnr, accept)
   local opts = config.options
   local key = vim.api.nvim_replace_termcodes(opts.accept_key, true, false, true)
   vim.keymap.set("i", opts.accept_key, function()
     -- Not an <expr> mapping: those may not change the buffer.
-    if not suggestion.accept() then
+    if not accept() then
       vim.api.nvim_feedkeys(key, "n", false)
     end
   end, { buffer = bufnr, desc = "bigcode: accept suggestion" })
@@ -27,10 +27,12 @@ local function attach(bufnr)
     return
   end
   if builtin_inline() then
+    -- Neovim 0.12+: its own ghost text and request handling; we only map the keys.
     vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
+    map_keys(bufnr, vim.lsp.inline_completion.get)
     return
   end
-  map_keys(bufnr)
+  map_keys(bufnr, suggestion.accept)
   local group = vim.api.nvim_create_augroup("bigcode_buf_" .. bufnr, { clear = true })
   if config.options.auto_trigger then
     vim.api.nvim_create_autocmd({ "TextChangedI", "TextChangedP" }, {
