@@ -193,26 +193,9 @@ def test_command_line_trains_a_few_steps_and_exports(tmp_path, small_corpus):
     args = [
         "--out",
         str(tmp_path / "run"),
-        "--vocab-size",
-        "400",
-        "--n-embd",
-        "32",
-        "--n-layer",
-        "2",
-        "--n-head",
-        "4",
-        "--n-positions",
-        "64",
-        "--seq-len",
-        "64",
-        "--batch-size",
-        "2",
+        *TINY_CLI,
         "--max-steps",
         "10",
-        "--amp",
-        "none",
-        "--eval-windows",
-        "2",
     ]
     assert main([*args, "--steps", "3"]) == 0
     state = json.loads((tmp_path / "run" / "checkpoint" / "state.json").read_text())["state"]
@@ -232,26 +215,9 @@ def test_a_run_continues_from_an_exported_model(tmp_path, small_corpus):
     from model.train import export, main
 
     args = [
-        "--vocab-size",
-        "400",
-        "--n-embd",
-        "32",
-        "--n-layer",
-        "2",
-        "--n-head",
-        "4",
-        "--n-positions",
-        "64",
-        "--seq-len",
-        "64",
-        "--batch-size",
-        "2",
+        *TINY_CLI,
         "--max-steps",
         "8",
-        "--amp",
-        "none",
-        "--eval-windows",
-        "2",
     ]
     assert main(["--out", str(tmp_path / "a"), *args, "--steps", "4"]) == 0
     export(tmp_path / "a", tmp_path / "exported")
