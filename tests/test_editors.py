@@ -82,38 +82,20 @@ def test_neovim_ghost_text_and_accept(which, model, tmp_path):
     nvim = NVIMS[which]
     if not nvim.exists():
         missing(str(nvim))
-    src = tmp_path / "demo.py"
-    src.write_text("import os\nvalue = f()\n")
-    env = editor_env(
-        tmp_path,
-        BIGCODE_REPO=str(ROOT),
-        BIGCODE_PYTHON=sys.executable,
-        BIGCODE_MODEL=str(model),
-        BIGCODE_FILE=str(src),
-    )
     init = ROOT / "tests" / "editors" / "nvim_test.lua"
-    result = run_in_process_group(
-        [str(nvim), "--headless", "-n", "-u", str(init)], env, timeout=120
+    output = run_editor(
+        [str(nvim), "--headless", "-n", "-u", str(init)], model, tmp_path, timeout=120
     )
-    assert "BIGCODE-NVIM-OK" in result.stdout + result.stderr, result.stdout + result.stderr
+    assert "BIGCODE-NVIM-OK" in output, output
 
 
 def test_emacs_eglot_completion_and_overlay(model, tmp_path):
     emacs = shutil.which("emacs")
     if emacs is None or not Path("/usr/share/emacs/site-lisp/elpa").exists():
         missing("emacs-nox with elpa-eglot")
-    src = tmp_path / "demo.py"
-    src.write_text("import os\nvalue = f()\n")
-    env = editor_env(
-        tmp_path,
-        BIGCODE_REPO=str(ROOT),
-        BIGCODE_PYTHON=sys.executable,
-        BIGCODE_MODEL=str(model),
-        BIGCODE_FILE=str(src),
-    )
     script = ROOT / "tests" / "editors" / "emacs_test.el"
-    result = run_in_process_group([emacs, "-Q", "--batch", "-l", str(script)], env, timeout=150)
-    assert "BIGCODE-EMACS-OK" in result.stdout + result.stderr, result.stdout + result.stderr
+    output = run_editor([emacs, "-Q", "--batch", "-l", str(script)], model, tmp_path, timeout=150)
+    assert "BIGCODE-EMACS-OK" in output, output
 
 
 @pytest.mark.skipif(
