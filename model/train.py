@@ -17,12 +17,14 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from fim.formats import STARCODER
+from fim.healing import Vocabulary, heal_boundary
 from fim.transform import fim_transform
 
 from .config import GPTBigCodeConfig
@@ -50,6 +52,8 @@ class Recipe:
     grad_clip: float = 1.0
     fim_rate: float = 0.5
     spm_rate: float = 0.5
+    line_fim_rate: float = 0.0  # share of FIM examples cut where an editor's cursor sits
+    schedule_start: int = 0  # step where warmup + cosine begin (a later training phase)
     chunk_chars: int = 6000
     dropout: float = 0.0
     seed: int = 1234
@@ -71,14 +75,28 @@ class State:
 # Data
 
 
+def healing_boundary(tokenizer) -> Callable[[str], int]:
+    """The server's token-healing cut (fim/healing.py) for this tokenizer."""
+    vocab = Vocabulary(tokenizer.decode_batch([[i] for i in range(tokenizer.get_vocab_size())]))
+
+    def starts(text: str) -> list[int]:
+        return [s for s, _ in tokenizer.encode(text, add_special_tokens=False).offsets]
+
+    return lambda text: heal_boundary(text, starts, vocab)
+
+
 def encode_documents(
     tokenizer, documents: list[str], rng: random.Random, recipe: Recipe
 ) -> list[int]:
     """FIM-transform each document, tokenize each piece on its own, join with <|endoftext|>."""
     eot = tokenizer.token_to_id(STARCODER.eot)
     special = {t: tokenizer.token_to_id(t) for t in STARCODER.special_tokens}
+    boundary = healing_boundary(tokenizer) if recipe.line_fim_rate else None
     docs = [
-        fim_transform(d, rng, recipe.fim_rate, recipe.spm_rate).pieces(STARCODER) for d in documents
+        fim_transform(
+            d, rng, recipe.fim_rate, recipe.spm_rate, recipe.line_fim_rate, boundary
+        ).pieces(STARCODER)
+        for d in documents
     ]
     texts = [p for pieces in docs for p in pieces if p not in special]
     encoded = iter(tokenizer.encode_batch(texts, add_special_tokens=False))
@@ -115,9 +133,11 @@ def load_chunks(split: str, recipe: Recipe) -> list[str]:
 
 
 def lr_at(step: int, r: Recipe) -> float:
+    step -= r.schedule_start
+    length = r.max_steps - r.schedule_start
     if step < r.warmup_steps:
         return r.lr * (step + 1) / r.warmup_steps
-    progress = min(1.0, (step - r.warmup_steps) / max(1, r.max_steps - r.warmup_steps))
+    progress = min(1.0, (step - r.warmup_steps) / max(1, length - r.warmup_steps))
     return r.min_lr + 0.5 * (r.lr - r.min_lr) * (1 + math.cos(math.pi * progress))
 
 
@@ -235,6 +255,8 @@ def train(
     session_steps: int | None = None,
     init_from: Path | None = None,
     max_steps: int | None = None,
+    overrides: dict | None = None,
+    restart_schedule: bool = False,
 ) -> State:
     """Train (or resume) in `run` until max_steps, `minutes` or `session_steps` run out.
 
@@ -242,10 +264,12 @@ def train(
     directory: weights, tokenizer, recipe and data position carry over; the AdamW
     moments start afresh. That lets a run continue on a machine that only has the
     repository (run directories are not committed). A resumed run keeps its saved
-    recipe; only `max_steps`, when given, changes its length."""
+    recipe; only `max_steps`, when given, changes its length. A seeded run takes
+    `overrides` of the exported recipe (a new training phase: other rates, a longer
+    run); `restart_schedule` starts a fresh warmup + cosine at the seeded step."""
     run.mkdir(parents=True, exist_ok=True)
     if init_from is not None and not (run / "checkpoint" / "state.json").exists():
-        seed_run(run, init_from, device)
+        seed_run(run, init_from, device, overrides or {}, restart_schedule)
     tok_file = run / "tokenizer.json"
     if not tok_file.exists():
         print(f"training a {recipe.vocab_size}-token BPE on the train split", file=sys.stderr)
@@ -276,7 +300,9 @@ def train(
 
     train_chunks = load_chunks("train", recipe)
     eval_rng = random.Random(recipe.seed)
-    eval_stream = encode_documents(tokenizer, load_chunks("heldout", recipe), eval_rng, recipe)
+    # One fixed held-out mixture, whatever this phase trains on: curves stay comparable.
+    eval_recipe = replace(recipe, fim_rate=0.5, spm_rate=0.5, line_fim_rate=0.0)
+    eval_stream = encode_documents(tokenizer, load_chunks("heldout", recipe), eval_rng, eval_recipe)
     eval_batches = (
         windows(eval_stream, recipe.seq_len)[: recipe.eval_windows]
         .to(device)
@@ -338,11 +364,24 @@ def train(
     return state
 
 
-def seed_run(run: Path, exported: Path, device: str) -> None:
+SHAPE = ("vocab_size", "n_embd", "n_layer", "n_head", "n_positions")
+
+
+def seed_run(
+    run: Path, exported: Path, device: str, overrides: dict, restart_schedule: bool
+) -> None:
     """Make `run` a checkpoint of the exported model (fresh optimizer state)."""
     summary = json.loads((exported / "training.json").read_text())
     recipe = Recipe(**summary["recipe"])
     state = State(**summary["state"])
+    changed = [k for k in SHAPE if k in overrides and overrides[k] != getattr(recipe, k)]
+    if changed:
+        raise SystemExit(f"--init-from keeps the model's shape; cannot change {', '.join(changed)}")
+    recipe = replace(recipe, **overrides)
+    if restart_schedule:
+        recipe.schedule_start = state.step
+    if recipe.max_steps <= state.step:
+        raise SystemExit(f"--max-steps must exceed the seeded step {state.step}")
     model = GPTBigCodeForCausalLM.from_pretrained(exported, device=device)
     model.train()
     (run / "tokenizer.json").write_text((exported / "tokenizer.json").read_text())
@@ -397,6 +436,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="seed a new run from an exported model directory",
     )
+    p.add_argument(
+        "--restart-schedule",
+        action="store_true",
+        help="with --init-from: a fresh warmup and cosine from the seeded step to --max-steps",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--eval-every", type=int, default=200)
@@ -436,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
         args.steps,
         args.init_from,
         max_steps=given.get("max_steps"),
+        overrides=given,
+        restart_schedule=args.restart_schedule,
     )
     print(
         f"stopped at step {state.step}, {state.tokens} tokens, {state.elapsed_s / 60:.1f} min",

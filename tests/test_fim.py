@@ -294,3 +294,33 @@ def test_spm_training_layout_matches_inference_layout():
     train = ex.pieces(STARCODER)
     infer = STARCODER.layout(ex.prefix, ex.suffix, "spm")
     assert train[: len(infer)] == infer  # the middle simply follows the prompt
+
+
+def test_editor_cuts_put_the_cursor_on_a_code_line_and_end_the_middle_at_a_line_end():
+    doc = "class A:\n    def f(self, x):\n\n        return x + 1\n\n# end\nZ = A()"
+    starts_at_indent = 0
+    for seed in range(500):
+        ex = fim_transform(doc, random.Random(seed), 1.0, 0.5, line_rate=1.0)
+        assert ex.prefix + ex.middle + ex.suffix == doc
+        line = doc[doc.rfind("\n", 0, len(ex.prefix)) + 1 :].split("\n", 1)[0]
+        assert line.strip()  # never a blank line
+        assert ex.suffix == "" or ex.suffix.startswith("\n")  # the middle ends a line
+        assert not ex.middle.endswith("\n")
+        starts_at_indent += ex.prefix.endswith(("\n", "    ")) or not ex.prefix
+    assert 0.4 < starts_at_indent / 500 < 0.8  # indentation half the time, else mid-line
+    assert fim_transform("", random.Random(0), 1.0, line_rate=1.0).order is None
+    # Character-cut recipes draw the same examples as before line cuts existed.
+    old = [fim_transform(doc, random.Random(s), 0.7, 0.5) for s in range(50)]
+    assert old == [fim_transform(doc, random.Random(s), 0.7, 0.5, line_rate=0.0) for s in range(50)]
+
+
+def test_editor_cuts_can_end_the_prefix_at_the_healing_boundary():
+    doc = "def f(x):\n    return x\n"
+    # A stand-in for the server's healing: the prompt ends before the last space.
+    heal = lambda text: max(0, len(text) - 1)  # noqa: E731
+    for seed in range(20):
+        ex = fim_transform(doc, random.Random(seed), 1.0, 1.0, line_rate=1.0, boundary=heal)
+        plain = fim_transform(doc, random.Random(seed), 1.0, 1.0, line_rate=1.0)
+        if plain.prefix:
+            assert ex.prefix == plain.prefix[:-1]
+            assert ex.middle == plain.prefix[-1] + plain.middle

@@ -228,3 +228,33 @@ def test_a_run_continues_from_an_exported_model(tmp_path, small_corpus):
         state["state"]["step"] == 8 and state["recipe"]["max_steps"] == 8
     )  # the saved recipe, not defaults
     assert state["state"]["tokens"] == 8 * 2 * 64
+
+
+def test_editor_cut_training_data_ends_prompts_where_the_server_heals(tokenizer):
+    from model.train import healing_boundary
+
+    cut = healing_boundary(tokenizer)
+    text = "def f(x):\n    "
+    assert cut(text) < len(text)  # the indentation's last space goes with the next token
+    recipe = Recipe(fim_rate=1.0, spm_rate=1.0, line_fim_rate=1.0)
+    stream = encode_documents(tokenizer, [CODE * 3], random.Random(0), recipe)
+    assert stream.count(tokenizer.token_to_id(STARCODER.middle)) == 1
+
+
+def test_a_new_phase_restarts_the_schedule_and_keeps_the_shape(tmp_path, small_corpus):
+    from model.train import export, lr_at, main
+
+    assert main(["--out", str(tmp_path / "a"), *TINY_CLI, "--max-steps", "4"]) == 0
+    export(tmp_path / "a", tmp_path / "exported")
+    phase = ["--init-from", str(tmp_path / "exported"), "--restart-schedule"]
+    args = ["--max-steps", "7", "--warmup-steps", "2", "--line-fim-rate", "0.5"]
+    assert main(["--out", str(tmp_path / "b"), *phase, *args]) == 0
+    saved = json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())
+    recipe = Recipe(**saved["recipe"])
+    assert saved["state"]["step"] == 7 and recipe.schedule_start == 4
+    assert recipe.line_fim_rate == 0.5 and recipe.n_embd == 32  # overrides; shape kept
+    assert lr_at(4, recipe) == pytest.approx(recipe.lr / 2)  # warming up again
+    assert lr_at(6, recipe) == pytest.approx(recipe.lr)  # the new peak
+    assert lr_at(7, recipe) == pytest.approx(recipe.min_lr)
+    with pytest.raises(SystemExit, match="n_embd"):
+        main(["--out", str(tmp_path / "c"), *phase, "--max-steps", "9", "--n-embd", "64"])
