@@ -18,7 +18,8 @@ DOCS = Path("docs")
 RESULTS = DOCS / "results"
 
 
-def training_curve(training: Path, out: Path) -> None:
+def training_curve(training: Path, out: Path, curve: Path | None = None) -> None:
+    """Loss against CPU-hours; with `curve`, held-out exact match on a second axis."""
     data = json.loads(training.read_text())
     history = data["history"]
     hours = [h["elapsed_s"] / 3600 for h in history]
@@ -31,11 +32,30 @@ def training_curve(training: Path, out: Path) -> None:
         "o-",
         label="held-out stdlib",
     )
+    start = data["recipe"].get("schedule_start", 0)  # a later phase restarted the LR schedule
+    if start:
+        x = next(h["elapsed_s"] / 3600 for h in history if h["step"] >= start)
+        ax.axvline(x, color="grey", ls=":", lw=1, label=f"phase 2 (step {start:,})")
     ax.set_xlabel("CPU hours (2 cores)")
     ax.set_ylabel("loss (nats/token)")
     ax.set_title("Bundled model training")
     ax.grid(alpha=0.3)
-    ax.legend()
+    handles, labels = ax.get_legend_handles_labels()
+    if curve is not None and curve.exists():
+        points = json.loads(curve.read_text())
+        em = ax.twinx()
+        em.plot(
+            [q["cpu_hours"] for q in points],
+            [100 * q["exact_match"] for q in points],
+            "s--",
+            color="tab:green",
+            label="held-out whole-line exact match (%)",
+        )
+        em.set_ylabel("exact match (%)")
+        em.set_ylim(bottom=0)
+        more = em.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.legend(handles, labels, loc="upper center")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 
@@ -83,7 +103,7 @@ def main() -> int:
     made = []
     training = Path("model/bundled/training.json")
     if training.exists():
-        training_curve(training, DOCS / "training_curve.png")
+        training_curve(training, DOCS / "training_curve.png", RESULTS / "exact_match_curve.json")
         made.append("training_curve.png")
     if (RESULTS / "latency.json").exists():
         latency(RESULTS / "latency.json", DOCS / "latency.png")

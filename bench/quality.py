@@ -9,6 +9,9 @@ Each is run for PSM and SPM prompts, with and without token healing, and once wi
 int8 weight-only model (the quality delta of `quantize="int8"`).
 
     python -m bench.quality [--model DIR] [--holes 400] [--humaneval 300]
+
+`--curve FILE` also records the first configuration's held-out exact match against the
+checkpoint's step and CPU-hours (from the model's training.json), for the training plot.
 """
 
 from __future__ import annotations
@@ -149,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--configs", default="spm+heal,spm,psm+heal,psm,spm+heal+int8")
     p.add_argument("--json", type=Path, default=Path("docs/results/quality.json"))
+    p.add_argument("--curve", type=Path, default=None, help="exact-match curve (JSON) to update")
     args = p.parse_args(argv)
 
     base = Settings(
@@ -189,7 +193,27 @@ def main(argv: list[str] | None = None) -> int:
         )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1) + "\n")
+    if args.curve:
+        first = args.configs.split(",")[0]
+        record_curve_point(args.curve, engine.path, first, results["configs"][first]["stdlib"])
     return 0
+
+
+def record_curve_point(curve: Path, model_dir: Path, config: str, stdlib: dict) -> None:
+    """Add (or replace) this checkpoint's point in the exact-match curve."""
+    training = json.loads((model_dir / "training.json").read_text())
+    point = {
+        "step": training["steps"],
+        "tokens": training["tokens"],
+        "cpu_hours": training["cpu_hours"],
+        "config": config,
+        "holes": stdlib["n"],
+        "exact_match": stdlib["exact_match"],
+    }
+    points = json.loads(curve.read_text()) if curve.exists() else []
+    points = [q for q in points if (q["step"], q["config"]) != (point["step"], config)]
+    points = sorted([*points, point], key=lambda q: q["step"])
+    curve.write_text(json.dumps(points, indent=1) + "\n")
 
 
 if __name__ == "__main__":
