@@ -51,11 +51,12 @@ def training_curve(training: Path, out: Path, curve: Path | None = None) -> None
             color="tab:green",
             label="held-out whole-line exact match (%)",
         )
+        em.axhline(10, color="tab:green", ls=":", lw=1, label="exact-match target (10 %)")
         em.set_ylabel("exact match (%)")
-        em.set_ylim(bottom=0)
+        em.set_ylim(0, max(12, 120 * max(q["exact_match"] for q in points)))
         more = em.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + more[1]
-    ax.legend(handles, labels, loc="upper center")
+    ax.legend(handles, labels, loc="lower left", fontsize="small")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 

@@ -40,10 +40,14 @@ def quality_table(configs: dict) -> str:
 
 
 def checkpoint_line(training: dict) -> str:
+    recipe = training["recipe"]
+    phase = (
+        f" (phase 2 from step {recipe['schedule_start']:,})" if recipe.get("schedule_start") else ""
+    )
     return (
-        f"Shipped checkpoint: step {training['steps']:,} of the planned {training['recipe']['max_steps']:,}, "
-        f"{training['tokens'] / 1e6:.1f} M tokens, {training['cpu_hours']:.2f} CPU-hours for run B (plus 0.63 h "
-        f"spent on run A); held-out loss **{training['final_eval_loss']:.2f}** nats/token."
+        f"Shipped checkpoint: step {training['steps']:,} of {recipe['max_steps']:,}{phase}, "
+        f"{training['tokens'] / 1e6:.1f} M tokens, {training['cpu_hours']:.2f} CPU-hours for run B "
+        f"(plus 0.63 h spent on run A); held-out loss **{training['final_eval_loss']:.2f}** nats/token."
     )
 
 

@@ -30,6 +30,10 @@ class Vocabulary:
 
     def __init__(self, texts: Sequence[str]):
         self._sorted = sorted((t, i) for i, t in enumerate(texts) if t)
+        # Tokens that do not open a new line (empty texts are special tokens: kept).
+        self.stays_on_line = frozenset(
+            i for i, t in enumerate(texts) if not t.startswith(("\n", "\r"))
+        )
 
     def ids_starting_with(self, prefix: str) -> set[int]:
         lo = bisect.bisect_left(self._sorted, (prefix, -1))

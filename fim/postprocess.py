@@ -70,6 +70,11 @@ def is_multiline(prefix: str, suffix: str, mode: Mode = "auto") -> bool:
     return bool(BLOCK_OPENER.search(before.rstrip()))
 
 
+def on_blank_line(prefix: str, suffix: str) -> bool:
+    """The cursor's line holds nothing but whitespace."""
+    return not _last_line(prefix).strip() and not suffix.split("\n", 1)[0].strip()
+
+
 def _cut_block(lines: list[str], before: str, tab: int) -> list[str]:
     """Keep lines while they stay inside the block being written at the cursor."""
     if before.strip():

@@ -27,7 +27,7 @@ from typing import Any
 
 from fim.formats import FimFormat, Special, detect_format
 from fim.healing import Vocabulary
-from fim.postprocess import PostOptions, is_multiline, postprocess, stop_early
+from fim.postprocess import PostOptions, is_multiline, on_blank_line, postprocess, stop_early
 from fim.prompt import PromptOptions, build_prompt
 
 from .engine import Engine
@@ -268,9 +268,13 @@ class CompletionService:
         if not s.document_cache:
             session.cache.truncate(0)
         reused = engine.reusable(session.cache, ids)
-        allowed = (
-            self._vocab.ids_starting_with(prompt.healed) if prompt.healed and self._vocab else None
-        )
+        allowed = None
+        if self._vocab and prompt.healed:
+            allowed = self._vocab.ids_starting_with(prompt.healed)
+        elif self._vocab and on_blank_line(request.prefix, request.suffix):
+            # A first token that opens another line gives no suggestion for this one
+            # (single-line mode stops at the newline): ask for this line's text instead.
+            allowed = self._vocab.stays_on_line
         deadline = t0 + s.deadline_ms / 1000
         post = PostOptions(mode=s.multiline, max_lines=s.max_lines)
         if not is_multiline(request.prefix, request.suffix, s.multiline):

@@ -283,6 +283,12 @@ def train(
         if max_steps is not None:
             saved_recipe.max_steps = max_steps  # extending (or shortening) a run is allowed
         recipe = saved_recipe
+        ignored = [k for k, v in (overrides or {}).items() if getattr(recipe, k) != v]
+        if ignored:
+            print(
+                f"resuming: the saved recipe wins; ignored {', '.join(sorted(ignored))}",
+                file=sys.stderr,
+            )
         print(
             f"resuming at step {state.step} (epoch {state.epoch}, batch {state.batch_in_epoch})",
             file=sys.stderr,

@@ -91,3 +91,15 @@ def test_healing_strips_the_removed_text(tmp_path):
     # first token must start with " "; the suggestion never repeats the removed space.
     result = svc.complete_now(CompletionRequest("file:///h.py", 1, "def f():\n    ", "\n"))
     assert result.status == "ok" and not result.text.startswith(" ")
+
+
+def test_on_a_blank_line_the_first_token_stays_on_that_line(tmp_path):
+    # A model whose favourite token is a newline: elsewhere that ends the suggestion
+    # at once; on a blank line the next best token that stays on the line is taken.
+    path = make_constant_model_dir(tmp_path / "nl", token_text="Ċ")  # byte-level "\n"
+    svc = CompletionService(Settings(model=str(path), max_new_tokens=3, multiline="single"))
+    svc.load().result()
+    blank = svc.complete_now(CompletionRequest("file:///n.py", 1, "x = 1\n\n", "\n"))
+    assert blank.status == "ok" and blank.text.strip() and "\n" not in blank.text
+    mid_line = svc.complete_now(CompletionRequest("file:///m.py", 1, "x = 1", "\n"))
+    assert mid_line.status == "empty" and mid_line.generated_tokens == 1

@@ -241,7 +241,7 @@ def test_editor_cut_training_data_ends_prompts_where_the_server_heals(tokenizer)
     assert stream.count(tokenizer.token_to_id(STARCODER.middle)) == 1
 
 
-def test_a_new_phase_restarts_the_schedule_and_keeps_the_shape(tmp_path, small_corpus):
+def test_a_new_phase_restarts_the_schedule_and_keeps_the_shape(tmp_path, small_corpus, capsys):
     from model.train import export, lr_at, main
 
     assert main(["--out", str(tmp_path / "a"), *TINY_CLI, "--max-steps", "4"]) == 0
@@ -256,5 +256,8 @@ def test_a_new_phase_restarts_the_schedule_and_keeps_the_shape(tmp_path, small_c
     assert lr_at(4, recipe) == pytest.approx(recipe.lr / 2)  # warming up again
     assert lr_at(6, recipe) == pytest.approx(recipe.lr)  # the new peak
     assert lr_at(7, recipe) == pytest.approx(recipe.min_lr)
+    # Resuming never changes the recipe behind the user's back: it says what it ignored.
+    assert main(["--out", str(tmp_path / "b"), "--max-steps", "8", "--lr", "0.5"]) == 0
+    assert "ignored lr" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="n_embd"):
         main(["--out", str(tmp_path / "c"), *phase, "--max-steps", "9", "--n-embd", "64"])
