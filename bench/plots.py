@@ -44,13 +44,14 @@ def training_curve(training: Path, out: Path, curve: Path | None = None) -> None
     if curve is not None and curve.exists():
         points = json.loads(curve.read_text())
         em = ax.twinx()
-        em.plot(
-            [q["cpu_hours"] for q in points],
-            [100 * q["exact_match"] for q in points],
-            "s--",
-            color="tab:green",
-            label="held-out whole-line exact match (%)",
+        series = (
+            ("exact_match", "s--", "tab:green", "held-out whole-line exact match (%)"),
+            ("exact_match_code_only", "^--", "tab:olive", "the same without codec tables (%)"),
         )
+        for key, style, color, label in series:
+            have = [q for q in points if q.get(key) is not None]
+            xs, ys = [q["cpu_hours"] for q in have], [100 * q[key] for q in have]
+            em.plot(xs, ys, style, color=color, label=label)
         em.axhline(10, color="tab:green", ls=":", lw=1, label="exact-match target (10 %)")
         em.set_ylabel("exact match (%)")
         em.set_ylim(0, max(12, 120 * max(q["exact_match"] for q in points)))

@@ -25,16 +25,19 @@ ROWS = [
 
 def quality_table(configs: dict) -> str:
     lines = [
-        "| configuration | held-out stdlib whole-line exact match | HumanEval single-line exact | HumanEval pass@1 |",
-        "| --- | --- | --- | --- |",
+        "| configuration | held-out stdlib whole-line exact match | without codec tables "
+        "| HumanEval single-line exact | HumanEval pass@1 |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for key, label in ROWS:
         if key in configs:
             c = configs[key]
             he = c.get("humaneval", {})
+            code = c["stdlib"].get("code_only")
             lines.append(
                 f"| {label} | {c['stdlib']['exact_match']:.1%} ({c['stdlib']['n']}) | "
-                f"{he.get('exact_match', 0):.1%} ({he.get('n', 0)}) | {he.get('pass_at_1', 0):.1%} |"
+                + (f"{code['exact_match']:.1%} ({code['n']}) | " if code else "– | ")
+                + f"{he.get('exact_match', 0):.1%} ({he.get('n', 0)}) | {he.get('pass_at_1', 0):.1%} |"
             )
     return "\n".join(lines)
 
