@@ -57,9 +57,10 @@ def training_curve(training: Path, out: Path, curve: Path | None = None) -> None
         em.set_ylim(0, max(12, 120 * max(q["exact_match"] for q in points)))
         more = em.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + more[1]
-    ax.legend(handles, labels, loc="lower left", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    ax.legend(
+        handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize="small"
+    )
+    fig.savefig(out, dpi=110, bbox_inches="tight")
 
 
 def latency(result: Path, out: Path) -> None:
