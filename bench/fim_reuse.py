@@ -23,7 +23,7 @@ from fim.healing import Vocabulary
 from fim.prompt import PromptOptions, build_prompt
 from model.corpus import stdlib_root
 from model.generate import common_prefix_len
-from model.loading import load_tokenizer
+from model.loading import load_tokenizer, token_starts, token_texts
 from model.progress import Progress
 
 
@@ -49,10 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     def count(text: str) -> int:
         return len(encode(text))
 
-    def starts(text: str) -> list[int]:
-        return [a for a, _ in tok.encode(text, add_special_tokens=False).offsets]
-
-    vocab = Vocabulary(tok.decode_batch([[i] for i in range(tok.get_vocab_size())]))
+    vocab = Vocabulary(token_texts(tok))
     source = (stdlib_root() / FILE).read_text()
     base, body, at = replay_points(source, FUNCTION)
     results = {}
@@ -70,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                 STARCODER,
                 count,
                 options,
-                token_starts=starts,
+                token_starts=lambda text: token_starts(tok, text),
                 vocab=vocab,
             )
             ids = [tok.token_to_id(x) if isinstance(x, Special) else None for x in prompt.pieces]

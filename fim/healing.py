@@ -30,7 +30,7 @@ class Vocabulary:
 
     def __init__(self, texts: Sequence[str]):
         self._sorted = sorted((t, i) for i, t in enumerate(texts) if t)
-        # Tokens that do not open a new line (empty texts are special tokens: kept).
+        # Tokens that do not open a new line; special tokens ("<|endoftext|>") are among them.
         self.stays_on_line = frozenset(
             i for i, t in enumerate(texts) if not t.startswith(("\n", "\r"))
         )

@@ -69,12 +69,13 @@ def editor_cuts(document: str, rng: random.Random, more_lines: float = 0.4) -> t
     code = [s for s in starts if document[s : line_end(s)].strip()]
     if not code:
         return len(document), len(document)
-    start = rng.choice(code)
+    k = rng.randrange(len(code))  # the same draw as rng.choice(code)
+    start = code[k]
     end = line_end(start)
     line = document[start:end]
     indent = start + len(line) - len(line.lstrip())
     cursor = indent if rng.random() < 0.5 else rng.randint(indent, end)
-    later = iter(code[code.index(start) + 1 :])  # blank lines never end a middle
+    later = iter(code[k + 1 :])  # blank lines never end a middle
     while (nxt := next(later, None)) is not None and rng.random() < more_lines:
         end = line_end(nxt)
     return cursor, end

@@ -15,6 +15,7 @@ from typing import Any
 
 from model import ModelLoadError, load_model, load_tokenizer, set_threads
 from model.generate import common_prefix_len, generate, new_cache
+from model.loading import token_starts, token_texts
 
 log = logging.getLogger("bigcode_ls")
 
@@ -62,8 +63,7 @@ class Engine:
                 f"{path}: tokenizer has {tokenizer.get_vocab_size()} tokens but the model only {lm.config.vocab_size}"
             )
         report("indexing vocabulary", 80)
-        n = tokenizer.get_vocab_size()
-        vocab_texts = tokenizer.decode_batch([[i] for i in range(n)], skip_special_tokens=False)
+        vocab_texts = token_texts(tokenizer)
         special = {
             t.content: i for i, t in tokenizer.get_added_tokens_decoder().items() if t.special
         }
@@ -87,7 +87,7 @@ class Engine:
         return self.tokenizer.encode(text, add_special_tokens=False).ids
 
     def token_starts(self, text: str) -> list[int]:
-        return [start for start, _ in self.tokenizer.encode(text, add_special_tokens=False).offsets]
+        return token_starts(self.tokenizer, text)
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)

@@ -260,3 +260,15 @@ def load_tokenizer(path: str | Path):
         return Tokenizer.from_file(str(file))
     except Exception as exc:  # tokenizers raises plain Exception subclasses
         raise ModelLoadError(f"{file}: not a valid tokenizers file ({exc})") from exc
+
+
+def token_texts(tokenizer) -> list[str]:
+    """Each token id's text, special tokens spelled out: the vocabulary that token
+    healing searches by prefix."""
+    ids = [[i] for i in range(tokenizer.get_vocab_size())]
+    return tokenizer.decode_batch(ids, skip_special_tokens=False)
+
+
+def token_starts(tokenizer, text: str) -> list[int]:
+    """Character offsets in `text` at which the tokenizer starts a token."""
+    return [start for start, _ in tokenizer.encode(text, add_special_tokens=False).offsets]

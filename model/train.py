@@ -29,7 +29,7 @@ from fim.transform import fim_transform
 
 from .config import GPTBigCodeConfig
 from .corpus import chunk_text, load_split
-from .loading import load_tokenizer, save_model
+from .loading import load_tokenizer, save_model, token_starts, token_texts
 from .modeling import GPTBigCodeForCausalLM
 from .progress import Progress
 from .tokenizer_train import train_tokenizer
@@ -76,13 +76,9 @@ class State:
 
 
 def healing_boundary(tokenizer) -> Callable[[str], int]:
-    """The server's token-healing cut (fim/healing.py) for this tokenizer."""
-    vocab = Vocabulary(tokenizer.decode_batch([[i] for i in range(tokenizer.get_vocab_size())]))
-
-    def starts(text: str) -> list[int]:
-        return [s for s, _ in tokenizer.encode(text, add_special_tokens=False).offsets]
-
-    return lambda text: heal_boundary(text, starts, vocab)
+    """The server's token-healing cut (fim/healing.py) with this tokenizer."""
+    vocab = Vocabulary(token_texts(tokenizer))
+    return lambda text: heal_boundary(text, lambda t: token_starts(tokenizer, t), vocab)
 
 
 def encode_documents(
@@ -254,7 +250,6 @@ def train(
     save_every: int = 100,
     session_steps: int | None = None,
     init_from: Path | None = None,
-    max_steps: int | None = None,
     overrides: dict | None = None,
     restart_schedule: bool = False,
 ) -> State:
@@ -264,8 +259,8 @@ def train(
     directory: weights, tokenizer, recipe and data position carry over; the AdamW
     moments start afresh. That lets a run continue on a machine that only has the
     repository (run directories are not committed). A resumed run keeps its saved
-    recipe; only `max_steps`, when given, changes its length. A seeded run takes
-    `overrides` of the exported recipe (a new training phase: other rates, a longer
+    recipe; of `overrides` only `max_steps` applies, changing its length. A seeded run
+    takes all `overrides` of the exported recipe (a new training phase: other rates, a longer
     run); `restart_schedule` starts a fresh warmup + cosine at the seeded step."""
     run.mkdir(parents=True, exist_ok=True)
     if init_from is not None and not (run / "checkpoint" / "state.json").exists():
@@ -280,10 +275,11 @@ def train(
 
     if (run / "checkpoint" / "state.json").exists():
         model, opt, saved_recipe, state = load_checkpoint(run, device)
-        if max_steps is not None:
-            saved_recipe.max_steps = max_steps  # extending (or shortening) a run is allowed
+        overrides = overrides or {}
+        if "max_steps" in overrides:  # extending (or shortening) a run is allowed
+            saved_recipe.max_steps = overrides["max_steps"]
         recipe = saved_recipe
-        ignored = [k for k, v in (overrides or {}).items() if getattr(recipe, k) != v]
+        ignored = [k for k, v in overrides.items() if getattr(recipe, k) != v]
         if ignored:
             print(
                 f"resuming: the saved recipe wins; ignored {', '.join(sorted(ignored))}",
@@ -485,7 +481,6 @@ def main(argv: list[str] | None = None) -> int:
         args.save_every,
         args.steps,
         args.init_from,
-        max_steps=given.get("max_steps"),
         overrides=given,
         restart_schedule=args.restart_schedule,
     )
