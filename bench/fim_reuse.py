@@ -21,10 +21,10 @@ from bench.latency import FILE, FUNCTION, replay_points
 from fim.formats import STARCODER, Special
 from fim.healing import Vocabulary
 from fim.prompt import PromptOptions, build_prompt
-from model.corpus import stdlib_root
 from model.generate import common_prefix_len
 from model.loading import load_tokenizer, token_starts, token_texts
 from model.progress import Progress
+from training.corpus import stdlib_root
 
 
 def main(argv: list[str] | None = None) -> int:

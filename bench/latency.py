@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from bench.rawlsp import RawServer
-from model.corpus import stdlib_root
 from model.progress import Progress
+from training.corpus import stdlib_root
 
 FILE = "ast.py"  # 1,752 lines, in the bundled model's held-out split
 FUNCTION = "def get_source_segment("  # line 344: full windows on both sides of the cursor

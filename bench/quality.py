@@ -28,8 +28,8 @@ from pathlib import Path
 
 from lsp_server.completion import CompletionRequest, CompletionService
 from lsp_server.settings import Settings
-from model.corpus import load_split
 from model.progress import Progress
+from training.corpus import load_split
 
 HUMANEVAL = (
     Path(__file__).resolve().parents[2]

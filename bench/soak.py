@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from bench.rawlsp import RawServer
-from model.corpus import load_split
 from model.progress import Progress
+from training.corpus import load_split
 
 
 def rss_mib(pid: int) -> float:

@@ -15,21 +15,13 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .settings import add_cli_options, from_cli
 
 
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # exit 2 with one line, no usage dump
         sys.stderr.write(f"bigcode-ls: {message}\n")
         sys.exit(2)
-
-
-def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="GPTBigCode model directory (default: the bundled model)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    p.add_argument(
-        "--threads", type=int, default=0, help="CPU threads for the model (0: PyTorch's default)"
-    )
 
 
 def parser() -> ArgumentParser:
@@ -44,7 +36,7 @@ def parser() -> ArgumentParser:
         "complete", help="complete once at a position and print the suggestion"
     )
     for target in (p, serve):
-        _model_options(target)
+        add_cli_options(target)
         target.add_argument(
             "--stdio",
             action="store_true",
@@ -62,7 +54,7 @@ def parser() -> ArgumentParser:
             "--log-level", default="info", choices=["debug", "info", "warning", "error"]
         )
 
-    _model_options(complete)
+    add_cli_options(complete)
     complete.add_argument("file", type=Path)
     complete.add_argument("--line", type=int, required=True, help="zero-based line")
     complete.add_argument(
@@ -71,8 +63,6 @@ def parser() -> ArgumentParser:
     complete.add_argument(
         "--json", action="store_true", help='print {"text", "range", "tokens", "ms"}'
     )
-    complete.add_argument("--max-new-tokens", type=int, default=None)
-    complete.add_argument("--multiline", choices=["auto", "single", "multi"], default=None)
     return p
 
 
@@ -84,18 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _settings_from(args: argparse.Namespace):
-    from .settings import Settings
-
-    values = {
-        "model": args.model,
-        "device": args.device,
-        "dtype": args.dtype,
-        "threads": args.threads,
-    }
-    for key in ("max_new_tokens", "multiline"):
-        if getattr(args, key, None) is not None:
-            values[key] = getattr(args, key)
-    settings, problems = Settings().updated(values)
+    settings, problems = from_cli(args)
     if problems:
         raise SystemExit(f"bigcode-ls: {problems[0]}")
     return settings

@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
-ENCODINGS = ("utf-16", "utf-8", "utf-32")
 
 
 class PositionError(ValueError):
@@ -37,6 +36,11 @@ class Document:
     version: int = 0
     language_id: str = ""
     _starts: list[int] | None = field(default=None, repr=False)
+
+    def snapshot(self) -> Document:
+        """A copy frozen at this version: a handler that awaits works on it, whatever
+        edits or a close arrive meanwhile (the text is shared, not copied)."""
+        return Document(self.uri, self.text, self.version, self.language_id, self._starts)
 
     @property
     def line_starts(self) -> list[int]:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from model import ModelLoadError, load_model, load_tokenizer, set_threads
-from model.generate import common_prefix_len, generate, new_cache
+from model.generate import GenerationStats, generate, new_cache
 from model.loading import token_starts, token_texts
 
 log = logging.getLogger("bigcode_ls")
@@ -27,6 +27,19 @@ def bundled_model_path() -> Path:
     import model
 
     return Path(model.__file__).resolve().parent / "bundled"
+
+
+@dataclass
+class Generation:
+    """A running generation: new token ids as they come, and (once the first has come)
+    how many prompt tokens were taken from the cache rather than computed."""
+
+    tokens: Iterator[int]
+    stats: GenerationStats = field(default_factory=GenerationStats)
+
+    @property
+    def reused_tokens(self) -> int:
+        return self.stats.reused_tokens
 
 
 @dataclass
@@ -72,7 +85,9 @@ class Engine:
             lm, tokenizer, path, vocab_texts, special, options if isinstance(options, dict) else {}
         )
         report("warming up", 90)
-        list(engine.generate([0], 1))  # first-call allocations happen here, not on a keystroke
+        list(
+            engine.generate([0], 1).tokens
+        )  # first-call allocations happen here, not on a keystroke
         report("ready", 100)
         return engine
 
@@ -131,9 +146,9 @@ class Engine:
         return cache.nbytes
 
     @staticmethod
-    def reusable(cache: Any, ids: Sequence[int]) -> int:
-        """How many of `ids` a request would take from `cache` instead of computing."""
-        return min(common_prefix_len(cache.tokens, ids), len(ids) - 1) if cache is not None else 0
+    def forget(cache: Any) -> None:
+        """Empty a cache (the next request computes its whole prompt)."""
+        cache.truncate(0)
 
     def generate(
         self,
@@ -146,8 +161,9 @@ class Engine:
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int | None = None,
-    ) -> Iterator[int]:
-        return generate(
+    ) -> Generation:
+        stats = GenerationStats()
+        tokens = generate(
             self.lm,
             prompt_ids,
             max_new_tokens,
@@ -158,4 +174,6 @@ class Engine:
             should_stop=should_stop,
             allowed_first_ids=allowed_first_ids,
             seed=seed,
+            stats=stats,
         )
+        return Generation(tokens, stats)

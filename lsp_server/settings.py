@@ -1,57 +1,87 @@
-"""User settings (LSP `initializationOptions` and the `bigcode` configuration section)."""
+"""User settings: the one definition behind the LSP section `bigcode`, the command-line
+options, the README table and the VS Code extension's configuration.
+
+Each field of `Settings` carries its documentation, allowed choices or numeric bounds,
+and whether changing it reloads the model. `python -m lsp_server.settings --markdown`
+prints the README table and `--vscode` the extension's `contributes.configuration`
+properties; tests hold both (and the command line) to this definition.
+"""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
+import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 SECTION = "bigcode"
 
 
-def _doc(text: str, **kw: Any) -> Any:
-    return field(metadata={"doc": text}, **kw)
+def setting(
+    default: Any,
+    doc: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    bounds: tuple[float, float] | None = None,
+    reload: bool = False,
+) -> Any:
+    meta = {"doc": doc, "choices": choices, "bounds": bounds, "reload": reload}
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class Settings:
-    enable: bool = _doc("Offer completions at all.", default=True)
-    model: str | None = _doc(
-        "Model directory (HF GPTBigCode layout); empty: the bundled model.", default=None
+    enable: bool = setting(True, "Offer completions at all.")
+    model: str | None = setting(
+        None, "Model directory (HF GPTBigCode layout); empty: the bundled model.", reload=True
     )
-    device: str = _doc("auto, cpu or cuda.", default="auto")
-    dtype: str = _doc(
-        "auto, float32, bfloat16 or float16 (auto: float32 on CPU, bfloat16 on CUDA).",
-        default="auto",
+    device: str = setting(
+        "auto", "Where the model runs.", choices=("auto", "cpu", "cuda"), reload=True
     )
-    max_new_tokens: int = _doc("Most tokens generated per completion.", default=64)
-    temperature: float = _doc(
-        "0 for greedy decoding (deterministic); above 0 samples.", default=0.0
+    dtype: str = setting(
+        "auto",
+        "Weights' precision (auto: float32 on CPU, bfloat16 on CUDA).",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        reload=True,
     )
-    top_p: float = _doc("Nucleus sampling threshold when temperature > 0.", default=0.95)
-    context_tokens: int = _doc(
-        "Prompt budget in tokens (capped by the model's context).", default=1536
+    max_new_tokens: int = setting(64, "Most tokens generated per completion.", bounds=(1, 1024))
+    temperature: float = setting(
+        0.0, "0 is greedy (deterministic); above 0 samples with topP.", bounds=(0.0, 5.0)
     )
-    multiline: str = _doc(
-        "auto, single or multi: how many lines a suggestion may span.", default="auto"
+    top_p: float = setting(
+        0.95, "Nucleus sampling threshold when temperature > 0.", bounds=(0.0, 1.0)
     )
-    max_lines: int = _doc("Most lines in a multi-line suggestion.", default=16)
-    fim_order: str = _doc("spm (cache-friendly, default) or psm prompt layout.", default="spm")
-    token_healing: bool = _doc(
-        "Back the prompt up to a token boundary at the cursor.", default=True
+    context_tokens: int = setting(
+        1536, "Prompt budget in tokens (capped by the model's context).", bounds=(64, 32768)
     )
-    cache_mib: float = _doc(
-        "Memory budget for per-document KV caches, in MiB (LRU eviction).", default=512.0
+    multiline: str = setting(
+        "auto", "How many lines a suggestion may span.", choices=("auto", "single", "multi")
     )
-    document_cache: bool = _doc(
-        "Keep a KV cache per document (off: every request starts cold).", default=True
+    max_lines: int = setting(16, "Most lines in a multi-line suggestion.", bounds=(1, 200))
+    fim_order: str = setting(
+        "spm", "Prompt layout: spm (cache-friendly) or psm.", choices=("spm", "psm")
     )
-    deadline_ms: int = _doc(
-        "Give up on a completion after this long and answer with what exists.", default=4000
+    token_healing: bool = setting(True, "Back the prompt up to a token boundary at the cursor.")
+    cache_mib: float = setting(
+        512.0,
+        "Memory for per-document KV caches in MiB (least recently used evicted).",
+        bounds=(0, 1 << 20),
     )
-    threads: int = _doc("CPU threads for the model (0: PyTorch's default).", default=0)
-    quantize: str = _doc(
-        "none, or int8: weight-only int8 linear layers for faster CPU decoding.", default="none"
+    document_cache: bool = setting(
+        True, "Keep a KV cache per document (off: every request starts cold)."
+    )
+    deadline_ms: int = setting(4000, "Stop generating after this long.", bounds=(50, 600_000))
+    threads: int = setting(
+        0, "CPU threads for the model (0: PyTorch's default).", bounds=(0, 1024), reload=True
+    )
+    quantize: str = setting(
+        "none",
+        "int8: weight-only int8 linear layers, faster CPU decoding (see docs/benchmarks.md).",
+        choices=("none", "int8"),
+        reload=True,
     )
 
     @classmethod
@@ -60,7 +90,7 @@ class Settings:
 
     def updated(self, values: dict[str, Any] | None) -> tuple[Settings, list[str]]:
         """A copy with `values` applied; returns it with the list of problems (unknown keys
-        or values of the wrong type are ignored, never fatal)."""
+        or values of the wrong type or out of bounds are ignored, each on its own)."""
         if not values:
             return self, []
         if isinstance(values.get(SECTION), dict):
@@ -69,11 +99,11 @@ class Settings:
         changes: dict[str, Any] = {}
         problems: list[str] = []
         for raw_key, value in values.items():
-            key = _snake(raw_key)
+            key = snake(str(raw_key))
             if key not in fields:
                 problems.append(f"unknown setting {raw_key!r} ignored")
                 continue
-            checked = _coerce(key, value, getattr(self, key))
+            checked = _coerce(fields[key], value, getattr(self, key))
             if checked is _INVALID:
                 problems.append(
                     f"setting {raw_key!r} has an invalid value {value!r}; kept {getattr(self, key)!r}"
@@ -83,46 +113,129 @@ class Settings:
         return dataclasses.replace(self, **changes), problems
 
 
+RELOAD_KEYS = tuple(f.name for f in dataclasses.fields(Settings) if f.metadata["reload"])
 _INVALID = object()
-_CHOICES = {
-    "device": ("auto", "cpu", "cuda"),
-    "dtype": ("auto", "float32", "bfloat16", "float16"),
-    "multiline": ("auto", "single", "multi"),
-    "fim_order": ("spm", "psm"),
-    "quantize": ("none", "int8"),
-}
-_RANGES = {
-    "max_new_tokens": (1, 1024),
-    "context_tokens": (64, 32768),
-    "max_lines": (1, 200),
-    "cache_mib": (0, 1 << 20),
-    "deadline_ms": (50, 600_000),
-    "threads": (0, 1024),
-    "temperature": (0.0, 5.0),
-    "top_p": (0.0, 1.0),
-}
 
 
-def _snake(key: str) -> str:
+def snake(key: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in key)
 
 
-def _coerce(key: str, value: Any, current: Any) -> Any:
-    if key == "model":
+def camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(w.title() for w in rest)
+
+
+def _coerce(f: dataclasses.Field, value: Any, current: Any) -> Any:
+    if f.name == "model":
         return (value or None) if isinstance(value, str) or value is None else _INVALID
     if isinstance(current, bool):
         return value if isinstance(value, bool) else _INVALID
-    if isinstance(current, int):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if isinstance(current, int | float):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             return _INVALID
-        value = int(value)
-    elif isinstance(current, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return _INVALID
-        value = float(value)
+        if isinstance(current, int):
+            if value != int(value):
+                return _INVALID
+            value = int(value)
+        else:
+            value = float(value)
     elif isinstance(current, str):
-        if not isinstance(value, str) or (key in _CHOICES and value not in _CHOICES[key]):
+        choices = f.metadata["choices"]
+        if not isinstance(value, str) or (choices and value not in choices):
             return _INVALID
-    if key in _RANGES and not _RANGES[key][0] <= value <= _RANGES[key][1]:
+    bounds = f.metadata["bounds"]
+    if bounds and not bounds[0] <= value <= bounds[1]:
         return _INVALID
     return value
+
+
+# --- the other views of the same definition ------------------------------------------
+
+
+def add_cli_options(parser: argparse.ArgumentParser) -> None:
+    """One `--kebab-name` option per setting. An option not given sets nothing (argparse's
+    SUPPRESS), so a subcommand's parser never overwrites what the main parser read."""
+    for f in dataclasses.fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata["doc"] + f" (default: {_shown(f.default)})"
+        if isinstance(f.default, bool):
+            parser.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
+            continue
+        kind = {int: int, float: float}.get(type(f.default), str)
+        parser.add_argument(
+            flag,
+            type=kind,
+            default=argparse.SUPPRESS,
+            choices=f.metadata["choices"],
+            help=help_text,
+        )
+
+
+def from_cli(args: argparse.Namespace) -> tuple[Settings, list[str]]:
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(Settings)
+        if getattr(args, f.name, None) is not None
+    }
+    return Settings().updated(given)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "bundled"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def markdown_table() -> str:
+    rows = ["| setting | default | meaning |", "| --- | --- | --- |"]
+    for f in dataclasses.fields(Settings):
+        choices = f.metadata["choices"]
+        meaning = f.metadata["doc"]
+        if choices:
+            meaning += " One of " + ", ".join(f"`{c}`" for c in choices) + "."
+        rows.append(f"| `{camel(f.name)}` | `{_shown(f.default)}` | {meaning} |")
+    return "\n".join(rows)
+
+
+def vscode_properties() -> dict[str, dict]:
+    """The extension's `contributes.configuration.properties` for the server settings."""
+    out = {}
+    for f in dataclasses.fields(Settings):
+        prop: dict[str, Any] = {}
+        if isinstance(f.default, bool):
+            prop["type"] = "boolean"
+        elif isinstance(f.default, int | float):
+            prop["type"] = "integer" if isinstance(f.default, int) else "number"
+        else:
+            prop["type"] = "string"
+        prop["default"] = "" if f.default is None else f.default
+        if f.metadata["choices"]:
+            prop["enum"] = list(f.metadata["choices"])
+        if f.metadata["bounds"]:
+            prop["minimum"], prop["maximum"] = f.metadata["bounds"]
+        prop["description"] = f.metadata["doc"]
+        out[f"{SECTION}.{camel(f.name)}"] = prop
+    return out
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--markdown"]:
+        print(markdown_table())
+    elif sys.argv[1:] == ["--vscode"]:
+        print(json.dumps(vscode_properties(), indent=2))
+    else:
+        sys.exit("usage: python -m lsp_server.settings --markdown | --vscode")

@@ -9,23 +9,36 @@ tokenization or documents.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from .cache import KVCache
+from .cache import KVCache, common_prefix_len
 from .modeling import GPTBigCodeForCausalLM
-from .quantize import linear
 
 PREFILL_CHUNK = 1024
 
+__all__ = [
+    "GenerationStats",
+    "common_prefix_len",
+    "decode_one",
+    "generate",
+    "new_cache",
+    "prefill",
+    "sample",
+]
 
-def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+
+@dataclass
+class GenerationStats:
+    """What a `generate` call took from its cache and what it computed."""
+
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+
+    @property
+    def prefilled_tokens(self) -> int:
+        return self.prompt_tokens - self.reused_tokens
 
 
 def new_cache(lm: GPTBigCodeForCausalLM, capacity: int | None = None) -> KVCache:
@@ -51,47 +64,13 @@ def prefill(
             piece = list(token_ids[start : start + chunk])
             ids = torch.tensor([piece], dtype=torch.long, device=cache.k.device)
             logits = lm(ids, past_key_values=cache, logits_to_keep=1).logits[0, -1]
-            cache.tokens.extend(piece)
     return logits
 
 
 def decode_one(lm: GPTBigCodeForCausalLM, cache: KVCache, token_id: int) -> torch.Tensor:
     """Feed one token; return the logits for the next, (V,)."""
     with torch.inference_mode():
-        if lm.config.multi_query and lm.config.attn_implementation != "eager" and not lm.training:
-            logits = _decode_mqa(lm, cache, token_id)
-        else:
-            ids = torch.tensor([[token_id]], dtype=torch.long, device=cache.k.device)
-            logits = lm(ids, past_key_values=cache).logits[0, -1]
-    cache.tokens.append(token_id)
-    return logits
-
-
-def _decode_mqa(lm: GPTBigCodeForCausalLM, cache: KVCache, token_id: int) -> torch.Tensor:
-    """GPTBigCodeModel.forward for one token of one sequence, without the generality.
-
-    At batch 1 a small model's decode step is dominated by per-op Python overhead, so
-    this path calls the functional ops directly (no module hooks, masks, position
-    tensors or output objects) and folds the heads into the query rows: with one
-    key/value head and a single query token, attention is one (H, hd) x (hd, S) product
-    with no mask. Same arithmetic as the module path (a test holds them equal).
-    """
-    t, c = lm.transformer, lm.config
-    D, H, hd, eps = c.n_embd, c.n_head, c.head_dim, c.layer_norm_epsilon
-    x = (t.wte.weight[token_id] + t.wpe.weight[cache.length]).view(1, 1, D)
-    for i, block in enumerate(t.h):
-        attn, mlp = block.attn, block.mlp
-        h = F.layer_norm(x, (D,), block.ln_1.weight, block.ln_1.bias, eps)
-        qkv = linear(attn.c_attn, h)  # (1, 1, D + 2*hd)
-        k, v = cache.write(i, qkv[..., D:])  # (1, S, hd) each
-        q = qkv[..., :D].view(1, 1, H, hd)  # heads as query rows of one "head"
-        y = F.scaled_dot_product_attention(q, k.unsqueeze(1), v.unsqueeze(1), scale=attn.scale)
-        x = x + linear(attn.c_proj, y.view(1, 1, D))
-        h = F.layer_norm(x, (D,), block.ln_2.weight, block.ln_2.bias, eps)
-        x = x + linear(mlp.c_proj, mlp.act(linear(mlp.c_fc, h)))
-    x = F.layer_norm(x, (D,), t.ln_f.weight, t.ln_f.bias, eps)
-    cache.advance(1)
-    return linear(lm.lm_head, x)[0, -1]
+        return lm.decode_step(token_id, cache)
 
 
 def sample(
@@ -117,6 +96,14 @@ def sample(
     return int(torch.multinomial(probs, 1, generator=generator))
 
 
+def only(logits: torch.Tensor, allowed_ids: Collection[int]) -> torch.Tensor:
+    """`logits` with every id outside `allowed_ids` at -inf."""
+    allowed = torch.tensor(sorted(allowed_ids), dtype=torch.long, device=logits.device)
+    masked = torch.full_like(logits, float("-inf"))
+    masked[allowed] = logits[allowed]
+    return masked
+
+
 def generate(
     lm: GPTBigCodeForCausalLM,
     prompt_ids: Sequence[int],
@@ -130,6 +117,7 @@ def generate(
     should_stop: Callable[[], bool] | None = None,
     seed: int | None = None,
     allowed_first_ids: Collection[int] | None = None,
+    stats: GenerationStats | None = None,
 ) -> Iterator[int]:
     """Yield up to `max_new_tokens` new token ids after `prompt_ids`.
 
@@ -139,7 +127,8 @@ def generate(
     cancellation takes effect between decode steps. With a `cache`, the cached tokens'
     longest common prefix with the prompt is kept and only the rest is prefilled; the
     generated tokens stay cached for a following request that extends them.
-    `allowed_first_ids` restricts the first token (token healing).
+    `allowed_first_ids` restricts the first token (token healing). `stats`, when given,
+    is filled in with the prompt's size and how much of it came from the cache.
     """
     prompt_ids = list(prompt_ids)
     if not prompt_ids:
@@ -150,10 +139,9 @@ def generate(
         raise ValueError(
             f"prompt of {len(prompt_ids)} tokens leaves no room in a context of {cache.capacity}"
         )
-    # Keep the common prefix, but always recompute the prompt's last token: its logits
-    # are what the first new token is drawn from.
-    keep = min(common_prefix_len(cache.tokens, prompt_ids), len(prompt_ids) - 1)
-    cache.truncate(keep)
+    keep = cache.reuse(prompt_ids)
+    if stats is not None:
+        stats.prompt_tokens, stats.reused_tokens = len(prompt_ids), keep
     logits = prefill(lm, cache, prompt_ids[keep:])
 
     generator = None
@@ -165,14 +153,9 @@ def generate(
         if should_stop is not None and should_stop():
             return
         if i == 0 and allowed_first_ids is not None:
-            allowed = torch.tensor(
-                sorted(allowed_first_ids), dtype=torch.long, device=logits.device
-            )
-            if allowed.numel() == 0:
+            if not allowed_first_ids:
                 return
-            masked = torch.full_like(logits, float("-inf"))
-            masked[allowed] = logits[allowed]
-            logits = masked
+            logits = only(logits, allowed_first_ids)
         token = sample(logits, temperature, top_k, top_p, generator)
         yield token
         if token in stops or i + 1 == max_new_tokens or cache.length + 1 >= cache.capacity:

@@ -15,6 +15,7 @@ import torch
 
 from .config import GPTBigCodeConfig, read_json
 from .errors import ModelLoadError
+from .layers import flash_problem
 from .modeling import GPTBigCodeForCausalLM
 
 WEIGHTS_FILE = "model.safetensors"
@@ -138,6 +139,33 @@ def load_model(
     if quantize not in (None, "none", "int8"):
         raise ModelLoadError(f"unknown quantization {quantize!r}; use int8 or none")
     directory = Path(path).expanduser()
+    config = read_config(directory, attn_implementation)
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    if config.attn_implementation == "flash_attention_2":
+        problem = flash_problem(device, dtype)
+        if problem:
+            raise ModelLoadError(problem)
+    with torch.device("meta"):
+        model = GPTBigCodeForCausalLM(config)
+    state = read_state(directory, model)
+    state = {
+        k: t.to(device=device, dtype=dtype) if t.is_floating_point() else t
+        for k, t in state.items()
+    }
+    model.load_state_dict(state, strict=False, assign=True)
+    model.tie_weights()
+    if quantize == "int8":
+        from .quantize import quantize_int8
+
+        if device.type != "cpu":
+            raise ModelLoadError("quantize=int8 is for CPU inference; on CUDA use bfloat16")
+        quantize_int8(model)
+    return model.eval()
+
+
+def read_config(directory: Path, attn_implementation: str | None = None) -> GPTBigCodeConfig:
+    """The directory's config.json, checked: a directory, a GPTBigCode, not custom code."""
     if not directory.exists():
         raise ModelLoadError(f"model directory not found: {directory}")
     if not directory.is_dir():
@@ -155,18 +183,16 @@ def load_model(
             config.validate()
         except ValueError as exc:
             raise ModelLoadError(str(exc)) from None
-    device = resolve_device(device)
-    dtype = resolve_dtype(dtype, device)
-    if config.attn_implementation == "flash_attention_2":
-        _check_flash_config(device, dtype)
+    return config
 
-    files = _weight_files(directory)
-    with torch.device("meta"):
-        model = GPTBigCodeForCausalLM(config)
+
+def read_state(directory: Path, model: GPTBigCodeForCausalLM) -> dict[str, torch.Tensor]:
+    """The checkpoint's tensors (memory-mapped), every key and shape checked against
+    `model` (built on the meta device). One error lists everything that does not fit."""
     expected = {k: v.shape for k, v in model.state_dict().items()}
     state: dict[str, torch.Tensor] = {}
     unexpected: list[str] = []
-    for key, tensor in _iter_tensors(files):
+    for key, tensor in _iter_tensors(_weight_files(directory)):
         if key in IGNORED_KEYS or key.endswith(IGNORED_SUFFIXES):
             continue
         if ".q_attn." in key or ".kv_attn." in key:
@@ -178,9 +204,19 @@ def load_model(
             unexpected.append(key)
             continue
         state[key] = tensor
-    if config.tie_word_embeddings:  # lm_head is wte, whatever the file holds (as in HF)
+    if model.config.tie_word_embeddings:  # lm_head is wte, whatever the file holds (as in HF)
         expected.pop("lm_head.weight", None)
         state.pop("lm_head.weight", None)
+    problems = _misfits(expected, state, unexpected)
+    if problems:
+        raise ModelLoadError(f"{directory}: weights do not fit config.json: " + "; ".join(problems))
+    return state
+
+
+def _misfits(expected: dict, state: dict, unexpected: list[str]) -> list[str]:
+    def some(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
     missing = sorted(set(expected) - set(state))
     wrong = [
         f"{k}: checkpoint {tuple(t.shape)} vs model {tuple(expected[k])}"
@@ -189,42 +225,12 @@ def load_model(
     ]
     problems = []
     if missing:
-        problems.append(
-            f"missing {len(missing)} tensors ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"
-        )
+        problems.append(f"missing {len(missing)} tensors ({some(missing)})")
     if unexpected:
-        problems.append(
-            f"{len(unexpected)} unexpected tensors ({', '.join(unexpected[:3])}{', ...' if len(unexpected) > 3 else ''})"
-        )
+        problems.append(f"{len(unexpected)} unexpected tensors ({some(unexpected)})")
     if wrong:
         problems.append(f"{len(wrong)} shape mismatches ({'; '.join(wrong[:3])})")
-    if problems:
-        raise ModelLoadError(f"{directory}: weights do not fit config.json: " + "; ".join(problems))
-
-    state = {
-        k: t.to(device=device, dtype=dtype) if t.is_floating_point() else t
-        for k, t in state.items()
-    }
-    model.load_state_dict(state, strict=False, assign=True)
-    model.tie_weights()
-    if quantize == "int8":
-        from .quantize import quantize_int8
-
-        if device.type != "cpu":
-            raise ModelLoadError("quantize=int8 is for CPU inference; on CUDA use bfloat16")
-        quantize_int8(model)
-    return model.eval()
-
-
-def _check_flash_config(device: torch.device, dtype: torch.dtype) -> None:
-    from .modeling import flash_attn_available
-
-    if not flash_attn_available():
-        raise ModelLoadError(
-            "flash_attention_2 needs the flash_attn package (pip install 'bigcode-ls[cuda]')"
-        )
-    if device.type != "cuda" or dtype not in (torch.float16, torch.bfloat16):
-        raise ModelLoadError("flash_attention_2 runs only on CUDA with float16 or bfloat16")
+    return problems
 
 
 def save_model(model: GPTBigCodeForCausalLM, directory: str | Path) -> None:

@@ -52,10 +52,3 @@ def quantize_int8(lm: GPTBigCodeForCausalLM) -> GPTBigCodeForCausalLM:
     lm.lm_head = Int8Linear(lm.lm_head)
     lm.config.extra["quantized"] = "int8"
     return lm
-
-
-def linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """`layer(x)`, skipping the module call overhead for a plain nn.Linear."""
-    if type(layer) is nn.Linear:
-        return torch.nn.functional.linear(x, layer.weight, layer.bias)
-    return layer(x)

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from model import GPTBigCodeConfig, GPTBigCodeForCausalLM
-from model.corpus import stdlib_root
-from model.tokenizer_train import train_tokenizer
+from training.corpus import stdlib_root
+from training.tokenizer import train_tokenizer
 
 SAMPLE_FILES = ("textwrap.py", "colorsys.py", "bisect.py", "keyword.py")
 

@@ -26,9 +26,10 @@ def imported_modules(package: str) -> dict[str, set[str]]:
 @pytest.mark.parametrize(
     "package, forbidden",
     [
-        ("fim", {"torch", "pygls", "lsprotocol", "model", "lsp_server"}),
-        ("model", {"pygls", "lsprotocol", "lsp_server"}),
+        ("fim", {"torch", "pygls", "lsprotocol", "model", "lsp_server", "training"}),
+        ("model", {"pygls", "lsprotocol", "lsp_server", "fim", "training"}),
         ("lsp_server", {"torch"}),
+        ("training", {"pygls", "lsprotocol", "lsp_server"}),
     ],
 )
 def test_import_rules(package, forbidden):
@@ -43,8 +44,20 @@ def test_only_the_completion_service_joins_fim_and_model():
 
 
 def test_no_pickle_loading_of_checkpoints():
-    for package in ("model", "fim", "lsp_server", "bench"):
+    for package in ("model", "fim", "lsp_server", "training", "bench"):
         for file in (ROOT / package).rglob("*.py"):
             text = file.read_text()
             for bad in ("torch.load(", "pickle.load", "pickle.loads", "weights_only=False"):
                 assert bad not in text, f"{file} uses {bad}"
+
+
+@pytest.mark.parametrize("package", ["model", "fim", "lsp_server"])
+def test_functions_and_files_stay_small(package):
+    """No function over 60 lines and no file over 400 in the product packages."""
+    for file in (ROOT / package).rglob("*.py"):
+        text = file.read_text()
+        assert text.count("\n") <= 400, f"{file.name} has {text.count(chr(10))} lines"
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 60, f"{file.name}:{node.lineno} {node.name} has {length} lines"

@@ -6,8 +6,8 @@ import pytest
 
 from lsp_server.completion import CompletionRequest, CompletionService
 from lsp_server.settings import Settings
-from model.corpus import stdlib_root
 from tests.models import make_constant_model_dir, make_model_dir
+from training.corpus import stdlib_root
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ import torch
 
 from fim.formats import STARCODER
 from model import GPTBigCodeForCausalLM, load_tokenizer
-from model.corpus import chunk_text, split_of
-from model.tokenizer_train import SPECIAL_TOKENS, train_tokenizer
-from model.train import Recipe, encode_documents, epoch_batches, train
 from tests.models import SAMPLE_FILES
+from training.corpus import chunk_text, split_of
+from training.tokenizer import SPECIAL_TOKENS, train_tokenizer
+from training.train import Recipe, encode_documents, epoch_batches, train
 
 TINY_CLI = [
     "--vocab-size",
@@ -40,7 +40,7 @@ CODE = "def héllo(x: int) -> str:\n\treturn f'{x:>10}' + \"😀 中文\"  # 123
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    from model.corpus import stdlib_root
+    from training.corpus import stdlib_root
 
     texts = [(stdlib_root() / name).read_text() for name in SAMPLE_FILES]
     tok = train_tokenizer(texts, 700)
@@ -105,14 +105,16 @@ def tiny_recipe(**kw) -> Recipe:
 
 @pytest.fixture(scope="module")
 def small_corpus(monkeypatch_module):
-    from model import corpus
-    from model.corpus import SourceFile, stdlib_root
+    from training import corpus
+    from training.corpus import SourceFile, stdlib_root
 
     files = [SourceFile(n, (stdlib_root() / n).read_text()) for n in SAMPLE_FILES]
     monkeypatch_module.setattr(
-        corpus, "load_split", lambda split, root=None: files[:3] if split == "train" else files[3:]
+        corpus,
+        "load_split",
+        lambda split, root=None, wheels=None: files[:3] if split == "train" else files[3:],
     )
-    import model.train as train_module
+    import training.train as train_module
 
     monkeypatch_module.setattr(train_module, "load_split", corpus.load_split)
     return files
@@ -131,7 +133,7 @@ def test_training_reduces_loss_and_writes_a_loadable_model(tmp_path, small_corpu
     losses = [h["eval_loss"] for h in state.history if "eval_loss" in h]
     assert state.step == 30 and len(losses) == 3
     assert losses[-1] < losses[0] - 0.2
-    from model.train import export
+    from training.train import export
 
     export(tmp_path / "run", tmp_path / "out")
     summary = json.loads((tmp_path / "out" / "training.json").read_text())
@@ -188,7 +190,7 @@ def test_bundled_model_loads_and_completes():
 
 
 def test_command_line_trains_a_few_steps_and_exports(tmp_path, small_corpus):
-    from model.train import main
+    from training.train import main
 
     args = [
         "--out",
@@ -212,7 +214,7 @@ def test_command_line_trains_a_few_steps_and_exports(tmp_path, small_corpus):
 
 
 def test_a_run_continues_from_an_exported_model(tmp_path, small_corpus):
-    from model.train import export, main
+    from training.train import export, main
 
     args = [
         *TINY_CLI,
@@ -231,7 +233,7 @@ def test_a_run_continues_from_an_exported_model(tmp_path, small_corpus):
 
 
 def test_editor_cut_training_data_ends_prompts_where_the_server_heals(tokenizer):
-    from model.train import healing_boundary
+    from training.train import healing_boundary
 
     cut = healing_boundary(tokenizer)
     text = "def f(x):\n    "
@@ -242,7 +244,7 @@ def test_editor_cut_training_data_ends_prompts_where_the_server_heals(tokenizer)
 
 
 def test_a_new_phase_restarts_the_schedule_and_keeps_the_shape(tmp_path, small_corpus, capsys):
-    from model.train import export, lr_at, main
+    from training.train import export, lr_at, main
 
     assert main(["--out", str(tmp_path / "a"), *TINY_CLI, "--max-steps", "4"]) == 0
     export(tmp_path / "a", tmp_path / "exported")

@@ -11,9 +11,29 @@ export interface ServerLaunch {
   initializationOptions: { bigcode: Record<string, unknown> };
 }
 
-// Settings the server understands (see the server's README); the extension-only
-// ones (serverPath, serverArgs, languages) stay here.
-export const SERVER_KEYS = ["enable", "model", "device", "maxNewTokens", "multiline"] as const;
+// Every setting the server understands, as lsp_server/settings.py defines them (a Python
+// test and a unit test here hold this list, package.json and that definition equal); the
+// extension-only ones (serverPath, serverArgs, languages) stay here.
+export const SERVER_KEYS = [
+  "enable",
+  "model",
+  "device",
+  "dtype",
+  "maxNewTokens",
+  "temperature",
+  "topP",
+  "contextTokens",
+  "multiline",
+  "maxLines",
+  "fimOrder",
+  "tokenHealing",
+  "cacheMib",
+  "documentCache",
+  "deadlineMs",
+  "threads",
+  "quantize",
+] as const;
+export const EXTENSION_KEYS = ["serverPath", "serverArgs", "languages"] as const;
 
 export function serverSettings(config: ConfigReader): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -1,6 +1,8 @@
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
-import { languages, serverLaunch, serverSettings } from "../settings";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { EXTENSION_KEYS, SERVER_KEYS, languages, serverLaunch, serverSettings } from "../settings";
 import { stateOf, statusText } from "../status";
 
 function reader(values: Record<string, unknown>) {
@@ -36,4 +38,11 @@ test("status states and texts", () => {
   assert.equal(stateOf({ model: "m" }, false), "disabled");
   assert.match(statusText("error", { loadError: "boom" }).tooltip, /boom/);
   assert.match(statusText("ready", { model: "bundled" }).tooltip, /bundled/);
+});
+
+test("every setting package.json contributes is forwarded or extension-only", () => {
+  // out/test/ -> the extension's root
+  const pkg = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
+  const contributed = Object.keys(pkg.contributes.configuration.properties).map((k) => k.replace(/^bigcode\./, ""));
+  assert.deepEqual([...contributed].sort(), [...SERVER_KEYS, ...EXTENSION_KEYS].sort());
 });

@@ -1,7 +1,7 @@
-"""Train a small GPTBigCode with FIM on the Python standard library, resumably.
+"""Train a small GPTBigCode with FIM on Python source, resumably.
 
-    python -m model.train --out runs/bundled --minutes 60      # start, or resume
-    python -m model.train --out runs/bundled --export model/bundled
+    python -m training.train --out runs/bundled --minutes 60      # start, or resume
+    python -m training.train --out runs/bundled --export model/bundled
 
 The run directory holds `checkpoint/` (weights and AdamW moments as safetensors, the
 step, data position and history as JSON: no pickle) and is resumed automatically, with
@@ -26,13 +26,14 @@ import torch
 from fim.formats import STARCODER
 from fim.healing import Vocabulary, heal_boundary
 from fim.transform import fim_transform
+from model.config import GPTBigCodeConfig
+from model.loading import load_tokenizer, save_model, token_starts, token_texts
+from model.modeling import GPTBigCodeForCausalLM
+from model.progress import Progress
 
-from .config import GPTBigCodeConfig
-from .corpus import chunk_text, load_split
-from .loading import load_tokenizer, save_model, token_starts, token_texts
-from .modeling import GPTBigCodeForCausalLM
-from .progress import Progress
-from .tokenizer_train import train_tokenizer
+from .corpus import chunk_text, iter_packages, load_split
+from .packages import fetch
+from .tokenizer import train_tokenizer
 
 
 @dataclass
@@ -58,7 +59,8 @@ class Recipe:
     dropout: float = 0.0
     seed: int = 1234
     eval_windows: int = 16
-    amp: str = "bf16"  # autocast dtype for forward/backward ("none" for full fp32)
+    amp: str = "auto"  # autocast for forward/backward: auto (by CPU), bf16 or none (fp32)
+    corpus: str = "stdlib"  # "stdlib", or "stdlib+packages" (training/packages.py)
 
 
 @dataclass
@@ -120,8 +122,23 @@ def epoch_batches(tokenizer, chunks: list[str], recipe: Recipe, epoch: int) -> t
     return w[: n * recipe.batch_size].view(n, recipe.batch_size, recipe.seq_len)
 
 
-def load_chunks(split: str, recipe: Recipe) -> list[str]:
-    return [c for f in load_split(split) for c in chunk_text(f.text, recipe.chunk_chars)]
+def load_chunks(split: str, recipe: Recipe, wheels: Path | None = None) -> list[str]:
+    """Chunks of one split; with the packages corpus, `wheels` holds their wheels."""
+    files = load_split(split, wheels=wheels if "packages" in recipe.corpus else None)
+    return [c for f in files for c in chunk_text(f.text, recipe.chunk_chars)]
+
+
+def heldout_sets(recipe: Recipe, wheels: Path | None) -> dict[str, list[str]]:
+    """Held-out chunks by name: `eval_loss` is always the stdlib's (curves stay comparable
+    across corpus versions); the packages corpus adds its held-out packages."""
+    stdlib = [c for f in load_split("heldout") for c in chunk_text(f.text, recipe.chunk_chars)]
+    sets = {"eval_loss": stdlib}
+    if "packages" in recipe.corpus and wheels is not None:
+        files = [f for f in iter_packages(wheels) if f.split == "heldout"]
+        sets["eval_loss_packages"] = [
+            c for f in files for c in chunk_text(f.text, recipe.chunk_chars)
+        ]
+    return sets
 
 
 # --------------------------------------------------------------------------------------
@@ -147,10 +164,31 @@ def make_optimizer(model: GPTBigCodeForCausalLM, r: Recipe) -> torch.optim.AdamW
     return torch.optim.AdamW(groups, lr=r.lr, betas=(0.9, 0.95), eps=1e-8)
 
 
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
+
+
+def choose_amp(amp: str, device: str, flags: set[str] | None = None) -> str:
+    """The autocast mode for `amp="auto"`: bf16 where the hardware computes it natively
+    (CUDA, or a CPU with AVX-512 BF16 or AMX), else none. On an AVX2-only CPU bf16
+    autocast made a training step 25x slower than fp32: it is emulated there."""
+    if amp != "auto":
+        return "bf16" if amp in ("bf16", "bfloat16") else "none"
+    if torch.device(device).type == "cuda":
+        return "bf16"
+    flags = cpu_flags() if flags is None else flags
+    return "bf16" if flags & {"avx512_bf16", "amx_bf16"} else "none"
+
+
 def autocast(device: str, amp: str):
     """bf16 autocast roughly doubles CPU training speed on chips with AVX-512 BF16; the
-    weights, optimizer state and loss stay in fp32."""
-    enabled = amp in ("bf16", "bfloat16")
+    weights, optimizer state and loss stay in fp32. `amp` is already resolved."""
+    enabled = amp == "bf16"
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=enabled)
 
 
@@ -241,18 +279,22 @@ def new_model(recipe: Recipe, vocab_size: int) -> GPTBigCodeForCausalLM:
     return GPTBigCodeForCausalLM(config)
 
 
-def train(
-    run: Path,
-    recipe: Recipe,
-    minutes: float | None,
-    device: str = "cpu",
-    eval_every: int = 200,
-    save_every: int = 100,
-    session_steps: int | None = None,
-    init_from: Path | None = None,
-    overrides: dict | None = None,
-    restart_schedule: bool = False,
-) -> State:
+@dataclass
+class Options:
+    """How to run a session (not part of the recipe: never saved, free to change)."""
+
+    minutes: float | None = None
+    device: str = "cpu"
+    eval_every: int = 200
+    save_every: int = 100
+    session_steps: int | None = None
+    init_from: Path | None = None
+    overrides: dict = field(default_factory=dict)
+    restart_schedule: bool = False
+    wheels: Path | None = None  # wheels of the packages corpus (fetched when missing)
+
+
+def train(run: Path, recipe: Recipe, minutes: float | None = None, **options) -> State:
     """Train (or resume) in `run` until max_steps, `minutes` or `session_steps` run out.
 
     `init_from` (an exported model directory with its training.json) seeds a new run
@@ -260,95 +302,101 @@ def train(
     moments start afresh. That lets a run continue on a machine that only has the
     repository (run directories are not committed). A resumed run keeps its saved
     recipe; of `overrides` only `max_steps` applies, changing its length. A seeded run
-    takes all `overrides` of the exported recipe (a new training phase: other rates, a longer
-    run); `restart_schedule` starts a fresh warmup + cosine at the seeded step."""
+    takes all `overrides` of the exported recipe (a new training phase: other rates, a
+    longer run, a longer context); `restart_schedule` starts a fresh warmup + cosine at
+    the seeded step."""
+    o = Options(minutes=minutes, **options)
     run.mkdir(parents=True, exist_ok=True)
-    if init_from is not None and not (run / "checkpoint" / "state.json").exists():
-        seed_run(run, init_from, device, overrides or {}, restart_schedule)
+    if o.init_from is not None and not (run / "checkpoint" / "state.json").exists():
+        seed_run(run, o.init_from, o.device, o.overrides, o.restart_schedule)
+    tokenizer = run_tokenizer(run, recipe)
+    model, opt, recipe, state = open_run(run, recipe, tokenizer, o)
+    amp = choose_amp(recipe.amp, o.device)
+    say(f"autocast: {amp} (recipe amp={recipe.amp!r}, {torch.get_num_threads()} threads)")
+    wheels = o.wheels
+    if "packages" in recipe.corpus:
+        wheels = wheels or Path("runs/wheels")
+        fetch(wheels)
+    train_chunks = load_chunks("train", recipe, wheels)
+    evals = eval_batches(tokenizer, recipe, wheels, o.device)
+    loop(run, model, opt, recipe, state, tokenizer, train_chunks, evals, amp, o)
+    return state
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def run_tokenizer(run: Path, recipe: Recipe):
     tok_file = run / "tokenizer.json"
     if not tok_file.exists():
-        print(f"training a {recipe.vocab_size}-token BPE on the train split", file=sys.stderr)
-        train_tokenizer((f.text for f in load_split("train")), recipe.vocab_size).save(
-            str(tok_file)
-        )
-    tokenizer = load_tokenizer(tok_file)
+        say(f"training a {recipe.vocab_size}-token BPE on the train split")
+        texts = (f.text for f in load_split("train"))
+        train_tokenizer(texts, recipe.vocab_size).save(str(tok_file))
+    return load_tokenizer(tok_file)
 
+
+def open_run(run: Path, recipe: Recipe, tokenizer, o: Options):
+    """The run's checkpoint if it has one (its recipe wins), else a new model."""
     if (run / "checkpoint" / "state.json").exists():
-        model, opt, saved_recipe, state = load_checkpoint(run, device)
-        overrides = overrides or {}
-        if "max_steps" in overrides:  # extending (or shortening) a run is allowed
-            saved_recipe.max_steps = overrides["max_steps"]
-        recipe = saved_recipe
-        ignored = [k for k, v in overrides.items() if getattr(recipe, k) != v]
+        model, opt, saved, state = load_checkpoint(run, o.device)
+        if "max_steps" in o.overrides:  # extending (or shortening) a run is allowed
+            saved.max_steps = o.overrides["max_steps"]
+        ignored = [k for k, v in o.overrides.items() if getattr(saved, k) != v]
         if ignored:
-            print(
-                f"resuming: the saved recipe wins; ignored {', '.join(sorted(ignored))}",
-                file=sys.stderr,
-            )
-        print(
-            f"resuming at step {state.step} (epoch {state.epoch}, batch {state.batch_in_epoch})",
-            file=sys.stderr,
-        )
+            say(f"resuming: the saved recipe wins; ignored {', '.join(sorted(ignored))}")
+        say(f"resuming at step {state.step} (epoch {state.epoch}, batch {state.batch_in_epoch})")
+        recipe = saved
     else:
-        model = new_model(recipe, tokenizer.get_vocab_size()).to(device)
+        model = new_model(recipe, tokenizer.get_vocab_size()).to(o.device)
         model.train()
         opt = make_optimizer(model, recipe)
         state = State()
     n_params = model.num_parameters(exclude_embeddings=True)
-    print(
-        f"model: {n_params / 1e6:.2f}M non-embedding parameters, {model.num_parameters() / 1e6:.2f}M total",
-        file=sys.stderr,
+    say(
+        f"model: {n_params / 1e6:.2f}M non-embedding parameters, "
+        f"{model.num_parameters() / 1e6:.2f}M total, context {model.config.n_positions}"
     )
+    return model, opt, recipe, state
 
-    train_chunks = load_chunks("train", recipe)
-    eval_rng = random.Random(recipe.seed)
-    # One fixed held-out mixture, whatever this phase trains on: curves stay comparable.
+
+def eval_batches(tokenizer, recipe: Recipe, wheels: Path | None, device: str) -> dict:
+    """Fixed held-out batches per held-out set, one FIM mixture whatever the phase."""
     eval_recipe = replace(recipe, fim_rate=0.5, spm_rate=0.5, line_fim_rate=0.0)
-    eval_stream = encode_documents(tokenizer, load_chunks("heldout", recipe), eval_rng, eval_recipe)
-    eval_batches = (
-        windows(eval_stream, recipe.seq_len)[: recipe.eval_windows]
-        .to(device)
-        .split(recipe.batch_size)
-    )
+    out = {}
+    for name, chunks in heldout_sets(recipe, wheels).items():
+        stream = encode_documents(tokenizer, chunks, random.Random(recipe.seed), eval_recipe)
+        w = windows(stream, recipe.seq_len)[: recipe.eval_windows]
+        out[name] = w.to(device).split(recipe.batch_size)
+    return out
 
-    deadline = time.monotonic() + minutes * 60 if minutes else None
+
+def loop(run, model, opt, recipe, state, tokenizer, train_chunks, evals, amp, o: Options):
+    deadline = time.monotonic() + o.minutes * 60 if o.minutes else None
     batches = epoch_batches(tokenizer, train_chunks, recipe, state.epoch)
     bar = Progress(recipe.max_steps, "train", start=state.step)
     session_t0, session_elapsed0 = time.monotonic(), state.elapsed_s
     loss_ema = None
-    stop_step = (
-        recipe.max_steps
-        if session_steps is None
-        else min(recipe.max_steps, state.step + session_steps)
-    )
+    stop_step = recipe.max_steps
+    if o.session_steps is not None:
+        stop_step = min(stop_step, state.step + o.session_steps)
     while state.step < stop_step and (deadline is None or time.monotonic() < deadline):
         if state.batch_in_epoch >= len(batches):
             state.epoch += 1
             state.batch_in_epoch = 0
             batches = epoch_batches(tokenizer, train_chunks, recipe, state.epoch)
-        x = batches[state.batch_in_epoch].to(device)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(state.step, recipe)
-        with autocast(device, recipe.amp):
-            loss = model(x, labels=x).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-        opt.step()
+        x = batches[state.batch_in_epoch].to(o.device)
+        loss = step(model, opt, x, lr_at(state.step, recipe), recipe.grad_clip, o.device, amp)
         state.step += 1
         state.batch_in_epoch += 1
         state.tokens += x.numel()
         state.elapsed_s = session_elapsed0 + time.monotonic() - session_t0
-        loss_ema = loss.item() if loss_ema is None else 0.95 * loss_ema + 0.05 * loss.item()
-        bar.update(
-            1,
-            loss=loss_ema,
-            tok_s=int(state.tokens / max(state.elapsed_s, 1e-9)),
-            epoch=state.epoch,
-        )
+        loss_ema = loss if loss_ema is None else 0.95 * loss_ema + 0.05 * loss
+        tok_s = int(state.tokens / max(state.elapsed_s, 1e-9))
+        bar.update(1, loss=loss_ema, tok_s=tok_s, epoch=state.epoch)
         point = None
-        if state.step % eval_every == 0 or state.step == recipe.max_steps:
-            point = {"eval_loss": evaluate(model, eval_batches)}
+        if state.step % o.eval_every == 0 or state.step == recipe.max_steps:
+            point = {name: evaluate(model, b) for name, b in evals.items()}
         if state.step % 20 == 0 or point:
             state.history.append(
                 {
@@ -359,14 +407,32 @@ def train(
                     **(point or {}),
                 }
             )
-        if state.step % save_every == 0:
+        if state.step % o.save_every == 0:
             save_checkpoint(run, model, opt, recipe, state)
     bar.close()
     save_checkpoint(run, model, opt, recipe, state)
-    return state
 
 
-SHAPE = ("vocab_size", "n_embd", "n_layer", "n_head", "n_positions")
+def step(model, opt, x: torch.Tensor, lr: float, clip: float, device: str, amp: str) -> float:
+    """One optimizer step on batch x (B, T); returns the loss."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    with autocast(device, amp):
+        loss = model(x, labels=x).loss
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    return loss.item()
+
+
+# The shape an exported model keeps when a run is seeded from it; the context alone may grow.
+SHAPE = ("vocab_size", "n_embd", "n_layer", "n_head")
+CORPUS_NOTES = {
+    "stdlib": "Python standard library (held-out split by path hash, see training/corpus.py)",
+    "stdlib+packages": "Python standard library and pinned permissive packages "
+    "(training/packages.py; whole packages held out)",
+}
 
 
 def seed_run(
@@ -379,16 +445,43 @@ def seed_run(
     changed = [k for k in SHAPE if k in overrides and overrides[k] != getattr(recipe, k)]
     if changed:
         raise SystemExit(f"--init-from keeps the model's shape; cannot change {', '.join(changed)}")
+    if overrides.get("n_positions", recipe.n_positions) < recipe.n_positions:
+        raise SystemExit("--init-from can lengthen the context, not shorten it")
+    data = ("corpus", "seq_len", "chunk_chars", "batch_size")
+    if any(k in overrides and overrides[k] != getattr(recipe, k) for k in data):
+        state.batch_in_epoch = 0  # other data: the saved position in the epoch means nothing
     recipe = replace(recipe, **overrides)
     if restart_schedule:
         recipe.schedule_start = state.step
     if recipe.max_steps <= state.step:
         raise SystemExit(f"--max-steps must exceed the seeded step {state.step}")
     model = GPTBigCodeForCausalLM.from_pretrained(exported, device=device)
+    if recipe.n_positions > model.config.n_positions:
+        model = extend_context(model, recipe.n_positions)
     model.train()
     (run / "tokenizer.json").write_text((exported / "tokenizer.json").read_text())
     save_checkpoint(run, model, make_optimizer(model, recipe), recipe, state)
-    print(f"seeded {run} from {exported} at step {state.step}", file=sys.stderr)
+    say(f"seeded {run} from {exported} at step {state.step}")
+
+
+def extend_context(model: GPTBigCodeForCausalLM, n_positions: int) -> GPTBigCodeForCausalLM:
+    """A copy of `model` with `n_positions` learned positions, the new table stretched from
+    the old by linear interpolation (position i takes old position i * (n_old - 1) /
+    (n_new - 1)): neighbouring positions keep similar embeddings, so training adapts the
+    longer context instead of learning it from noise."""
+    old = model.transformer.wpe.weight.detach()  # (n_old, D)
+    n_old = old.shape[0]
+    where = torch.linspace(0, n_old - 1, n_positions, dtype=torch.float64)
+    lo = where.floor().long().clamp(max=n_old - 1)
+    hi = (lo + 1).clamp(max=n_old - 1)
+    frac = (where - lo).to(old.dtype)[:, None]
+    table = old[lo] * (1 - frac) + old[hi] * frac
+    config = GPTBigCodeConfig.from_dict({**model.config.to_dict(), "n_positions": n_positions})
+    bigger = GPTBigCodeForCausalLM(config).to(old.device)
+    state = {k: v for k, v in model.state_dict().items() if k != "transformer.wpe.weight"}
+    bigger.load_state_dict({**state, "transformer.wpe.weight": table}, strict=False)
+    bigger.tie_weights()
+    return bigger
 
 
 def export(run: Path, out: Path) -> None:
@@ -411,7 +504,7 @@ def export(run: Path, out: Path) -> None:
             (h["eval_loss"] for h in reversed(state["history"]) if "eval_loss" in h), None
         ),
         "history": state["history"],
-        "corpus": "Python standard library (held-out split by path hash, see model/corpus.py)",
+        "corpus": CORPUS_NOTES.get(saved["recipe"].get("corpus", "stdlib"), ""),
         "state": state,  # lets `--init-from` continue the run elsewhere
     }
     (out / "training.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -419,7 +512,7 @@ def export(run: Path, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m model.train",
+        prog="python -m training.train",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -444,6 +537,12 @@ def main(argv: list[str] | None = None) -> int:
         help="with --init-from: a fresh warmup and cosine from the seeded step to --max-steps",
     )
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--wheels",
+        type=Path,
+        default=None,
+        help="folder of the packages corpus' wheels (default runs/wheels; fetched if missing)",
+    )
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--save-every", type=int, default=100)
@@ -476,13 +575,14 @@ def main(argv: list[str] | None = None) -> int:
         args.out,
         recipe,
         args.minutes,
-        args.device,
-        args.eval_every,
-        args.save_every,
-        args.steps,
-        args.init_from,
+        device=args.device,
+        eval_every=args.eval_every,
+        save_every=args.save_every,
+        session_steps=args.steps,
+        init_from=args.init_from,
         overrides=given,
         restart_schedule=args.restart_schedule,
+        wheels=args.wheels,
     )
     print(
         f"stopped at step {state.step}, {state.tokens} tokens, {state.elapsed_s / 60:.1f} min",

@@ -1,22 +1,19 @@
 """Train a StarCoder-style byte-level BPE tokenizer with HF `tokenizers`.
 
 Digits are split one by one and bytes are mapped as in GPT-2/StarCoder; the special
-tokens come first, in StarCoder's order, so `<|endoftext|>` is id 0 and the FIM tokens
-follow. The result is a plain `tokenizer.json` that `load_tokenizer` reads.
+tokens come first, in the order of `fim.formats.STARCODER.special_tokens`, so
+`<|endoftext|>` is id 0 and the FIM tokens follow. The result is a plain `tokenizer.json`
+that `load_tokenizer` reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-SPECIAL_TOKENS = [
-    "<|endoftext|>",
-    "<fim_prefix>",
-    "<fim_middle>",
-    "<fim_suffix>",
-    "<fim_pad>",
-    "<filename>",
-]
+from fim.formats import STARCODER
+
+# The order fixes the token ids (0-5); the bundled model's weights depend on it.
+SPECIAL_TOKENS = list(STARCODER.special_tokens)
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 8192, min_frequency: int = 2):

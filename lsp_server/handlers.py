@@ -1,0 +1,259 @@
+"""LSP handlers: each parses its params, calls the document store or the completion
+service, and answers. Every handler that waits is `async`, so `$/cancelRequest` reaches
+it and it passes the cancellation on to the generation; a completion works on a
+snapshot of its document taken before it waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+
+from . import __version__
+from .completion import Completion, CompletionRequest
+from .documents import Document, PositionError
+from .logs import attach_client
+from .server import BigCodeServer, watch_parent
+from .settings import SECTION
+
+log = logging.getLogger("bigcode_ls")
+IDENTIFIER_TAIL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+STATUS_METHOD = "bigcode/status"
+
+
+# --- lifecycle and settings ----------------------------------------------------------
+
+
+def initialize(ls: BigCodeServer, params: types.InitializeParams) -> None:
+    if ls.log_handler is None:
+        ls.log_handler = attach_client(log, ls, asyncio.get_running_loop())
+    ls.apply_settings(params.initialization_options)
+    if params.process_id:
+        ls.watch_task = asyncio.ensure_future(watch_parent(ls, params.process_id))
+
+
+def initialized(ls: BigCodeServer, params: types.InitializedParams) -> None:
+    ls.start_loading()
+
+
+def shutdown(ls: BigCodeServer, params: Any) -> None:
+    if ls.load_task is not None:
+        ls.load_task.cancel()  # no progress may be sent after exit
+    ls.service.shutdown()
+
+
+async def did_change_configuration(
+    ls: BigCodeServer, params: types.DidChangeConfigurationParams
+) -> None:
+    values = params.settings
+    caps = ls.client_capabilities.workspace
+    if not values and caps is not None and caps.configuration:
+        # Pull-model clients (VS Code) send null and expect us to ask.
+        items = [types.ConfigurationItem(section=SECTION)]
+        try:
+            pulled = await asyncio.wait_for(
+                ls.workspace_configuration_async(types.ConfigurationParams(items=items)), 5
+            )
+            values = pulled[0] if pulled else None
+        except Exception as exc:
+            log.warning("could not read the configuration: %s", exc)
+            return
+    ls.apply_settings(values)
+
+
+# --- text sync -------------------------------------------------------------------------
+
+
+def did_open(ls: BigCodeServer, params: types.DidOpenTextDocumentParams) -> None:
+    d = params.text_document
+    ls.documents.open(d.uri, d.text, d.version, d.language_id)
+    ls.service.note_version(d.uri, d.version)
+
+
+def did_change(ls: BigCodeServer, params: types.DidChangeTextDocumentParams) -> None:
+    uri, version = params.text_document.uri, params.text_document.version
+    doc = ls.documents.get(uri)
+    if doc is None:
+        log.warning("didChange for %s, which is not open; ignored", uri)
+        return
+    changes = []
+    for c in params.content_changes:
+        rng = getattr(c, "range", None)
+        span = (
+            (rng.start.line, rng.start.character, rng.end.line, rng.end.character) if rng else None
+        )
+        changes.append((span, c.text))
+    try:
+        doc.apply_changes(changes, ls.encoding)
+    except PositionError as exc:
+        log.error("rejected an edit to %s (the document is unchanged): %s", uri, exc)
+        return
+    doc.version = version
+    ls.service.note_version(uri, version)
+
+
+def did_close(ls: BigCodeServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.documents.close(params.text_document.uri)
+    ls.service.close(params.text_document.uri)
+
+
+# --- completion ------------------------------------------------------------------------
+
+
+def file_label(uri: str) -> str:
+    """A short path for the prompt's file-name header (no directories beyond two)."""
+    path = PurePosixPath(unquote(urlparse(uri).path))
+    return "/".join(path.parts[-2:]) if path.parts else ""
+
+
+async def suggest(
+    ls: BigCodeServer, uri: str, position: types.Position
+) -> tuple[Completion, Document, int] | None:
+    """The completion at `position`, with the document snapshot and offset it was made
+    for; None when there is nothing to offer."""
+    doc = ls.documents.get(uri)
+    if doc is None:
+        log.warning("completion for %s, which is not open", uri)
+        return None
+    doc = doc.snapshot()
+    try:
+        offset = doc.offset_at(position.line, position.character, ls.encoding)
+    except PositionError as exc:
+        raise JsonRpcInvalidParams(f"{exc}") from None
+    if not ls.settings.enable or not await model_ready(ls):
+        return None
+    request = CompletionRequest(
+        uri, doc.version, doc.text[:offset], doc.text[offset:], file_label(uri)
+    )
+    ticket = ls.service.submit(request)
+    try:
+        result = await asyncio.wrap_future(ticket.future)
+    except asyncio.CancelledError:
+        ticket.cancel()  # stop the generation at its next step
+        raise
+    log.debug(
+        "%s v%d: %s, %d prompt tokens (%d reused), %d generated, %.0f ms",
+        uri,
+        doc.version,
+        result.status,
+        result.prompt_tokens,
+        result.reused_tokens,
+        result.generated_tokens,
+        result.ms,
+    )
+    if result.status == "error":
+        log.error("completion error: %s", result.detail)
+    return result, doc, offset
+
+
+async def model_ready(ls: BigCodeServer) -> bool:
+    """False when a model load still runs after the request's deadline."""
+    if ls.load_future is None or ls.load_future.done():
+        return True
+    try:  # the first request may arrive while the model loads: wait, within reason
+        await asyncio.wait_for(asyncio.shield(ls.load_future), ls.settings.deadline_ms / 1000)
+    except (asyncio.TimeoutError, Exception):
+        return False
+    return True
+
+
+async def inline_completion(
+    ls: BigCodeServer, params: types.InlineCompletionParams
+) -> types.InlineCompletionList:
+    found = await suggest(ls, params.text_document.uri, params.position)
+    if found is None or not found[0].text:
+        return types.InlineCompletionList(items=[])
+    here = types.Range(start=params.position, end=params.position)
+    return types.InlineCompletionList(
+        items=[types.InlineCompletionItem(insert_text=found[0].text, range=here)]
+    )
+
+
+async def completion(ls: BigCodeServer, params: types.CompletionParams) -> types.CompletionList:
+    found = await suggest(ls, params.text_document.uri, params.position)
+    if found is None or not found[0].text:
+        return types.CompletionList(is_incomplete=True, items=[])
+    result, doc, offset = found
+    return types.CompletionList(
+        is_incomplete=True, items=[completion_item(result.text, doc, offset, params, ls.encoding)]
+    )
+
+
+def completion_item(
+    text: str, doc: Document, offset: int, params: types.CompletionParams, encoding: str
+) -> types.CompletionItem:
+    """Clients filter items by the word before the cursor: the item replaces that word
+    with itself plus the suggestion, so it survives the filter."""
+    line_start = doc.text.rfind("\n", 0, offset) + 1
+    word = IDENTIFIER_TAIL.search(doc.text[line_start:offset])
+    word_text = word.group() if word else ""
+    line, character = doc.position_at(offset - len(word_text), encoding)
+    start = types.Position(line=line, character=character)
+    new_text = word_text + text
+    first_line = new_text.strip().split("\n", 1)[0]
+    return types.CompletionItem(
+        label=first_line[:80] or new_text.strip()[:80],
+        kind=types.CompletionItemKind.Text,
+        detail="bigcode-ls",
+        documentation=types.MarkupContent(
+            kind=types.MarkupKind.Markdown, value=f"```\n{new_text}\n```"
+        ),
+        sort_text="0",
+        filter_text=new_text,
+        insert_text_format=types.InsertTextFormat.PlainText,
+        text_edit=types.TextEdit(
+            range=types.Range(start=start, end=params.position), new_text=new_text
+        ),
+    )
+
+
+def status(ls: BigCodeServer, params: Any) -> dict:
+    """Server state for health checks and tests: the model, the KV cache sessions and,
+    with {"uri": ...}, the server's copy of that document and its last completion."""
+    uri = params.get("uri") if isinstance(params, dict) else getattr(params, "uri", None)
+    out = {
+        "version": __version__,
+        "positionEncoding": ls.encoding,
+        "documents": len(ls.documents),
+        **ls.service.status(),
+    }
+    doc = ls.documents.get(uri) if isinstance(uri, str) else None
+    if doc is not None:
+        out["document"] = {"text": doc.text, "version": doc.version}
+        last = ls.service.last(uri)
+        if last is not None:
+            out["last"] = {
+                "status": last.status,
+                "text": last.text,
+                "generatedTokens": last.generated_tokens,
+                "promptTokens": last.prompt_tokens,
+                "reusedTokens": last.reused_tokens,
+                "ms": round(last.ms, 2),
+            }
+    return out
+
+
+# (method, registration options, handler), registered by `server.build_server`.
+HANDLERS = (
+    (types.INITIALIZE, None, initialize),
+    (types.INITIALIZED, None, initialized),
+    (types.SHUTDOWN, None, shutdown),
+    (types.WORKSPACE_DID_CHANGE_CONFIGURATION, None, did_change_configuration),
+    (types.TEXT_DOCUMENT_DID_OPEN, None, did_open),
+    (types.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
+    (types.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
+    (types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions(), inline_completion),
+    (
+        types.TEXT_DOCUMENT_COMPLETION,
+        types.CompletionOptions(resolve_provider=False),
+        completion,
+    ),
+    (STATUS_METHOD, None, status),
+)

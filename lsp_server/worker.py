@@ -1,0 +1,39 @@
+"""One daemon thread that runs submitted callables in order: the model's only thread.
+
+The event loop submits and awaits the returned `Future`; it never waits on the model.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+
+class Worker:
+    def __init__(self, name: str = "bigcode-model") -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[], Any]) -> Future:
+        future: Future = Future()
+        self._queue.put((fn, future))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            fn, future = self._queue.get()
+            if fn is None:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
+                future.set_exception(exc)
+
+    def stop(self) -> None:
+        self._queue.put((None, None))

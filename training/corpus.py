@@ -1,0 +1,145 @@
+"""The bundled model's corpus: the Python standard library shipped with the interpreter
+and, from v2, the pinned permissively licensed packages of `training/packages.py`.
+
+Stdlib files are split into train and held-out by a hash of their path relative to the
+stdlib root, so the split is the same on every machine and never depends on file order;
+packages are held out whole. Long files are cut at line boundaries into chunks of about
+`chunk_chars`, so that a FIM example (prefix, middle and suffix of one chunk) fits in a
+training window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sysconfig
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import packages as pkgs
+
+HELDOUT_PERCENT = 5
+MAX_FILE_BYTES = 1 << 20
+STDLIB = "stdlib"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    relpath: str
+    text: str
+    origin: str = STDLIB  # "stdlib" or the package's name
+
+    @property
+    def split(self) -> str:
+        if self.origin == STDLIB:
+            return split_of(self.relpath)
+        return pkgs.split_of_package(self.origin)
+
+
+def stdlib_root() -> Path:
+    return Path(sysconfig.get_paths()["stdlib"])
+
+
+def split_of(relpath: str) -> str:
+    h = int(hashlib.sha256(relpath.encode()).hexdigest()[:8], 16)
+    return "heldout" if h % 100 < HELDOUT_PERCENT else "train"
+
+
+def iter_stdlib(root: Path | None = None) -> Iterator[SourceFile]:
+    """Every readable UTF-8 `.py` file of the stdlib, outside site-packages, sorted by path."""
+    root = root or stdlib_root()
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if "site-packages" in rel.split("/") or "dist-packages" in rel.split("/"):
+            continue
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                continue
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text.strip():
+            yield SourceFile(rel, text.replace("\r\n", "\n"))
+
+
+def iter_packages(
+    wheels: Path, packages: tuple[pkgs.Package, ...] = pkgs.PACKAGES
+) -> Iterator[SourceFile]:
+    """The source files of the pinned packages, from wheels already in `wheels`.
+
+    Refuses a package that is reserved, missing, or whose wheel declares no permissive
+    licence: the corpus must be exactly what the manifest says."""
+    for p in packages:
+        if p.name.lower() in pkgs.EXCLUDED:
+            raise ValueError(f"{p.name} is reserved for an outside evaluation")
+        wheel = pkgs.find_wheel(p, wheels)
+        if wheel is None:
+            raise FileNotFoundError(f"no wheel for {p.name}=={p.version} in {wheels}")
+        with zipfile.ZipFile(wheel) as z:
+            declared = pkgs.wheel_licence(z)
+        if not pkgs.is_permissive(declared or p.licence):
+            raise ValueError(f"{p.name}: licence {declared!r} is not permissive")
+        for relpath, text in pkgs.iter_wheel_sources(p, wheel):
+            yield SourceFile(relpath, text, origin=p.name)
+
+
+def load_split(
+    split: str, root: Path | None = None, wheels: Path | None = None
+) -> list[SourceFile]:
+    """One split of the stdlib, plus that split of the packages when `wheels` is given."""
+    files = [f for f in iter_stdlib(root) if f.split == split]
+    if wheels is not None:
+        files += [f for f in iter_packages(wheels) if f.split == split]
+    return files
+
+
+def chunk_text(text: str, chunk_chars: int) -> list[str]:
+    """Cut at line boundaries into pieces of at most ~chunk_chars (a longer line stays whole)."""
+    chunks, current, size = [], [], 0
+    for line in text.splitlines(keepends=True):
+        if current and size + len(line) > chunk_chars:
+            chunks.append("".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line)
+    if current:
+        chunks.append("".join(current))
+    return chunks
+
+
+def manifest(wheels: Path | None = None, root: Path | None = None) -> dict:
+    """What the corpus holds: stdlib file lists by split, and per package its pinned
+    version, declared licence, split and size."""
+    stdlib = list(iter_stdlib(root))
+    out: dict = {
+        "stdlib": {
+            "source": "Python standard library (PSF licence)",
+            "heldout_rule": f"sha256(relpath)[:8] % 100 < {HELDOUT_PERCENT}",
+            "train": [f.relpath for f in stdlib if f.split == "train"],
+            "heldout": [f.relpath for f in stdlib if f.split == "heldout"],
+        },
+        "excluded": sorted(pkgs.EXCLUDED),
+        "packages": [],
+    }
+    if wheels is None:
+        return out
+    sizes: dict[str, list[int]] = {}
+    for f in iter_packages(wheels):
+        sizes.setdefault(f.origin, []).append(len(f.text))
+    for p in pkgs.PACKAGES:
+        wheel = pkgs.find_wheel(p, wheels)
+        with zipfile.ZipFile(wheel) as z:
+            declared = pkgs.wheel_licence(z)
+        out["packages"].append(
+            {
+                "name": p.name,
+                "version": p.version,
+                "licence": p.licence,
+                "declared": declared,
+                "split": pkgs.split_of_package(p.name),
+                "files": len(sizes.get(p.name, [])),
+                "chars": sum(sizes.get(p.name, [])),
+            }
+        )
+    return out

@@ -1,0 +1,186 @@
+"""Third-party training data: permissively licensed Python packages, pinned, by name.
+
+Each package is fetched as a wheel from PyPI (`pip download`, no dependencies), and its
+`.py` files are read straight from the archive: nothing is installed or imported. The
+licence recorded here is checked against the wheel's own metadata when it is read, and
+both go into the corpus manifest.
+
+Whole packages are held out (`HELDOUT`), so the held-out figure means "code from a
+project it never saw". Vendored copies of other projects (`_vendor/`, `vendored/`,
+`extern/`) and test suites are skipped.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+# Reserved for an outside evaluation: never in a corpus, a held-out set or a benchmark.
+EXCLUDED = frozenset(
+    "flask jinja2 click werkzeug requests markupsafe itsdangerous blinker httpx attrs rich "
+    "pydantic".split()
+)
+PERMISSIVE = ("MIT", "BSD", "Apache", "PSF", "ISC")
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    version: str
+    licence: str  # SPDX-style, as the project declares it
+
+
+# (name, version, licence). Chosen for breadth: web frameworks and servers, data tools,
+# parsers, CLIs, async libraries, developer tools. Left out on purpose: sympy and
+# pygments (mostly generated tables), pip and docutils (vendored or GPL parts).
+PACKAGES = tuple(
+    Package(*row)
+    for row in (
+        ("aiohttp", "3.14.5", "Apache-2.0 AND MIT"),
+        ("alembic", "1.20.1", "MIT"),
+        ("anyio", "4.16.0", "MIT"),
+        ("arrow", "1.4.0", "Apache-2.0"),
+        ("babel", "2.19.0", "BSD-3-Clause"),
+        ("black", "26.10.1", "MIT"),
+        ("boto3", "1.44.8", "Apache-2.0"),
+        ("bottle", "0.13.4", "MIT"),
+        ("cachetools", "8.0.2", "MIT"),
+        ("celery", "5.7.0", "BSD-3-Clause"),
+        ("coverage", "7.17.5", "Apache-2.0"),
+        ("dask", "2026.8.0", "BSD-3-Clause"),
+        ("decorator", "5.3.1", "BSD-2-Clause"),
+        ("distlib", "0.4.4", "PSF-2.0"),
+        ("django", "5.2.19", "BSD-3-Clause"),
+        ("falcon", "4.4.0", "Apache-2.0"),
+        ("filelock", "4.3.1", "MIT"),
+        ("fire", "0.7.1", "Apache-2.0"),
+        ("gunicorn", "27.0.1", "MIT"),
+        ("h11", "0.16.0", "MIT"),
+        ("humanize", "4.17.0", "MIT"),
+        ("idna", "3.20", "BSD-3-Clause"),
+        ("iniconfig", "2.3.1", "MIT"),
+        ("ipython", "9.18.1", "BSD-3-Clause"),
+        ("isort", "9.0.2", "MIT"),
+        ("jedi", "0.20.1", "MIT"),
+        ("jmespath", "1.1.0", "MIT"),
+        ("jsonschema", "4.26.0", "MIT"),
+        ("kombu", "5.7.0", "BSD-3-Clause"),
+        ("loguru", "0.7.3", "MIT"),
+        ("mako", "1.4.3", "MIT"),
+        ("marshmallow", "4.4.0", "MIT"),
+        ("more-itertools", "11.2.1", "MIT"),
+        ("networkx", "3.6.1", "BSD-3-Clause"),
+        ("oauthlib", "4.0.1", "BSD-3-Clause"),
+        ("packaging", "26.4", "Apache-2.0 OR BSD-2-Clause"),
+        ("parso", "0.8.7", "MIT"),
+        ("pexpect", "4.9.0", "ISC"),
+        ("platformdirs", "4.14.8", "MIT"),
+        ("pluggy", "1.7.0", "MIT"),
+        ("prompt-toolkit", "3.0.53", "BSD-3-Clause"),
+        ("pyasn1", "0.6.5", "BSD-2-Clause"),
+        ("pycodestyle", "2.15.0", "MIT"),
+        ("pyflakes", "4.1.0", "MIT"),
+        ("pymongo", "4.20.1", "Apache-2.0"),
+        ("pyparsing", "3.3.3", "MIT"),
+        ("pytest", "9.2.0", "MIT"),
+        ("python-dateutil", "4.0.0", "BSD-3-Clause"),
+        ("pytz", "2026.6", "MIT"),
+        ("redis", "8.1.0", "MIT"),
+        ("rsa", "4.9.1", "Apache-2.0"),
+        ("s3transfer", "0.19.3", "Apache-2.0"),
+        ("scrapy", "2.19.0", "BSD-3-Clause"),
+        ("setuptools", "84.2.1", "MIT"),
+        ("simplejson", "4.3.0", "MIT OR AFL-2.1"),
+        ("six", "1.17.0", "MIT"),
+        ("sortedcontainers", "2.4.0", "Apache-2.0"),
+        ("sqlalchemy", "2.1.9", "MIT"),
+        ("sqlparse", "0.6.1", "BSD-3-Clause"),
+        ("starlette", "1.10.0", "BSD-3-Clause"),
+        ("structlog", "26.1.0", "MIT OR Apache-2.0"),
+        ("tabulate", "0.10.0", "MIT"),
+        ("tomli", "2.5.0", "MIT"),
+        ("tomlkit", "0.15.2", "MIT"),
+        ("toolz", "1.2.0", "BSD-3-Clause"),
+        ("tornado", "6.6.1", "Apache-2.0"),
+        ("tox", "4.67.15", "MIT"),
+        ("traitlets", "5.16.1", "BSD-3-Clause"),
+        ("trio", "0.35.0", "MIT OR Apache-2.0"),
+        ("urllib3", "2.8.0", "MIT"),
+        ("uvicorn", "0.54.0", "BSD-3-Clause"),
+        ("virtualenv", "21.15.11", "MIT"),
+        ("websockets", "17.4", "BSD-3-Clause"),
+        ("wheel", "0.48.0", "MIT"),
+        ("xarray", "2026.9.0", "Apache-2.0"),
+        ("yarl", "1.25.1", "Apache-2.0"),
+    )
+)
+# Whole packages the model never trains on: the "code it never saw" benchmark and the
+# `tune` experiments use them.
+HELDOUT = frozenset({"toolz", "sqlparse", "marshmallow", "humanize", "pyparsing"})
+SKIP_DIRS = frozenset({"_vendor", "vendor", "vendored", "extern", "_distutils", "tests", "test"})
+MAX_FILE_BYTES = 1 << 20
+
+
+def split_of_package(name: str) -> str:
+    return "heldout" if name in HELDOUT else "train"
+
+
+def wheel_pattern(p: Package) -> re.Pattern:
+    stem = re.sub(r"[-_.]+", "_", p.name)
+    return re.compile(rf"^{stem}-{re.escape(p.version)}-.*\.whl$", re.IGNORECASE)
+
+
+def find_wheel(p: Package, wheels: Path) -> Path | None:
+    pattern = wheel_pattern(p)
+    return next((w for w in sorted(wheels.glob("*.whl")) if pattern.match(w.name)), None)
+
+
+def fetch(wheels: Path, packages: tuple[Package, ...] = PACKAGES) -> None:
+    """Download the pinned wheels that `wheels` lacks (network: package index only)."""
+    wheels.mkdir(parents=True, exist_ok=True)
+    missing = [f"{p.name}=={p.version}" for p in packages if find_wheel(p, wheels) is None]
+    if not missing:
+        return
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
+    cmd += ["--python-version", "3.11", "--platform", "manylinux2014_x86_64"]
+    cmd += ["--platform", "any", "--dest", str(wheels), *missing]
+    subprocess.run(cmd, check=True)
+
+
+def wheel_licence(archive: zipfile.ZipFile) -> str:
+    """The licence the wheel's METADATA declares (expression, field or classifiers)."""
+    meta = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+    m = email.message_from_bytes(archive.read(meta))
+    classifiers = [c for c in m.get_all("Classifier") or [] if c.startswith("License ::")]
+    return " | ".join(x for x in (m.get("License-Expression"), m.get("License"), *classifiers) if x)
+
+
+def is_permissive(declared: str) -> bool:
+    return any(word in declared for word in PERMISSIVE) and "GPL" not in declared.replace(
+        "LGPL", "GPL"
+    )
+
+
+def iter_wheel_sources(p: Package, wheel: Path) -> Iterator[tuple[str, str]]:
+    """(path inside the corpus, text) for each source file of the wheel worth learning."""
+    with zipfile.ZipFile(wheel) as z:
+        for info in sorted(z.infolist(), key=lambda i: i.filename):
+            parts = info.filename.split("/")
+            if not info.filename.endswith(".py") or info.file_size > MAX_FILE_BYTES:
+                continue
+            if parts[0].endswith((".dist-info", ".data")) or SKIP_DIRS & set(parts[:-1]):
+                continue
+            if {x.lower() for x in parts[:-1]} & EXCLUDED:
+                continue
+            try:
+                text = z.read(info).decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if text.strip():
+                yield f"{p.name}/{info.filename}", text.replace("\r\n", "\n")
