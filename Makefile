@@ -1,6 +1,6 @@
 PY ?= .venv/bin/python
 
-.PHONY: install test lint format test-vscode vsix
+.PHONY: install test test-fast lint format test-vscode vsix
 
 install:
 	python3 -m venv .venv
@@ -10,7 +10,12 @@ install:
 # The whole suite: Python lint, the VS Code extension's compile/lint/unit tests, pytest.
 test: test-vscode
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
+
+# The inner loop: Python lint and the tests not marked slow (no editors, no soak-like runs).
+test-fast:
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -n 2 -m "not slow"
 
 test-vscode:
 	cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error && npm run lint && npm test

@@ -87,26 +87,14 @@ def run_replay(cache: bool, typed: str, base: str, at: int, args) -> dict:
     )
     server.initialize({"bigcode": settings})
     uri = "file:///bench/ast.py"
-    server.notify(
-        "textDocument/didOpen",
-        {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": base}},
-    )
-    status = server.request("bigcode/status", {})
-    while not status["result"]["model"]:
-        time.sleep(0.1)
-        status = server.request("bigcode/status", {})
+    server.open(uri, base)
+    server.wait_model(timeout=600)
     text, version, times, prompt_tokens, prefilled = base, 1, [], [], []
     bar = Progress(len(typed), f"typing (cache {'on' if cache else 'off'})")
     for i, ch in enumerate(typed):
         pos = position(text, at + i)
         version += 1
-        server.notify(
-            "textDocument/didChange",
-            {
-                "textDocument": {"uri": uri, "version": version},
-                "contentChanges": [{"range": {"start": pos, "end": pos}, "text": ch}],
-            },
-        )
+        server.change(uri, version, [{"range": {"start": pos, "end": pos}, "text": ch}])
         text = text[: at + i] + ch + text[at + i :]
         params = {
             "textDocument": {"uri": uri},
@@ -117,7 +105,7 @@ def run_replay(cache: bool, typed: str, base: str, at: int, args) -> dict:
         reply = server.request("textDocument/inlineCompletion", params, timeout=120)
         times.append((time.perf_counter() - t0) * 1000)
         assert "result" in reply, reply
-        last = server.request("bigcode/status", {"uri": uri})["result"].get("last", {})
+        last = server.status(uri).get("last", {})
         prompt_tokens.append(last.get("promptTokens", 0))
         prefilled.append(last.get("promptTokens", 0) - last.get("reusedTokens", 0))
         bar.update(1, ms=times[-1])

@@ -1,15 +1,29 @@
-"""A raw JSON-RPC connection to the server over stdio, for malformed input that a typed
-client cannot send. Every read has a timeout, so a wedged server fails the test."""
+"""The LSP client that tests and benchmarks share: raw JSON-RPC over a server's stdio.
+
+Raw, so that it can also send what a typed client cannot (malformed frames, wrong
+types); strict, so that the server's output must be exactly framed LSP: every header
+line must be `Name: value` with a known name, every body valid JSON. Anything else (a
+stray `print` in server mode, say) is recorded in `violations` and fails the next
+read. Every read has a timeout, so a wedged server fails the test instead of hanging it.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
+
+HEADER = re.compile(rb"(Content-Length|Content-Type): ?([^\r\n]*)\r\n\Z", re.IGNORECASE)
+
+
+class ProtocolViolation(AssertionError):
+    """The server wrote something on stdout that is not a framed LSP message."""
 
 
 class RawServer:
@@ -22,9 +36,11 @@ class RawServer:
             env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
         )
         self.messages: queue.Queue = queue.Queue()
+        self.violations: list[str] = []
         self.next_id = 0
         threading.Thread(target=self._read, daemon=True).start()
 
+    # --- transport --------------------------------------------------------------------
     def _read(self) -> None:
         out = self.proc.stdout
         while True:
@@ -34,13 +50,26 @@ class RawServer:
                 if not line:
                     self.messages.put(None)
                     return
-                line = line.strip()
-                if not line:
+                if line == b"\r\n":
                     break
-                key, _, value = line.decode().partition(":")
-                headers[key.lower()] = value.strip()
+                m = HEADER.match(line)
+                if m is None:
+                    self._violate(f"not an LSP header line: {line[:80]!r}")
+                    return
+                headers[m.group(1).decode().lower()] = m.group(2).decode()
+            if "content-length" not in headers:
+                self._violate(f"a message without Content-Length: {headers}")
+                return
             body = out.read(int(headers["content-length"]))
-            self.messages.put(json.loads(body))
+            try:
+                self.messages.put(json.loads(body))
+            except ValueError:
+                self._violate(f"a body that is not JSON: {body[:80]!r}")
+                return
+
+    def _violate(self, what: str) -> None:
+        self.violations.append(what)
+        self.messages.put(ProtocolViolation(what))
 
     def send_bytes(self, payload: bytes) -> None:
         self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(payload) + payload)
@@ -49,6 +78,7 @@ class RawServer:
     def send(self, message: dict) -> None:
         self.send_bytes(json.dumps(message).encode())
 
+    # --- JSON-RPC ---------------------------------------------------------------------
     def request(self, method: str, params: Any, timeout: float = 20.0) -> dict:
         self.next_id += 1
         msg_id = self.next_id
@@ -63,11 +93,14 @@ class RawServer:
             msg = self.messages.get(timeout=timeout)
             if msg is None:
                 raise EOFError("server closed its output")
+            if isinstance(msg, ProtocolViolation):
+                raise msg
             if msg.get("id") == msg_id and "method" not in msg:
                 return msg
             if "method" in msg and "id" in msg:  # a request from the server: accept it
                 self.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
 
+    # --- LSP --------------------------------------------------------------------------
     def initialize(self, options: dict | None = None, **params: Any) -> dict:
         result = self.request(
             "initialize",
@@ -81,6 +114,53 @@ class RawServer:
         )
         self.notify("initialized", {})
         return result
+
+    def open(self, uri: str, text: str, version: int = 1) -> None:
+        self.notify(
+            "textDocument/didOpen",
+            {
+                "textDocument": {
+                    "uri": uri,
+                    "languageId": "python",
+                    "version": version,
+                    "text": text,
+                }
+            },
+        )
+
+    def change(self, uri: str, version: int, changes: list[dict]) -> None:
+        self.notify(
+            "textDocument/didChange",
+            {"textDocument": {"uri": uri, "version": version}, "contentChanges": changes},
+        )
+
+    def inline(self, uri: str, line: int, character: int, timeout: float = 20.0) -> dict:
+        """The whole inlineCompletion response (result or error)."""
+        params = {
+            "textDocument": {"uri": uri},
+            "position": {"line": line, "character": character},
+            "context": {"triggerKind": 2},
+        }
+        return self.request("textDocument/inlineCompletion", params, timeout)
+
+    def status(self, uri: str | None = None) -> dict:
+        return self.request("bigcode/status", {"uri": uri} if uri else {})["result"]
+
+    def wait_model(self, timeout: float = 60.0) -> dict:
+        """The status once the model has loaded or failed to."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.status()
+            if status["model"] or status["loadError"]:
+                return status
+            time.sleep(0.05)
+        raise TimeoutError("the model did not load")
+
+    def suggestion(self, uri: str, line: int, character: int) -> str:
+        """The first suggestion's text ("" for none), once the model has loaded."""
+        self.wait_model()
+        items = self.inline(uri, line, character)["result"]["items"]
+        return items[0]["insertText"] if items else ""
 
     def close(self) -> int:
         try:

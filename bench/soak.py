@@ -73,13 +73,9 @@ def main(argv: list[str] | None = None) -> int:
             }
         }
     )
-    while not srv.request("bigcode/status", {})["result"]["model"]:
-        time.sleep(0.1)
+    srv.wait_model(timeout=600)
     for uri, text in docs.items():
-        srv.notify(
-            "textDocument/didOpen",
-            {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}},
-        )
+        srv.open(uri, text)
 
     pending: dict[int, str] = {}  # request id -> uri
     last_request: dict[str, int] = {}

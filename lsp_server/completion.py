@@ -24,15 +24,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fim.formats import FimFormat, Special, detect_format
 from fim.healing import Vocabulary
 from fim.plan import Plan, PlanOptions, plan_completion
 
-from .engine import Engine
 from .sessions import Session, SessionPool
 from .settings import Settings
 from .worker import Worker
+
+if TYPE_CHECKING:  # the engine imports torch: loaded on the worker, when the model is
+    from .engine import Engine
 
 log = logging.getLogger("bigcode_ls")
 # Slack in a session's cache for the few tokens by which tokenizing the prompt's pieces
@@ -95,6 +98,7 @@ class CompletionService:
         self._latest: dict[str, int] = {}  # uri -> serial of the newest request
         self._versions: dict[str, int] = {}  # uri -> newest known document version
         self._last: dict[str, Completion] = {}  # uri -> its most recent result
+        self._running: tuple[str, int] | None = None  # (uri, tokens so far) while decoding
         self._serial = 0
 
     @property
@@ -108,6 +112,8 @@ class CompletionService:
         s = self.settings
 
         def job() -> Engine:
+            from .engine import Engine  # torch is imported here, off the event loop
+
             try:
                 engine = Engine.load(s.model, s.device, s.dtype, s.threads, s.quantize, report)
             except Exception as exc:
@@ -159,7 +165,12 @@ class CompletionService:
             "loadError": self.load_error,
             "sessions": uris,
             "cacheBytes": nbytes,
+            "running": self._running_status(),
         }
+
+    def _running_status(self) -> dict | None:
+        running = self._running  # one read: the worker may replace it meanwhile
+        return {"uri": running[0], "generatedTokens": running[1]} if running else None
 
     # --- completion ----------------------------------------------------------------
     def submit(self, request: CompletionRequest) -> Ticket:
@@ -234,7 +245,9 @@ class CompletionService:
         if not ids:
             return Completion(status="empty")
         session = self._session(request.uri, loaded.engine)
-        tokens, text, reused = self._decode(loaded, plan, ids, session, interrupted, deadline)
+        tokens, text, reused = self._decode(
+            loaded, plan, ids, session, request.uri, interrupted, deadline
+        )
         done = Completion(
             generated_tokens=len(tokens), prompt_tokens=len(ids), reused_tokens=reused
         )
@@ -307,6 +320,7 @@ class CompletionService:
         plan: Plan,
         ids: list[int],
         session: Session,
+        session_uri: str,
         interrupted: Callable[[], str | None],
         deadline: float,
     ) -> tuple[list[int], str, int]:
@@ -323,11 +337,15 @@ class CompletionService:
             temperature=s.temperature,
             top_p=s.top_p,
         )
-        for token in run.tokens:
-            if token in engine.stop_ids:
-                break
-            tokens.append(token)
-            text = engine.decode(tokens)
-            if plan.finisher.done(text):
-                break
+        try:
+            for token in run.tokens:
+                if token in engine.stop_ids:
+                    break
+                tokens.append(token)
+                self._running = (session_uri, len(tokens))
+                text = engine.decode(tokens)
+                if plan.finisher.done(text):
+                    break
+        finally:
+            self._running = None
         return tokens, text, run.reused_tokens

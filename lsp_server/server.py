@@ -21,7 +21,7 @@ from .protocol import BigCodeProtocol
 from .settings import RELOAD_KEYS, Settings
 
 log = logging.getLogger("bigcode_ls")
-PARENT_POLL_S = 3.0
+PARENT_POLL_S = 1.0  # os.kill(pid, 0) costs microseconds
 
 
 class BigCodeServer(LanguageServer):

@@ -26,6 +26,9 @@ def missing(what: str) -> None:
     pytest.skip(f"{what} is not installed")
 
 
+pytestmark = pytest.mark.slow  # real editors: seconds each
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     return make_constant_model_dir(tmp_path_factory.mktemp("editor-model"))

@@ -155,6 +155,20 @@ def test_cache_reports_memory_and_truncates_in_place():
         == 4 * cache.nbytes
     )
     assert common_prefix_len([1, 2, 3], [1, 2, 4, 5]) == 2
+    # Truncation keeps the first n positions and their ids; the next write reuses the slots.
+    lm = GPTBigCodeForCausalLM(cfg).eval()
+    prefill(lm, cache, [5, 6, 7, 8])
+    kept = cache.k[:, :, :2].clone()
+    cache.truncate(2)
+    assert (cache.length, cache.tokens) == (2, [5, 6])
+    storage = cache.k.data_ptr()
+    after = prefill(lm, cache, [9])
+    assert cache.tokens == [5, 6, 9] and cache.k.data_ptr() == storage
+    assert torch.equal(cache.k[:, :, :2], kept)
+    assert torch.allclose(after, prefill(lm, KVCache(cfg, capacity=32), [5, 6, 9]), atol=1e-5)
+    # The reuse rule: the common prefix, never the prompt's last token.
+    assert cache.reusable([5, 6, 9, 1]) == 3 and cache.reusable([5, 6, 9]) == 2
+    assert cache.reuse([5, 4]) == 1 and cache.tokens == [5]
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])

@@ -120,6 +120,7 @@ def test_a_surrogate_pair_is_never_split():
     assert doc.offset_at(0, 3, "utf-8") == 1  # inside the 4-byte sequence
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8"])
 def test_random_edits_over_the_wire(tmp_path, encoding):
     """The same kind of edits through a real server process, checked via bigcode/status."""
@@ -131,10 +132,7 @@ def test_random_edits_over_the_wire(tmp_path, encoding):
         rng = random.Random(7)
         text = random_text(rng, 30)
         uri = "file:///wire.py"
-        srv.notify(
-            "textDocument/didOpen",
-            {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}},
-        )
+        srv.open(uri, text)
         for version in range(2, 202):
             a = random_position(rng, text, encoding)
             b = random_position(rng, text, encoding)
@@ -144,17 +142,11 @@ def test_random_edits_over_the_wire(tmp_path, encoding):
                 "start": {"line": a[0], "character": a[1]},
                 "end": {"line": b[0], "character": b[1]},
             }
-            srv.notify(
-                "textDocument/didChange",
-                {
-                    "textDocument": {"uri": uri, "version": version},
-                    "contentChanges": [{"range": rng_, "text": new}],
-                },
-            )
+            srv.change(uri, version, [{"range": rng_, "text": new}])
             lo, hi = ref_offset(text, *a, encoding), ref_offset(text, *b, encoding)
             text = text[:lo] + new + text[hi:]
             if version % 50 == 0:
-                state = srv.request("bigcode/status", {"uri": uri})["result"]["document"]
+                state = srv.status(uri)["document"]
                 assert state == {"text": text, "version": version}
     finally:
         srv.close()

@@ -183,10 +183,13 @@ def test_bundled_model_loads_and_completes():
     assert tok.token_to_id(STARCODER.prefix) == 1
     service = CompletionService(Settings(max_new_tokens=16))
     service.load().result()
-    result = service.complete_now(
-        CompletionRequest("file:///b.py", 1, "import os\nimport sys\n\n\ndef main():\n    ", "\n")
-    )
-    assert result.status in ("ok", "empty") and result.generated_tokens > 0
+
+    def suggest(prefix: str) -> str:
+        return service.complete_now(CompletionRequest("file:///b.py", 1, prefix, "\n")).text
+
+    # Idioms any useful Python model completes; the shipped one must get them right.
+    assert suggest("def main():\n    pass\n\n\nif __name__ == ") == "'__main__':"
+    assert suggest("for i in range(len(items)):\n    print(items[") == "i])"
 
 
 def test_command_line_trains_a_few_steps_and_exports(tmp_path, small_corpus):
