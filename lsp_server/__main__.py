@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -92,10 +94,14 @@ def run_serve(args: argparse.Namespace) -> int:
             logger.warning("listening on %s: other machines can reach this server", args.host)
         logger.info("bigcode-ls %s listening on %s:%d", __version__, args.host, args.port)
         sys.stderr.write(f"bigcode-ls: listening on {args.host}:{args.port}\n")
-        ls.start_tcp(args.host, args.port)
-    else:
-        ls.start_io()
-    return 0
+        ls.serve_tcp(args.host, args.port)
+        return 0
+    code = ls.serve_stdio()
+    # The model thread may be inside a native call (a load, a generation): end the
+    # process without the interpreter's teardown, which would abort there.
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(code)
 
 
 def run_complete(args: argparse.Namespace) -> int:

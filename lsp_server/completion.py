@@ -31,7 +31,7 @@ from fim.healing import Vocabulary
 from fim.plan import Plan, PlanOptions, plan_completion
 
 from .sessions import Session, SessionPool
-from .settings import Settings
+from .settings import RELOAD_KEYS, Settings
 from .worker import Worker
 
 if TYPE_CHECKING:  # the engine imports torch: loaded on the worker, when the model is
@@ -41,6 +41,10 @@ log = logging.getLogger("bigcode_ls")
 # Slack in a session's cache for the few tokens by which tokenizing the prompt's pieces
 # apart can exceed the budget's estimate.
 CACHE_SLACK_TOKENS = 64
+
+
+def reload_keys(settings: Settings) -> tuple:
+    return tuple(getattr(settings, k) for k in RELOAD_KEYS)
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class CompletionService:
         self.settings = settings or Settings()
         self.load_error: str | None = None
         self._loaded: Loaded | None = None
+        self._loaded_keys: tuple | None = None  # the reload settings of the loaded model
         self._worker = Worker()
         self._sessions = SessionPool()
         self._lock = threading.Lock()  # guards the three tables below
@@ -121,6 +126,7 @@ class CompletionService:
                 raise
             fmt = detect_format(engine.vocabulary, engine.fim_override)
             self._loaded = Loaded(engine, fmt, Vocabulary(engine.vocab_texts))
+            self._loaded_keys = reload_keys(s)
             self.load_error = None
             self._sessions.clear()
             log.info(
@@ -131,6 +137,10 @@ class CompletionService:
             return engine
 
         return self._worker.submit(job)
+
+    def loaded_for(self, settings: Settings) -> bool:
+        """The loaded model is the one `settings` ask for."""
+        return self._loaded is not None and self._loaded_keys == reload_keys(settings)
 
     def shutdown(self) -> None:
         with self._lock:
@@ -149,8 +159,8 @@ class CompletionService:
             self._latest.pop(uri, None)
             self._versions.pop(uri, None)
             self._last.pop(uri, None)
-        # Freed on the worker, between requests, so a running generation keeps its cache.
-        self._worker.submit(lambda: self._sessions.drop(uri))
+        # A generation running for it holds its own reference to the cache until it ends.
+        self._sessions.drop(uri)
 
     def last(self, uri: str) -> Completion | None:
         with self._lock:

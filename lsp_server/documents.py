@@ -138,6 +138,9 @@ class DocumentStore:
     def close(self, uri: str) -> None:
         self._docs.pop(uri, None)
 
+    def uris(self) -> list[str]:
+        return list(self._docs)
+
     def __len__(self) -> int:
         return len(self._docs)
 

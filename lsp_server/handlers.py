@@ -40,7 +40,7 @@ def initialize(ls: BigCodeServer, params: types.InitializeParams) -> None:
 
 
 def initialized(ls: BigCodeServer, params: types.InitializedParams) -> None:
-    ls.start_loading()
+    ls.ensure_loaded()
 
 
 def shutdown(ls: BigCodeServer, params: Any) -> None:

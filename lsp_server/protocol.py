@@ -1,44 +1,135 @@
-"""pygls' protocol, adjusted: our own text sync, and an answer for unreadable params.
+"""pygls' protocol, made strict where the LSP specification is and tolerant of the wire.
 
-pygls would sync documents in its workspace too (`DocumentStore` owns the text here),
-and for a request whose params do not fit its method's type it logs the error and
-leaves the client waiting for a response that never comes.
+* Messages come from `transport.FrameReader` (`receive` a body, `reject` a bad frame),
+  not from pygls' reader, which wedges on a header it does not expect.
+* The lifecycle the specification prescribes: before `initialize` a request gets
+  ServerNotInitialized; `initialize` twice, and any request after `shutdown`, get
+  InvalidRequest; `exit` ends the session with 0 after `shutdown` and 1 without.
+* An envelope that is not JSON-RPC (a method that is not a string, an id that is neither
+  number nor string) gets InvalidRequest; params that do not fit their method's type,
+  or that `wire.check_params` refuses (what cattrs would coerce: a `null` text, a
+  fractional column), get InvalidParams, and a notification carrying them changes
+  nothing.
+* Text sync goes straight to our handlers: `DocumentStore` owns the text, not pygls'
+  workspace.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
+from .transport import BadFrame
+from .wire import check_params
+
 log = logging.getLogger("bigcode_ls")
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+INVALID_PARAMS = -32602
+SERVER_NOT_INITIALIZED = -32002
 
 
 class Rejected:
-    """A message whose params did not fit its method's type; already answered."""
+    """A message that was answered (or dropped) before reaching a handler."""
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, int | str) and not isinstance(value, bool)
 
 
 class BigCodeProtocol(LanguageServerProtocol):
-    def structure_message(self, data: dict[str, Any]):
+    phase = "new"  # new -> running (after initialize) -> shut down (after shutdown)
+
+    # --- from the transport ----------------------------------------------------------
+    def receive(self, body: bytes) -> None:
+        """One message body from the transport: parsed, checked, handled. Never raises."""
         try:
-            return super().structure_message(data)
-        except JsonRpcException:
-            method = data.get("method", "?")
-            log.warning("malformed %s message ignored", method)
-            if "id" in data and "method" in data:
-                error = JsonRpcInvalidParams(f"invalid params for {method}")
-                self._send_response(data["id"], None, error.to_response_error())
-            return Rejected()
-
-    def handle_message(self, message: Any) -> None:
+            message = json.loads(body, object_hook=self.structure_message)
+        except ValueError as exc:  # not JSON (or not UTF-8)
+            self.send_error(None, PARSE_ERROR, f"parse error: {exc}")
+            return
         if not isinstance(message, Rejected):
-            super().handle_message(message)
+            try:
+                self.handle_message(message)
+            except Exception:
+                log.exception("message handling failed")
 
-    # Text sync goes straight to our handlers, bypassing pygls' workspace.
+    def reject(self, bad: BadFrame) -> None:
+        self.send_error(bad.msg_id, PARSE_ERROR, f"unreadable message: {bad.reason}")
+
+    def send_error(self, msg_id: Any, code: int, message: str) -> None:
+        error = {"code": code, "message": message}
+        self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": error})
+
+    # --- parsing ---------------------------------------------------------------------
+    def structure_message(self, data: dict[str, Any]):
+        if "jsonrpc" not in data:
+            return data  # a nested object: pygls calls this hook for every one
+        msg_id = data.get("id")
+        if ("id" in data and not _valid_id(msg_id)) or (
+            "method" in data and not isinstance(data["method"], str)
+        ):
+            log.warning("not a JSON-RPC message: %.200r", data)
+            if "method" in data or "id" in data:
+                self.send_error(
+                    msg_id if _valid_id(msg_id) else None, INVALID_REQUEST, "invalid request"
+                )
+            return Rejected()
+        method = data.get("method")
+        problem = check_params(method, data.get("params")) if method else None
+        if problem is None:
+            try:
+                return super().structure_message(data)
+            except JsonRpcException:
+                problem = f"invalid params for {method}"
+        log.warning("%s ignored: %s", method, problem)
+        if "id" in data and method:
+            self.send_error(msg_id, INVALID_PARAMS, problem)
+        return Rejected()
+
+    # --- lifecycle -------------------------------------------------------------------
+    def handle_message(self, message: Any) -> None:
+        method = getattr(message, "method", None)
+        request = method is not None and getattr(message, "id", None) is not None
+        if method == types.EXIT:
+            self._server.end_session(0 if self.phase == "shut down" else 1)
+            return
+        refusal = self._refusal(method, request)
+        if refusal is not None:
+            if request:
+                self.send_error(message.id, *refusal)
+            return
+        if method == types.INITIALIZE:
+            self.phase = "running"
+        elif method == types.SHUTDOWN:
+            self.phase = "shut down"
+        super().handle_message(message)
+
+    def _refusal(self, method: str | None, request: bool) -> tuple[int, str] | None:
+        """Why the lifecycle forbids this message now (notifications are dropped)."""
+        if method is None:
+            return None  # a response to one of our requests
+        if self.phase == "new" and method != types.INITIALIZE:
+            return SERVER_NOT_INITIALIZED, "the server has not been initialized"
+        if self.phase == "running" and method == types.INITIALIZE:
+            return INVALID_REQUEST, "initialize was already received"
+        if self.phase == "shut down":
+            return INVALID_REQUEST, "the server is shut down"
+        return None
+
+    def reset(self) -> None:
+        """A new client session (TCP): back to before `initialize`."""
+        self.phase = "new"
+        self._shutdown = False
+
+    # --- text sync goes straight to our handlers, bypassing pygls' workspace ----------
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from typing import Any
 
 from lsprotocol import types
@@ -19,6 +20,7 @@ from .completion import CompletionService
 from .documents import DocumentStore
 from .protocol import BigCodeProtocol
 from .settings import RELOAD_KEYS, Settings
+from .transport import pump, stdin_reader
 
 log = logging.getLogger("bigcode_ls")
 PARENT_POLL_S = 1.0  # os.kill(pid, 0) costs microseconds
@@ -28,8 +30,9 @@ class BigCodeServer(LanguageServer):
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__("bigcode-ls", __version__, protocol_cls=BigCodeProtocol)
         self.documents = DocumentStore()
-        self.settings = settings or Settings()
+        self.base_settings = self.settings = settings or Settings()
         self.service = CompletionService(self.settings)
+        self.exit_code: int | None = None  # set by `exit`: the session is over
         self.load_task: asyncio.Task | None = None
         self.load_future: asyncio.Future | None = None
         self.watch_task: asyncio.Task | None = None
@@ -65,6 +68,90 @@ class BigCodeServer(LanguageServer):
         if self.load_task is not None and not self.load_task.done():
             self.load_task.cancel()
         self.load_task = asyncio.ensure_future(load_model(self))
+
+    def ensure_loaded(self) -> None:
+        """Load the model unless the one loaded already fits the settings."""
+        if self.service.loaded_for(self.settings) and self.load_task is not None:
+            return
+        self.start_loading()
+
+    # --- sessions: stdio has one; TCP one per connection, one connection at a time ------
+    def end_session(self, code: int) -> None:
+        """`exit` was received: with stdio the process ends with `code`; over TCP only
+        the connection does."""
+        self.exit_code = code
+
+    def reset_session(self) -> None:
+        """Forget everything a client told us (documents, settings, lifecycle); the
+        loaded model stays."""
+        self.exit_code = None
+        self.protocol.reset()
+        for uri in self.documents.uris():
+            self.service.close(uri)
+        self.documents = DocumentStore()
+        self.settings = self.service.settings = self.base_settings
+
+    def serve_stdio(self, stdin=None, stdout=None) -> int:
+        """LSP over stdio until `exit` or end of input; returns the exit code."""
+        from pygls.io_ import StdoutWriter
+
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+
+        async def main() -> None:
+            read = stdin_reader(stdin or sys.stdin.buffer, asyncio.get_running_loop())
+            await pump(read, self.protocol.receive, self.protocol.reject, self._over)
+
+        try:
+            asyncio.run(main())
+        except BrokenPipeError:
+            log.error("the client closed the connection")
+        return self.exit_code if self.exit_code is not None else 0
+
+    def serve_tcp(self, host: str, port: int) -> None:
+        """LSP over TCP, one client at a time: a connection made while a client is
+        connected is closed at once, and each client starts from a clean session."""
+        busy = asyncio.Lock()
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+            peer = writer.get_extra_info("peername")
+            if busy.locked():
+                log.warning("refused a connection from %s: a client is connected", peer)
+                writer.close()
+                return
+            async with busy:
+                log.info("client connected from %s", peer)
+                self.reset_session()
+                self.protocol.set_writer(writer)
+                try:
+                    read = lambda: reader.read(65536)  # noqa: E731
+                    await pump(read, self.protocol.receive, self.protocol.reject, self._over)
+                except (ConnectionError, OSError) as exc:
+                    log.info("connection from %s lost: %s", peer, exc)
+                finally:
+                    self.protocol.set_writer(_Discard())
+                    writer.close()
+                    self.reset_session()
+                    log.info("client from %s disconnected; listening again", peer)
+
+        async def main() -> None:
+            server = await asyncio.start_server(connection, host, port)
+            async with server:
+                await server.serve_forever()
+
+        asyncio.run(main())
+
+    def _over(self) -> bool:
+        return self.exit_code is not None
+
+
+class _Discard:
+    """The writer of a closed connection: late answers go nowhere."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 async def load_model(ls: BigCodeServer) -> None:

@@ -262,8 +262,14 @@ async def test_impossible_edit_is_rejected_and_document_kept(shared):
     change(client, 3, (1, 4), (0, 2), "backwards", uri)
     state = await status_of(client, uri)
     assert state["document"] == {"text": "line one\nline two\n", "version": 1}
-    rejected = [m.message for m in client.log_messages if "rejected an edit" in m.message]
-    assert sum(uri in m for m in rejected) == 2
+
+    def rejected() -> int:  # logs reach the client asynchronously
+        return sum(
+            "rejected an edit" in m.message and uri in m.message for m in client.log_messages
+        )
+
+    await until(lambda: rejected() >= 2)
+    assert rejected() == 2
 
 
 async def test_stale_version_is_answered_empty(start, slow_model):
