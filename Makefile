@@ -1,6 +1,6 @@
 PY ?= .venv/bin/python
 
-.PHONY: install test test-fast lint format test-vscode vsix
+.PHONY: install test test-fast lint format test-vscode vsix settings
 
 install:
 	python3 -m venv .venv
@@ -30,3 +30,7 @@ lint:
 format:
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
+
+# Regenerate the README settings table and the VS Code extension's settings.
+settings:
+	$(PY) -m lsp_server.settings --write .

@@ -13,6 +13,7 @@ import json
 import os
 import queue
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -27,26 +28,44 @@ class ProtocolViolation(AssertionError):
 
 
 class RawServer:
-    def __init__(self, *args: str, env: dict | None = None):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lsp_server", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
-        )
+    """A server process on stdio (`RawServer(*args)`), or a TCP connection to a running
+    one (`RawServer.connect(port)`)."""
+
+    def __init__(self, *args: str, env: dict | None = None, _streams=None):
+        self.proc = None
+        if _streams is None:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "lsp_server", *args],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+            )
+            _streams = (self.proc.stdin, self.proc.stdout)
+        self._in, self._out = _streams
         self.messages: queue.Queue = queue.Queue()
         self.violations: list[str] = []
         self.next_id = 0
         threading.Thread(target=self._read, daemon=True).start()
 
+    @classmethod
+    def connect(cls, port: int, host: str = "127.0.0.1") -> RawServer:
+        sock = socket.create_connection((host, port), timeout=20)
+        sock.settimeout(None)
+        conn = cls(_streams=(sock.makefile("wb"), sock.makefile("rb")))
+        conn.sock = sock
+        return conn
+
     # --- transport --------------------------------------------------------------------
     def _read(self) -> None:
-        out = self.proc.stdout
+        out = self._out
         while True:
             headers = {}
             while True:
-                line = out.readline()
+                try:
+                    line = out.readline()
+                except (OSError, ValueError):  # closed on our side
+                    line = b""
                 if not line:
                     self.messages.put(None)
                     return
@@ -72,8 +91,12 @@ class RawServer:
         self.messages.put(ProtocolViolation(what))
 
     def send_bytes(self, payload: bytes) -> None:
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(payload) + payload)
-        self.proc.stdin.flush()
+        self.send_raw(b"Content-Length: %d\r\n\r\n" % len(payload) + payload)
+
+    def send_raw(self, data: bytes) -> None:
+        """Bytes as they are, framing included (or not)."""
+        self._in.write(data)
+        self._in.flush()
 
     def send(self, message: dict) -> None:
         self.send_bytes(json.dumps(message).encode())
@@ -162,7 +185,15 @@ class RawServer:
         items = self.inline(uri, line, character)["result"]["items"]
         return items[0]["insertText"] if items else ""
 
-    def close(self) -> int:
+    def close(self) -> int | None:
+        if self.proc is None:  # a TCP connection: just hang up
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            for stream in (self._in, self._out, self.sock):
+                stream.close()
+            return None
         try:
             self.request("shutdown", None, timeout=10)
             self.notify("exit", None)

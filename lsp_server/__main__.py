@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 def _settings_from(args: argparse.Namespace):
     settings, problems = from_cli(args)
     if problems:
-        raise SystemExit(f"bigcode-ls: {problems[0]}")
+        sys.stderr.write(f"bigcode-ls: {problems[0]}\n")
+        sys.exit(2)
     return settings
 
 

@@ -19,6 +19,7 @@ longest common token prefix and prefills only the rest.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,10 @@ if TYPE_CHECKING:  # the engine imports torch: loaded on the worker, when the mo
     from .engine import Engine
 
 log = logging.getLogger("bigcode_ls")
+# Characters of context handed to the prompt builder per prompt token of budget: more
+# than any tokenizer packs into a token, so the budget, not this, limits the prompt.
+CHARS_PER_TOKEN = 32
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Slack in a session's cache for the few tokens by which tokenizing the prompt's pieces
 # apart can exceed the budget's estimate.
 CACHE_SLACK_TOKENS = 64
@@ -98,6 +103,7 @@ class CompletionService:
         self._loaded: Loaded | None = None
         self._loaded_keys: tuple | None = None  # the reload settings of the loaded model
         self._worker = Worker()
+        self._loader = Worker("bigcode-loader")  # a slow load never stalls completions
         self._sessions = SessionPool()
         self._lock = threading.Lock()  # guards the three tables below
         self._latest: dict[str, int] = {}  # uri -> serial of the newest request
@@ -136,7 +142,7 @@ class CompletionService:
             )
             return engine
 
-        return self._worker.submit(job)
+        return self._loader.submit(job)
 
     def loaded_for(self, settings: Settings) -> bool:
         """The loaded model is the one `settings` ask for."""
@@ -147,6 +153,7 @@ class CompletionService:
             for uri in self._latest:
                 self._latest[uri] = -1  # every queued or running request is now stale
         self._worker.stop()
+        self._loader.stop()
 
     # --- documents -----------------------------------------------------------------
     def note_version(self, uri: str, version: int) -> None:
@@ -273,7 +280,7 @@ class CompletionService:
         engine, s = loaded.engine, self.settings
         options = PlanOptions(
             budget=self._budget(engine),
-            max_new_tokens=s.max_new_tokens,
+            max_new_tokens=self._max_new(engine),
             order=s.fim_order,
             filename_header=bool(
                 loaded.fmt and loaded.fmt.filename and engine.options.get("filename_header", True)
@@ -282,9 +289,10 @@ class CompletionService:
             mode=s.multiline,
             max_lines=s.max_lines,
         )
+        # The tokenizer refuses lone surrogates (valid in LSP's UTF-16, not in UTF-8).
         return plan_completion(
-            request.prefix,
-            request.suffix,
+            LONE_SURROGATE.sub("\ufffd", request.prefix),
+            LONE_SURROGATE.sub("\ufffd", request.suffix),
             loaded.fmt,
             engine.count,
             options,
@@ -305,14 +313,25 @@ class CompletionService:
                 ids.extend(engine.encode(piece))
         return ids
 
+    def window_chars(self) -> int:
+        """How much text around the cursor a prompt can possibly use."""
+        engine = self.engine
+        context = engine.context_size if engine else self.settings.context_tokens
+        return min(self.settings.context_tokens, context) * CHARS_PER_TOKEN
+
+    def _max_new(self, engine: Engine) -> int:
+        """New tokens per completion: the setting, but never more than half the context,
+        so that the prompt keeps at least the other half."""
+        return max(1, min(self.settings.max_new_tokens, engine.context_size // 2))
+
     def _budget(self, engine: Engine) -> int:
         """Prompt tokens: the setting, within what the context leaves after generation."""
-        s = self.settings
-        return max(16, min(s.context_tokens, engine.context_size - s.max_new_tokens - 1))
+        limit = engine.context_size - self._max_new(engine) - 1
+        return max(16, min(self.settings.context_tokens, limit))
 
     def _session(self, uri: str, engine: Engine) -> Session:
         # Sized by the budget, not this prompt, so that it fits the next keystroke's too.
-        needed = self._budget(engine) + self.settings.max_new_tokens + CACHE_SLACK_TOKENS
+        needed = self._budget(engine) + self._max_new(engine) + CACHE_SLACK_TOKENS
         capacity = min(engine.context_size, needed)
         session = self._sessions.get(
             uri,

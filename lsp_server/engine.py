@@ -7,6 +7,7 @@ never exposes tensors to the rest of the server.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -66,6 +67,10 @@ class Engine:
         if not path.is_dir():
             raise ModelLoadError(f"model directory not found: {path}")
         if threads:
+            cpus = os.cpu_count() or 1
+            if threads > cpus:  # more threads than CPUs only slows a small model down
+                log.warning("threads %d is more than the %d CPUs: using %d", threads, cpus, cpus)
+                threads = cpus
             set_threads(threads)
         report("reading tokenizer", 5)
         tokenizer = load_tokenizer(path)

@@ -16,12 +16,16 @@ from urllib.parse import unquote, urlparse
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
+from fim.prompt import PromptOptions
+
 from . import __version__
 from .completion import Completion, CompletionRequest
 from .documents import Document, PositionError
 from .logs import attach_client
 from .server import BigCodeServer, watch_parent
 from .settings import SECTION
+
+BLOCK_LINES = PromptOptions().block_lines  # prompt windows move in blocks of this many lines
 
 log = logging.getLogger("bigcode_ls")
 IDENTIFIER_TAIL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -115,23 +119,24 @@ def file_label(uri: str) -> str:
 
 async def suggest(
     ls: BigCodeServer, uri: str, position: types.Position
-) -> tuple[Completion, Document, int] | None:
-    """The completion at `position`, with the document snapshot and offset it was made
-    for; None when there is nothing to offer."""
+) -> tuple[Completion, str] | None:
+    """The completion at `position`, with the text before the cursor it was made for;
+    None when there is nothing to offer."""
     doc = ls.documents.get(uri)
     if doc is None:
         log.warning("completion for %s, which is not open", uri)
         return None
     doc = doc.snapshot()
+    window = ls.service.window_chars()
     try:
-        offset = doc.offset_at(position.line, position.character, ls.encoding)
+        prefix, suffix = doc.around(
+            position.line, position.character, ls.encoding, window, BLOCK_LINES
+        )
     except PositionError as exc:
         raise JsonRpcInvalidParams(f"{exc}") from None
-    if not ls.settings.enable or not await model_ready(ls):
+    if not ls.settings.enable or too_large(ls, doc) or not await model_ready(ls):
         return None
-    request = CompletionRequest(
-        uri, doc.version, doc.text[:offset], doc.text[offset:], file_label(uri)
-    )
+    request = CompletionRequest(uri, doc.version, prefix, suffix, file_label(uri))
     ticket = ls.service.submit(request)
     try:
         result = await asyncio.wrap_future(ticket.future)
@@ -150,7 +155,22 @@ async def suggest(
     )
     if result.status == "error":
         log.error("completion error: %s", result.detail)
-    return result, doc, offset
+    return result, prefix
+
+
+def too_large(ls: BigCodeServer, doc: Document) -> bool:
+    """Documents over `maxDocumentMib` stay in sync but get no completions (logged once)."""
+    limit = ls.settings.max_document_mib * (1 << 20)
+    if len(doc) <= limit:
+        return False
+    if doc.uri not in ls.declined:
+        ls.declined.add(doc.uri)
+        log.warning(
+            "%s is larger than maxDocumentMib (%g MiB): no completions for it",
+            doc.uri,
+            ls.settings.max_document_mib,
+        )
+    return True
 
 
 async def model_ready(ls: BigCodeServer) -> bool:
@@ -180,22 +200,23 @@ async def completion(ls: BigCodeServer, params: types.CompletionParams) -> types
     found = await suggest(ls, params.text_document.uri, params.position)
     if found is None or not found[0].text:
         return types.CompletionList(is_incomplete=True, items=[])
-    result, doc, offset = found
+    result, prefix = found
+    doc = ls.documents.get(params.text_document.uri)
+    pos = params.position
+    column = doc.column(pos.line, pos.character, ls.encoding) if doc else pos.character
+    end = types.Position(line=pos.line, character=column)
     return types.CompletionList(
-        is_incomplete=True, items=[completion_item(result.text, doc, offset, params, ls.encoding)]
+        is_incomplete=True, items=[completion_item(result.text, prefix, end)]
     )
 
 
-def completion_item(
-    text: str, doc: Document, offset: int, params: types.CompletionParams, encoding: str
-) -> types.CompletionItem:
+def completion_item(text: str, prefix: str, end: types.Position) -> types.CompletionItem:
     """Clients filter items by the word before the cursor: the item replaces that word
-    with itself plus the suggestion, so it survives the filter."""
-    line_start = doc.text.rfind("\n", 0, offset) + 1
-    word = IDENTIFIER_TAIL.search(doc.text[line_start:offset])
+    (ASCII, so one unit per character in every encoding) with itself plus the
+    suggestion, so it survives the filter."""
+    word = IDENTIFIER_TAIL.search(prefix[prefix.rfind("\n") + 1 :])
     word_text = word.group() if word else ""
-    line, character = doc.position_at(offset - len(word_text), encoding)
-    start = types.Position(line=line, character=character)
+    start = types.Position(line=end.line, character=end.character - len(word_text))
     new_text = word_text + text
     first_line = new_text.strip().split("\n", 1)[0]
     return types.CompletionItem(
@@ -208,9 +229,7 @@ def completion_item(
         sort_text="0",
         filter_text=new_text,
         insert_text_format=types.InsertTextFormat.PlainText,
-        text_edit=types.TextEdit(
-            range=types.Range(start=start, end=params.position), new_text=new_text
-        ),
+        text_edit=types.TextEdit(range=types.Range(start=start, end=end), new_text=new_text),
     )
 
 

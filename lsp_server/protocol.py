@@ -25,7 +25,7 @@ from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
-from .transport import BadFrame
+from .transport import BadFrame, recover_id
 from .wire import check_params
 
 log = logging.getLogger("bigcode_ls")
@@ -52,8 +52,8 @@ class BigCodeProtocol(LanguageServerProtocol):
         """One message body from the transport: parsed, checked, handled. Never raises."""
         try:
             message = json.loads(body, object_hook=self.structure_message)
-        except ValueError as exc:  # not JSON (or not UTF-8)
-            self.send_error(None, PARSE_ERROR, f"parse error: {exc}")
+        except ValueError as exc:  # not JSON, or not UTF-8: answer the request if it has an id
+            self.send_error(recover_id(body), PARSE_ERROR, f"parse error: {exc}")
             return
         if not isinstance(message, Rejected):
             try:

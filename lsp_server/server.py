@@ -23,7 +23,8 @@ from .settings import RELOAD_KEYS, Settings
 from .transport import pump, stdin_reader
 
 log = logging.getLogger("bigcode_ls")
-PARENT_POLL_S = 1.0  # os.kill(pid, 0) costs microseconds
+PARENT_POLL_S = 1.0
+TCP_GRACE_S = 1.0  # os.kill(pid, 0) costs microseconds
 
 
 class BigCodeServer(LanguageServer):
@@ -33,6 +34,7 @@ class BigCodeServer(LanguageServer):
         self.base_settings = self.settings = settings or Settings()
         self.service = CompletionService(self.settings)
         self.exit_code: int | None = None  # set by `exit`: the session is over
+        self.declined: set[str] = set()  # documents too large to complete (logged once)
         self.load_task: asyncio.Task | None = None
         self.load_future: asyncio.Future | None = None
         self.watch_task: asyncio.Task | None = None
@@ -89,6 +91,7 @@ class BigCodeServer(LanguageServer):
         for uri in self.documents.uris():
             self.service.close(uri)
         self.documents = DocumentStore()
+        self.declined = set()
         self.settings = self.service.settings = self.base_settings
 
     def serve_stdio(self, stdin=None, stdout=None) -> int:
@@ -114,24 +117,26 @@ class BigCodeServer(LanguageServer):
 
         async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
             peer = writer.get_extra_info("peername")
-            if busy.locked():
+            try:  # a connection that just closed may still be tidying up: a moment's grace
+                await asyncio.wait_for(busy.acquire(), TCP_GRACE_S)
+            except asyncio.TimeoutError:
                 log.warning("refused a connection from %s: a client is connected", peer)
                 writer.close()
                 return
-            async with busy:
+            try:
                 log.info("client connected from %s", peer)
                 self.reset_session()
                 self.protocol.set_writer(writer)
-                try:
-                    read = lambda: reader.read(65536)  # noqa: E731
-                    await pump(read, self.protocol.receive, self.protocol.reject, self._over)
-                except (ConnectionError, OSError) as exc:
-                    log.info("connection from %s lost: %s", peer, exc)
-                finally:
-                    self.protocol.set_writer(_Discard())
-                    writer.close()
-                    self.reset_session()
-                    log.info("client from %s disconnected; listening again", peer)
+                read = lambda: reader.read(65536)  # noqa: E731
+                await pump(read, self.protocol.receive, self.protocol.reject, self._over)
+            except (ConnectionError, OSError) as exc:
+                log.info("connection from %s lost: %s", peer, exc)
+            finally:
+                self.protocol.set_writer(_Discard())
+                writer.close()
+                self.reset_session()
+                busy.release()
+                log.info("client from %s disconnected; listening again", peer)
 
         async def main() -> None:
             server = await asyncio.start_server(connection, host, port)

@@ -4,7 +4,8 @@ options, the README table and the VS Code extension's configuration.
 Each field of `Settings` carries its documentation, allowed choices or numeric bounds,
 and whether changing it reloads the model. `python -m lsp_server.settings --markdown`
 prints the README table and `--vscode` the extension's `contributes.configuration`
-properties; tests hold both (and the command line) to this definition.
+properties; `--write .` regenerates them in a checkout (`make settings`). Tests hold
+them, and the command line, to this definition.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 SECTION = "bigcode"
@@ -74,8 +77,16 @@ class Settings:
         True, "Keep a KV cache per document (off: every request starts cold)."
     )
     deadline_ms: int = setting(4000, "Stop generating after this long.", bounds=(50, 600_000))
+    max_document_mib: float = setting(
+        32.0,
+        "Larger documents stay in sync but get no completions.",
+        bounds=(0.001, 1024),
+    )
     threads: int = setting(
-        0, "CPU threads for the model (0: PyTorch's default).", bounds=(0, 1024), reload=True
+        0,
+        "CPU threads for the model (0: PyTorch's default; more than the CPUs is clamped).",
+        bounds=(0, 256),
+        reload=True,
     )
     quantize: str = setting(
         "none",
@@ -232,10 +243,38 @@ def vscode_properties() -> dict[str, dict]:
     return out
 
 
+def write_views(root: Path) -> None:
+    """Regenerate the README table and the VS Code extension's settings in a checkout."""
+    readme = root / "README.md"
+    text = readme.read_text()
+    start = text.index("| setting | default | meaning |")
+    end = text.index("\n\n", start)
+    readme.write_text(text[:start] + markdown_table() + text[end:])
+    package = root / "editors/vscode/package.json"
+    data = json.loads(package.read_text())
+    props = data["contributes"]["configuration"]["properties"]
+    kept = {k: v for k, v in props.items() if k.removeprefix(SECTION + ".") in EXTENSION_KEYS}
+    data["contributes"]["configuration"]["properties"] = {**kept, **vscode_properties()}
+    package.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    source = root / "editors/vscode/src/settings.ts"
+    keys = "".join(f'  "{camel(f.name)}",\n' for f in dataclasses.fields(Settings))
+    text = re.sub(
+        r"(export const SERVER_KEYS = \[\n).*?(\] as const;)",
+        lambda m: m.group(1) + keys + m.group(2),
+        source.read_text(),
+        flags=re.S,
+    )
+    source.write_text(text)
+
+
+EXTENSION_KEYS = ("serverPath", "serverArgs", "languages")  # the VS Code extension's own
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--markdown"]:
         print(markdown_table())
     elif sys.argv[1:] == ["--vscode"]:
         print(json.dumps(vscode_properties(), indent=2))
+    elif sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
+        write_views(Path(sys.argv[2]))
     else:
-        sys.exit("usage: python -m lsp_server.settings --markdown | --vscode")
+        sys.exit("usage: python -m lsp_server.settings --markdown | --vscode | --write ROOT")

@@ -109,7 +109,7 @@ class FrameReader:
         else:  # keep the last line: a header may be arriving there
             cut = max(after, self.buf.rfind(b"\n") + 1)
         del self.buf[:cut]
-        return BadFrame(reason, _recover_id(body))
+        return BadFrame(reason, recover_id(body))
 
 
 def _is_json(body: bytes) -> bool:
@@ -138,7 +138,7 @@ def _json_value_end(buf: bytearray, start: int) -> int | None:
     return start + len(text[:end].encode("utf-8", errors="surrogateescape"))
 
 
-def _recover_id(body: bytes) -> int | str | None:
+def recover_id(body: bytes) -> int | str | None:
     """The request id of a body that is JSON only once invalid UTF-8 is replaced."""
     try:
         data = json.loads(body.decode("utf-8", errors="replace"))

@@ -146,9 +146,11 @@ def load_model(
         problem = flash_problem(device, dtype)
         if problem:
             raise ModelLoadError(problem)
+    files = _weight_files(directory)
+    check_shapes(directory, config, _header_shapes(files))  # before allocating anything
     with torch.device("meta"):
         model = GPTBigCodeForCausalLM(config)
-    state = read_state(directory, model)
+    state = read_state(directory, model, files)
     state = {
         k: t.to(device=device, dtype=dtype) if t.is_floating_point() else t
         for k, t in state.items()
@@ -186,13 +188,52 @@ def read_config(directory: Path, attn_implementation: str | None = None) -> GPTB
     return config
 
 
-def read_state(directory: Path, model: GPTBigCodeForCausalLM) -> dict[str, torch.Tensor]:
+def _header_shapes(files: list[Path]) -> dict[str, tuple[int, ...]]:
+    """Every tensor's shape, read from the safetensors headers alone."""
+    from safetensors import SafetensorError, safe_open
+
+    shapes = {}
+    for file in files:
+        try:
+            with safe_open(str(file), framework="pt", device="cpu") as f:
+                for key in f.keys():
+                    shapes[key] = tuple(f.get_slice(key).get_shape())
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"{file.name} is not a readable safetensors file ({exc})") from exc
+    return shapes
+
+
+def check_shapes(directory: Path, config: GPTBigCodeConfig, shapes: dict) -> None:
+    """config.json against the checkpoint's own shapes, before the model is built: a
+    config that promises 100,000 layers beside real weights fails here, at once."""
+    layers = {int(k.split(".")[2]) for k in shapes if k.startswith("transformer.h.")}
+    found = max(layers) + 1 if layers else 0
+    wte = shapes.get("transformer.wte.weight")
+    wpe = shapes.get("transformer.wpe.weight")
+    problems = []
+    if found != config.n_layer:
+        problems.append(f"n_layer is {config.n_layer} but the weights have {found} layers")
+    if wte is not None and wte != (config.vocab_size, config.n_embd):
+        problems.append(
+            f"vocab_size x n_embd is {config.vocab_size} x {config.n_embd}, the weights {wte}"
+        )
+    if wpe is not None and wpe != (config.n_positions, config.n_embd):
+        problems.append(f"n_positions is {config.n_positions}, the weights have {wpe[0]}")
+    if problems:
+        raise ModelLoadError(
+            f"{directory}: config.json does not fit the weights: " + "; ".join(problems)
+        )
+
+
+def read_state(
+    directory: Path, model: GPTBigCodeForCausalLM, files: list[Path] | None = None
+) -> dict[str, torch.Tensor]:
     """The checkpoint's tensors (memory-mapped), every key and shape checked against
     `model` (built on the meta device). One error lists everything that does not fit."""
     expected = {k: v.shape for k, v in model.state_dict().items()}
     state: dict[str, torch.Tensor] = {}
     unexpected: list[str] = []
-    for key, tensor in _iter_tensors(_weight_files(directory)):
+    for key, tensor in _iter_tensors(files or _weight_files(directory)):
         if key in IGNORED_KEYS or key.endswith(IGNORED_SUFFIXES):
             continue
         if ".q_attn." in key or ".kv_attn." in key:

@@ -30,6 +30,7 @@ export const SERVER_KEYS = [
   "cacheMib",
   "documentCache",
   "deadlineMs",
+  "maxDocumentMib",
   "threads",
   "quantize",
 ] as const;
