@@ -42,9 +42,15 @@ HUMANEVAL = (
 
 def stdlib_holes(n: int, seed: int = 0) -> list[dict]:
     """Whole-line holes from held-out stdlib files: code lines, not comments or blanks."""
+    return line_holes(load_split("heldout"), n, seed)
+
+
+def line_holes(files, n: int, seed: int = 0) -> list[dict]:
+    """Whole-line holes in `files` (with .relpath and .text): the cursor at a code line's
+    indentation, the line's code the target."""
     rng = random.Random(seed)
     candidates = []
-    for f in load_split("heldout"):
+    for f in files:
         lines = f.text.split("\n")
         offset = 0
         for i, line in enumerate(lines):
@@ -122,7 +128,7 @@ TABLES = "encodings/"
 
 
 def evaluate(service: CompletionService, items: list[dict], label: str, run_tests: bool) -> dict:
-    exact = passed = 0
+    exact = passed = prefix10 = 0
     hits = []
     bar = Progress(len(items), label)
     examples = []
@@ -133,6 +139,7 @@ def evaluate(service: CompletionService, items: list[dict], label: str, run_test
         text = result.text.split("\n", 1)[0].strip()
         hit = text == item["target"]
         exact += hit
+        prefix10 += bool(text) and text[:10] == item["target"][:10]
         hits.append(hit)
         if run_tests:
             passed += passes(item, text)
@@ -140,7 +147,12 @@ def evaluate(service: CompletionService, items: list[dict], label: str, run_test
             examples.append({"target": item["target"], "suggestion": text})
         bar.update(1, exact=exact / (i + 1))
     bar.close()
-    out = {"n": len(items), "exact_match": exact / len(items), "examples": examples}
+    out = {
+        "n": len(items),
+        "exact_match": exact / len(items),
+        "first10_match": prefix10 / len(items),
+        "examples": examples,
+    }
     code = [
         h
         for h, item in zip(hits, items, strict=True)

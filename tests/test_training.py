@@ -266,3 +266,75 @@ def test_a_new_phase_restarts_the_schedule_and_keeps_the_shape(tmp_path, small_c
     assert "ignored lr" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="n_embd"):
         main(["--out", str(tmp_path / "c"), *phase, "--max-steps", "9", "--n-embd", "64"])
+
+
+def test_autocast_follows_the_cpu():
+    from training.train import choose_amp
+
+    assert choose_amp("auto", "cpu", {"avx2", "avx512f", "avx512_bf16"}) == "bf16"
+    assert choose_amp("auto", "cpu", {"avx2", "amx_bf16"}) == "bf16"
+    assert choose_amp("auto", "cpu", {"avx2", "avx512f"}) == "none"  # emulated: 25x slower
+    assert choose_amp("auto", "cpu", set()) == "none"
+    assert (
+        choose_amp("bf16", "cpu", set()) == "bf16"
+        and choose_amp("none", "cpu", {"avx512_bf16"}) == "none"
+    )
+
+
+def test_the_package_corpus_is_permissive_pinned_and_excludes_the_reserved():
+    from training.packages import EXCLUDED, HELDOUT, PACKAGES, is_permissive
+
+    names = [p.name.lower() for p in PACKAGES]
+    assert not set(names) & EXCLUDED
+    assert EXCLUDED == set(
+        "flask jinja2 click werkzeug requests markupsafe itsdangerous blinker httpx attrs "
+        "rich pydantic".split()
+    )
+    assert HELDOUT <= set(names) and len(set(names)) == len(names)
+    for p in PACKAGES:
+        assert p.version and p.version[0].isdigit(), p
+        assert is_permissive(p.licence), p
+    assert not is_permissive("GPL-3.0") and not is_permissive("LGPL-2.1 OR MIT-ish")
+
+
+def test_reserved_and_vendored_code_never_enters_the_corpus(tmp_path):
+    import zipfile
+
+    from training.corpus import iter_packages
+    from training.packages import Package
+
+    wheel = tmp_path / "demo-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("demo-1.0.dist-info/METADATA", "Name: demo\nLicense-Expression: MIT\n")
+        z.writestr("demo/core.py", "def f():\n    return 1\n")
+        z.writestr("demo/_vendor/requests/api.py", "def get(): pass\n")
+        z.writestr("demo/click/core.py", "def command(): pass\n")
+        z.writestr("demo/tests/test_core.py", "def test(): pass\n")
+    files = list(iter_packages(tmp_path, (Package("demo", "1.0", "MIT"),)))
+    assert [f.relpath for f in files] == ["demo/demo/core.py"]
+    with pytest.raises(ValueError, match="reserved"):
+        list(iter_packages(tmp_path, (Package("Flask", "1.0", "BSD"),)))
+    gpl = tmp_path / "gpl"
+    gpl.mkdir()
+    with zipfile.ZipFile(gpl / "demo-1.0-py3-none-any.whl", "w") as z:
+        z.writestr("demo-1.0.dist-info/METADATA", "Name: demo\nLicense-Expression: GPL-3.0\n")
+    with pytest.raises(ValueError, match="not permissive"):
+        list(iter_packages(gpl, (Package("demo", "1.0", "MIT"),)))
+
+
+def test_a_longer_context_is_stretched_from_the_old_positions(tmp_path):
+    from model import GPTBigCodeConfig
+    from training.train import extend_context
+
+    lm = GPTBigCodeForCausalLM(
+        GPTBigCodeConfig(n_positions=8, n_embd=16, n_layer=1, n_head=2, vocab_size=50)
+    )
+    longer = extend_context(lm, 15)
+    old, new = lm.transformer.wpe.weight, longer.transformer.wpe.weight
+    assert new.shape == (15, 16)
+    assert torch.allclose(new[0], old[0]) and torch.allclose(new[-1], old[-1])
+    assert torch.allclose(new[2], old[1])  # 15 positions over 8: every other is an old one
+    assert torch.allclose(new[1], (old[0] + old[1]) / 2)
+    assert torch.equal(longer.transformer.wte.weight, lm.transformer.wte.weight)
+    assert longer(torch.arange(12)[None]).logits.shape == (1, 12, 50)  # past the old 8
+    assert longer.lm_head.weight is longer.transformer.wte.weight

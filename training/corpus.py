@@ -143,3 +143,15 @@ def manifest(wheels: Path | None = None, root: Path | None = None) -> dict:
             }
         )
     return out
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(description="write the corpus manifest (files, licences)")
+    p.add_argument("--wheels", type=Path, default=Path("runs/wheels"))
+    p.add_argument("--out", type=Path, default=Path("docs/corpus_manifest.json"))
+    args = p.parse_args()
+    pkgs.fetch(args.wheels)
+    args.out.write_text(json.dumps(manifest(args.wheels), indent=1) + "\n")
