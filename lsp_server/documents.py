@@ -142,10 +142,10 @@ class Document:
             size += len(lines[start])
         aligned = start + (-start) % block_lines
         start = aligned if aligned <= row else start
-        before = "".join(lines[start:row]) + lines[row][:index]
+        before = "".join(lines[start:row]) + lines[row][max(0, index - max_chars) : index]
         if len(before) > max_chars:  # one line longer than the window: its tail
             before = before[-max_chars:]
-        after, end, size = [lines[row][index:]], row + 1, len(lines[row]) - index
+        after, end, size = [lines[row][index : index + max_chars]], row + 1, len(lines[row]) - index
         while end < len(lines) and size < max_chars:
             after.append(lines[end])
             size += len(lines[end])
@@ -178,8 +178,13 @@ class Document:
                 f"range end {rng[2]}:{rng[3]} is before its start {rng[0]}:{rng[1]}"
             )
         lines = self.lines
-        first, last = a_row, b_row
         merged = lines[a_row][:a] + new + lines[b_row][b:]
+        joins_cr = a_row > 0 and merged.startswith("\n") and lines[a_row - 1].endswith("\r")
+        if a_row == b_row and "\n" not in new and "\r" not in new and not joins_cr:
+            lines[a_row] = merged  # typing within a line: no line breaks change
+            self._text = None
+            return
+        first, last = a_row, b_row
         # A "\r" and a "\n" that an edit brings together are one line break: re-split
         # the neighbouring line with the edited ones.
         if first > 0 and lines[first - 1].endswith("\r") and merged.startswith("\n"):

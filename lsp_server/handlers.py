@@ -126,6 +126,8 @@ async def suggest(
     if doc is None:
         log.warning("completion for %s, which is not open", uri)
         return None
+    if not ls.settings.enable or too_large(ls, doc):
+        return None
     doc = doc.snapshot()
     window = ls.service.window_chars()
     try:
@@ -134,7 +136,7 @@ async def suggest(
         )
     except PositionError as exc:
         raise JsonRpcInvalidParams(f"{exc}") from None
-    if not ls.settings.enable or too_large(ls, doc) or not await model_ready(ls):
+    if not await model_ready(ls):
         return None
     request = CompletionRequest(uri, doc.version, prefix, suffix, file_label(uri))
     ticket = ls.service.submit(request)

@@ -87,7 +87,7 @@ class FrameReader:
             if _is_json(body):
                 del buf[: body_start + length]
                 return body
-        value_end = _json_value_end(buf, body_start)
+        value_end = _json_value_end(buf, body_start) if _ends_a_value(buf) else None
         if value_end is not None:  # the declared length was wrong; the message is intact
             rest = LEADING_SPACE.match(buf, value_end).end()
             if have >= length or rest == len(buf) or NEXT_HEADER.match(buf, rest):
@@ -99,6 +99,11 @@ class FrameReader:
             return None  # still arriving
         if NEXT_HEADER.search(buf, body_start) is None and have < length + LENGTH_SLACK:
             return None  # perhaps a length that is too short: the rest may follow
+        value_end = _json_value_end(buf, body_start)  # last try before giving up on it
+        if value_end is not None:
+            body = bytes(buf[body_start:value_end])
+            del buf[:value_end]
+            return body
         return self._skip(body_start, "a body that is not valid JSON", buf[body_start:])
 
     def _skip(self, after: int, reason: str, body: bytes = b"") -> BadFrame:
@@ -120,14 +125,21 @@ def _is_json(body: bytes) -> bool:
     return True
 
 
+def _ends_a_value(buf: bytearray) -> bool:
+    """The buffered bytes end with "}" (trailing whitespace aside): only then can they hold
+    a complete message, so a large body arriving in chunks is not re-parsed per chunk."""
+    i = len(buf) - 1
+    while i >= 0 and buf[i] in b" \t\r\n":
+        i -= 1
+    return i >= 0 and buf[i] == ord("}")
+
+
 def _json_value_end(buf: bytearray, start: int) -> int | None:
     """The byte offset just past a complete JSON object starting at `start`, or None.
     Only tried when the bytes so far end a value, so partial bodies stay cheap."""
     tail = bytes(buf[start:]).rstrip()
     if not tail.startswith(b"{"):
         return None
-    if not tail.endswith(b"}") and NEXT_HEADER.search(tail) is None:
-        return None  # a body still arriving: not worth parsing yet
     text = tail.decode("utf-8", errors="surrogateescape")
     try:
         value, end = _decoder.raw_decode(text)
