@@ -188,7 +188,10 @@ def test_bundled_model_loads_and_completes():
         return service.complete_now(CompletionRequest("file:///b.py", 1, prefix, "\n")).text
 
     # Idioms any useful Python model completes; the shipped one must get them right.
-    assert suggest("def main():\n    pass\n\n\nif __name__ == ") == "'__main__':"
+    assert suggest("def main():\n    pass\n\n\nif __name__ == ") in ("'__main__':", '"__main__":')
+    assert suggest("class P:\n    def __init__(self, x, y):\n        self.x = x\n        ") == (
+        "self.y = y"
+    )
     assert suggest("for i in range(len(items)):\n    print(items[") == "i])"
 
 
