@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(5):
         col = len(line) + i
         ms, _ = timed(
-            lambda col=col: (
+            lambda col=col, i=i: (
                 srv.change(uri, 2 + i, [{"range": at(0, col), "text": "2"}]),
                 srv.inline(uri, 0, col + 1),
             )
