@@ -510,7 +510,7 @@ def export(run: Path, out: Path) -> None:
     (out / "training.json").write_text(json.dumps(summary, indent=1) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m training.train",
         description=__doc__,
@@ -560,7 +560,11 @@ def main(argv: list[str] | None = None) -> int:
             default=None,
             help=f"default {f.default}",
         )
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.export:
