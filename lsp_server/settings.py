@@ -271,9 +271,9 @@ EXTENSION_KEYS = ("serverPath", "serverArgs", "languages")  # the VS Code extens
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--markdown"]:
-        print(markdown_table())
+        sys.stdout.write(markdown_table() + "\n")
     elif sys.argv[1:] == ["--vscode"]:
-        print(json.dumps(vscode_properties(), indent=2))
+        sys.stdout.write(json.dumps(vscode_properties(), indent=2) + "\n")
     elif sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
         write_views(Path(sys.argv[2]))
     else:
