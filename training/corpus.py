@@ -119,7 +119,8 @@ def manifest(wheels: Path | None = None, root: Path | None = None) -> dict:
             "train": [f.relpath for f in stdlib if f.split == "train"],
             "heldout": [f.relpath for f in stdlib if f.split == "heldout"],
         },
-        "excluded": sorted(pkgs.EXCLUDED),
+        # The reserved packages are enforced in training/packages.py and its tests, and
+        # are deliberately not named here: the manifest lists only what the corpus holds.
         "packages": [],
     }
     if wheels is None:
