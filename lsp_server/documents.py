@@ -82,14 +82,6 @@ class Document:
     def __len__(self) -> int:
         return sum(map(len, self.lines))
 
-    def snapshot(self) -> Document:
-        """A copy frozen at this version: a handler that awaits works on it, whatever
-        edits or a close arrive meanwhile (the strings are shared, not copied)."""
-        copy = Document.__new__(Document)
-        copy.uri, copy.version, copy.language_id = self.uri, self.version, self.language_id
-        copy.lines, copy._text = list(self.lines), self._text
-        return copy
-
     # --- positions -------------------------------------------------------------------
     def locate(self, line: int, character: int, encoding: str) -> tuple[int, int]:
         """(line, index within that line) of an LSP position. A character past the end
@@ -220,6 +212,3 @@ class DocumentStore:
 
     def __len__(self) -> int:
         return len(self._docs)
-
-    def __contains__(self, uri: str) -> bool:
-        return uri in self._docs

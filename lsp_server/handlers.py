@@ -1,7 +1,7 @@
 """LSP handlers: each parses its params, calls the document store or the completion
 service, and answers. Every handler that waits is `async`, so `$/cancelRequest` reaches
 it and it passes the cancellation on to the generation; a completion works on a
-snapshot of its document taken before it waits.
+the text around its cursor, read before it waits.
 """
 
 from __future__ import annotations
@@ -119,26 +119,29 @@ def file_label(uri: str) -> str:
 
 async def suggest(
     ls: BigCodeServer, uri: str, position: types.Position
-) -> tuple[Completion, str] | None:
-    """The completion at `position`, with the text before the cursor it was made for;
-    None when there is nothing to offer."""
+) -> tuple[Completion, str, types.Position] | None:
+    """The completion at `position`, with the text before the cursor it was made for and
+    the cursor's real position (a column past the line's end clamped to it); None when
+    there is nothing to offer."""
     doc = ls.documents.get(uri)
     if doc is None:
         log.warning("completion for %s, which is not open", uri)
         return None
     if not ls.settings.enable or too_large(ls, doc):
         return None
-    doc = doc.snapshot()
-    window = ls.service.window_chars()
+    # Everything the request needs is read now, before any await: edits or a close that
+    # arrive while it waits cannot change what it was made for.
+    version, window = doc.version, ls.service.window_chars()
     try:
         prefix, suffix = doc.around(
             position.line, position.character, ls.encoding, window, BLOCK_LINES
         )
+        column = doc.column(position.line, position.character, ls.encoding)
     except PositionError as exc:
         raise JsonRpcInvalidParams(f"{exc}") from None
     if not await model_ready(ls):
         return None
-    request = CompletionRequest(uri, doc.version, prefix, suffix, file_label(uri))
+    request = CompletionRequest(uri, version, prefix, suffix, file_label(uri))
     ticket = ls.service.submit(request)
     try:
         result = await asyncio.wrap_future(ticket.future)
@@ -148,7 +151,7 @@ async def suggest(
     log.debug(
         "%s v%d: %s, %d prompt tokens (%d reused), %d generated, %.0f ms",
         uri,
-        doc.version,
+        version,
         result.status,
         result.prompt_tokens,
         result.reused_tokens,
@@ -157,7 +160,7 @@ async def suggest(
     )
     if result.status == "error":
         log.error("completion error: %s", result.detail)
-    return result, prefix
+    return result, prefix, types.Position(line=position.line, character=column)
 
 
 def too_large(ls: BigCodeServer, doc: Document) -> bool:
@@ -202,11 +205,7 @@ async def completion(ls: BigCodeServer, params: types.CompletionParams) -> types
     found = await suggest(ls, params.text_document.uri, params.position)
     if found is None or not found[0].text:
         return types.CompletionList(is_incomplete=True, items=[])
-    result, prefix = found
-    doc = ls.documents.get(params.text_document.uri)
-    pos = params.position
-    column = doc.column(pos.line, pos.character, ls.encoding) if doc else pos.character
-    end = types.Position(line=pos.line, character=column)
+    result, prefix, end = found
     return types.CompletionList(
         is_incomplete=True, items=[completion_item(result.text, prefix, end)]
     )
