@@ -15,7 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from bench.quality import HUMANEVAL, evaluate, humaneval_tasks, line_holes, stdlib_holes
+from bench.quality import HUMANEVAL, evaluate, humaneval_tasks, stdlib_holes
+from fim.holes import line_holes
 from lsp_server.completion import CompletionService
 from lsp_server.settings import Settings
 from training.corpus import iter_packages

@@ -26,6 +26,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from fim.holes import line_holes, score
 from lsp_server.completion import CompletionRequest, CompletionService
 from lsp_server.settings import Settings
 from model.progress import Progress
@@ -43,32 +44,6 @@ HUMANEVAL = (
 def stdlib_holes(n: int, seed: int = 0) -> list[dict]:
     """Whole-line holes from held-out stdlib files: code lines, not comments or blanks."""
     return line_holes(load_split("heldout"), n, seed)
-
-
-def line_holes(files, n: int, seed: int = 0) -> list[dict]:
-    """Whole-line holes in `files` (with .relpath and .text): the cursor at a code line's
-    indentation, the line's code the target."""
-    rng = random.Random(seed)
-    candidates = []
-    for f in files:
-        lines = f.text.split("\n")
-        offset = 0
-        for i, line in enumerate(lines):
-            body = line.strip()
-            if i >= 3 and len(body) >= 4 and not body.startswith(("#", '"""', "'''")):
-                indent = len(line) - len(line.lstrip())
-                cursor = offset + indent
-                candidates.append(
-                    {
-                        "file": f.relpath,
-                        "prefix": f.text[:cursor],
-                        "suffix": f.text[offset + len(line) :],
-                        "target": body,
-                    }
-                )
-            offset += len(line) + 1
-    rng.shuffle(candidates)
-    return candidates[:n]
 
 
 def humaneval_tasks(n: int, seed: int = 0) -> list[dict]:
@@ -137,9 +112,9 @@ def evaluate(service: CompletionService, items: list[dict], label: str, run_test
             CompletionRequest(f"file:///eval/{i}.py", 1, item["prefix"], item["suffix"])
         )
         text = result.text.split("\n", 1)[0].strip()
-        hit = text == item["target"]
+        hit, first10 = score(text, item["target"])
         exact += hit
-        prefix10 += bool(text) and text[:10] == item["target"][:10]
+        prefix10 += first10
         hits.append(hit)
         if run_tests:
             passed += passes(item, text)

@@ -1,10 +1,12 @@
-"""Command line: `bigcode-ls [serve]` runs the server; `bigcode-ls complete` completes once.
+"""Command line: `bigcode-ls [serve]` runs the server; `bigcode-ls complete` completes once;
+`bigcode-ls tune` adapts a model to a repository.
 
 Examples:
   bigcode-ls                                   LSP over stdio with the bundled model
   bigcode-ls --model ~/models/tiny_starcoder_py --device cuda
   bigcode-ls --tcp --port 2087                 LSP over TCP on 127.0.0.1
   bigcode-ls complete app.py --line 10 --character 4 --json
+  bigcode-ls tune ~/src/myproject --out ~/models/myproject --minutes 15
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 
 from . import __version__
 from .settings import add_cli_options, from_cli
+from .tune_cli import add_parser as add_tune_parser
+from .tune_cli import run_tune
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -56,6 +60,7 @@ def parser() -> ArgumentParser:
             "--log-level", default="info", choices=["debug", "info", "warning", "error"]
         )
 
+    add_tune_parser(sub)
     add_cli_options(complete)
     complete.add_argument("file", type=Path)
     complete.add_argument("--line", type=int, required=True, help="zero-based line")
@@ -72,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "complete":
         return run_complete(args)
+    if args.command == "tune":
+        return run_tune(args)
     return run_serve(args)
 
 

@@ -148,12 +148,14 @@ class CompletionService:
         """The loaded model is the one `settings` ask for."""
         return self._loaded is not None and self._loaded_keys == reload_keys(settings)
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait_s: float = 0.0) -> None:
+        """Stop the model threads; a command-line caller waits for them (`wait_s`) so that
+        the interpreter never tears down torch under a running thread."""
         with self._lock:
             for uri in self._latest:
                 self._latest[uri] = -1  # every queued or running request is now stale
-        self._worker.stop()
-        self._loader.stop()
+        self._worker.stop(wait_s)
+        self._loader.stop(wait_s)
 
     # --- documents -----------------------------------------------------------------
     def note_version(self, uri: str, version: int) -> None:

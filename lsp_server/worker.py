@@ -35,5 +35,8 @@ class Worker:
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
                 future.set_exception(exc)
 
-    def stop(self) -> None:
+    def stop(self, wait_s: float = 0.0) -> None:
+        """Finish after the queued work; wait up to `wait_s` for that (0: do not wait)."""
         self._queue.put((None, None))
+        if wait_s:
+            self._thread.join(wait_s)

@@ -31,7 +31,7 @@ from model.loading import load_tokenizer, save_model, token_starts, token_texts
 from model.modeling import GPTBigCodeForCausalLM
 from model.progress import Progress
 
-from .corpus import chunk_text, iter_packages, load_split
+from .corpus import STDLIB, chunk_text, iter_packages, load_split
 from .packages import fetch
 from .tokenizer import train_tokenizer
 
@@ -61,6 +61,7 @@ class Recipe:
     eval_windows: int = 16
     amp: str = "auto"  # autocast for forward/backward: auto (by CPU), bf16 or none (fp32)
     corpus: str = "stdlib"  # "stdlib", or "stdlib+packages" (training/packages.py)
+    stdlib_weight: int = 1  # with packages: each stdlib chunk appears this often per epoch
 
 
 @dataclass
@@ -84,16 +85,17 @@ def healing_boundary(tokenizer) -> Callable[[str], int]:
 
 
 def encode_documents(
-    tokenizer, documents: list[str], rng: random.Random, recipe: Recipe
+    tokenizer, documents: list[str], rng: random.Random, recipe: Recipe, fmt=STARCODER
 ) -> list[int]:
-    """FIM-transform each document, tokenize each piece on its own, join with <|endoftext|>."""
-    eot = tokenizer.token_to_id(STARCODER.eot)
-    special = {t: tokenizer.token_to_id(t) for t in STARCODER.special_tokens}
+    """FIM-transform each document, tokenize each piece on its own, join with the format's
+    end-of-text token (`fmt`: the model's FIM tokens, StarCoder's for our own models)."""
+    eot = tokenizer.token_to_id(fmt.eot)
+    special = {t: tokenizer.token_to_id(t) for t in fmt.special_tokens}
     boundary = healing_boundary(tokenizer) if recipe.line_fim_rate else None
     docs = [
         fim_transform(
             d, rng, recipe.fim_rate, recipe.spm_rate, recipe.line_fim_rate, boundary
-        ).pieces(STARCODER)
+        ).pieces(fmt)
         for d in documents
     ]
     texts = [p for pieces in docs for p in pieces if p not in special]
@@ -111,12 +113,14 @@ def windows(stream: list[int], seq_len: int) -> torch.Tensor:
     return torch.tensor(stream[: n * seq_len], dtype=torch.long).view(n, seq_len)
 
 
-def epoch_batches(tokenizer, chunks: list[str], recipe: Recipe, epoch: int) -> torch.Tensor:
+def epoch_batches(
+    tokenizer, chunks: list[str], recipe: Recipe, epoch: int, fmt=STARCODER
+) -> torch.Tensor:
     """All batches of one epoch, (n_batches, B, T), fixed by (seed, epoch)."""
     rng = random.Random(recipe.seed * 1_000_003 + epoch)
     order = list(chunks)
     rng.shuffle(order)
-    w = windows(encode_documents(tokenizer, order, rng, recipe), recipe.seq_len)
+    w = windows(encode_documents(tokenizer, order, rng, recipe, fmt), recipe.seq_len)
     w = w[torch.randperm(len(w), generator=torch.Generator().manual_seed(recipe.seed + epoch))]
     n = len(w) // recipe.batch_size
     return w[: n * recipe.batch_size].view(n, recipe.batch_size, recipe.seq_len)
@@ -125,7 +129,13 @@ def epoch_batches(tokenizer, chunks: list[str], recipe: Recipe, epoch: int) -> t
 def load_chunks(split: str, recipe: Recipe, wheels: Path | None = None) -> list[str]:
     """Chunks of one split; with the packages corpus, `wheels` holds their wheels."""
     files = load_split(split, wheels=wheels if "packages" in recipe.corpus else None)
-    return [c for f in files for c in chunk_text(f.text, recipe.chunk_chars)]
+    weight = {STDLIB: recipe.stdlib_weight}
+    return [
+        c
+        for f in files
+        for c in chunk_text(f.text, recipe.chunk_chars)
+        for _ in range(weight.get(f.origin, 1))
+    ]
 
 
 def heldout_sets(recipe: Recipe, wheels: Path | None) -> dict[str, list[str]]:
@@ -447,7 +457,7 @@ def seed_run(
         raise SystemExit(f"--init-from keeps the model's shape; cannot change {', '.join(changed)}")
     if overrides.get("n_positions", recipe.n_positions) < recipe.n_positions:
         raise SystemExit("--init-from can lengthen the context, not shorten it")
-    data = ("corpus", "seq_len", "chunk_chars", "batch_size")
+    data = ("corpus", "stdlib_weight", "seq_len", "chunk_chars", "batch_size")
     if any(k in overrides and overrides[k] != getattr(recipe, k) for k in data):
         state.batch_in_epoch = 0  # other data: the saved position in the epoch means nothing
     recipe = replace(recipe, **overrides)
