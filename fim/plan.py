@@ -9,13 +9,13 @@ orchestrates: encode the pieces, decode until `done`, call `finish`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .formats import FimFormat, Order
 from .healing import Vocabulary
 from .postprocess import Mode, PostOptions, is_multiline, on_blank_line, postprocess, stop_early
-from .prompt import Prompt, PromptOptions, TokenCounter, build_prompt
+from .prompt import Prompt, PromptOptions, Snippet, TokenCounter, build_prompt
 
 # A single line of code rarely needs more tokens; past this a small model is looping.
 SINGLE_LINE_MAX_TOKENS = 48
@@ -30,6 +30,8 @@ class PlanOptions:
     heal: bool = True
     mode: Mode = "auto"
     max_lines: int = 16
+    snippet_share: float = 0.0  # of the prompt budget for other files' snippets
+    drop_echoes: bool = True
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ def plan_completion(
     path: str = "",
     token_starts: Callable[[str], list[int]] | None = None,
     vocab: Vocabulary | None = None,
+    snippets: Sequence[Snippet] = (),
 ) -> Plan:
     """The plan for a cursor between `prefix` and `suffix` (the whole document around it)."""
     prompt_options = PromptOptions(
@@ -90,6 +93,7 @@ def plan_completion(
         order=options.order,
         filename_header=options.filename_header,
         heal=options.heal,
+        snippet_share=options.snippet_share,
     )
     prompt = build_prompt(
         prefix,
@@ -98,6 +102,7 @@ def plan_completion(
         count,
         prompt_options,
         path=path,
+        snippets=snippets,
         token_starts=token_starts,
         vocab=vocab,
     )
@@ -105,7 +110,9 @@ def plan_completion(
     max_new = options.max_new_tokens
     if not multiline:
         max_new = min(max_new, SINGLE_LINE_MAX_TOKENS)
-    post = PostOptions(mode=options.mode, max_lines=options.max_lines)
+    post = PostOptions(
+        mode=options.mode, max_lines=options.max_lines, drop_echoes=options.drop_echoes
+    )
     return Plan(
         prompt=prompt,
         first_starts_with=prompt.healed,

@@ -10,7 +10,10 @@ Rules, in order:
    where a line merely repeats the one before it (a small model's loop);
 4. text that repeats the suffix's next lines is dropped;
 5. closing brackets that the rest of the line already closes are dropped;
-6. trailing whitespace is dropped; nothing useful left -> "".
+6. trailing whitespace is dropped; nothing useful left -> "";
+7. no echoes: a suggestion that makes the cursor's line a copy of the next non-blank
+   line below it, of the line above it, or of the enclosing `def`/`class` header is
+   dropped (a small model's most common miss: it predicts the code it can see).
 """
 
 from __future__ import annotations
@@ -29,11 +32,17 @@ CLOSERS = {v: k for k, v in OPENERS.items()}
 BLOCK_OPENER = re.compile(r"[:{(\[]\s*(#.*)?$")
 
 
+HEADER = re.compile(r"\s*(?:async\s+def|def|class)\s")
+ECHO_MIN_CHARS = 6  # `pass`, `)`, `else:` may rightly repeat a neighbour
+HEADER_SCAN_LINES = 400
+
+
 @dataclass(frozen=True)
 class PostOptions:
     mode: Mode = "auto"
     max_lines: int = 16
     tab_size: int = 4
+    drop_echoes: bool = True
 
 
 def indent_width(line: str, tab_size: int = 4) -> int:
@@ -105,6 +114,31 @@ def _drop_suffix_overlap(lines: list[str], suffix: str) -> list[str]:
     return lines
 
 
+def _neighbours(prefix: str, suffix: str, tab: int) -> set[str]:
+    """The stripped lines a suggestion must not copy: the next non-blank line below the
+    cursor's, the nearest non-blank above it, and the enclosing def/class header."""
+    out = set()
+    below = next((ln for ln in suffix.split("\n")[1:] if ln.strip()), "")
+    above = _prev_nonblank(prefix)
+    out.update(ln.strip() for ln in (below, above) if ln.strip())
+    level = indent_width(_last_line(prefix), tab)
+    for line in reversed(prefix.split("\n")[:-1][-HEADER_SCAN_LINES:]):
+        if line.strip() and indent_width(line, tab) < level:
+            if HEADER.match(line):
+                out.add(line.strip())
+                break
+            level = indent_width(line, tab)
+    return out
+
+
+def echoes(first_line: str, prefix: str, suffix: str, tab: int = 4) -> bool:
+    """The cursor's line, completed with `first_line`, repeats a neighbouring line."""
+    if not first_line.strip():
+        return False  # the suggestion adds nothing to this line (a block starts below)
+    whole = (_last_line(prefix) + first_line + suffix.split("\n", 1)[0]).strip()
+    return len(whole) >= ECHO_MIN_CHARS and whole in _neighbours(prefix, suffix, tab)
+
+
 def _balance(text: str) -> dict[str, int]:
     """Net opened minus closed per bracket kind (strings are not parsed: a heuristic)."""
     counts = dict.fromkeys(OPENERS, 0)
@@ -145,6 +179,8 @@ def postprocess(text: str, prefix: str, suffix: str, options: PostOptions = Post
     else:
         lines = lines[:1]
         lines[0] = _drop_closed_brackets(lines[0], before, after)
+    if options.drop_echoes and echoes(lines[0], prefix, suffix, options.tab_size):
+        return ""
     lines = [ln.rstrip() for ln in lines]
     while lines and not lines[-1].strip():
         lines.pop()

@@ -111,6 +111,33 @@ def iter_repo_files(
             yield RepoFile(Path(entry.path), rel, size)
 
 
+def admits(root: Path, path: Path, limits: FileLimits = FileLimits()) -> bool:
+    """Whether the walk from `root` would yield `path` (one file, checked on its own: for
+    a saved or created file, without walking the tree)."""
+    root, path = Path(root).absolute(), Path(path).absolute()
+    if not path.is_relative_to(root):
+        return False
+    parts = path.relative_to(root).parts
+    specs: list[tuple[str, pathspec.GitIgnoreSpec]] = []
+    directory, rel = root, ""
+    for i, part in enumerate(parts):
+        spec = _ignore_spec(directory)
+        if spec is not None:
+            specs.append((rel, spec))
+        rel = f"{rel}/{part}" if rel else part
+        directory = directory / part
+        last = i == len(parts) - 1
+        if part.startswith(".") or directory.is_symlink() or _ignored(rel, not last, specs):
+            return False
+        if not last and part in SKIPPED_DIRS:
+            return False
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    return path.is_file() and is_source_name(path.name) and 0 < size <= limits.max_file_bytes
+
+
 def read_source(path: Path, max_bytes: int = FileLimits.max_file_bytes) -> str | None:
     """The file's text, or None when it is binary, not UTF-8, too large or generated."""
     try:

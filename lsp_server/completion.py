@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING
 from fim.formats import FimFormat, Special, detect_format
 from fim.healing import Vocabulary
 from fim.plan import Plan, PlanOptions, plan_completion
+from fim.prompt import Snippet
 
+from .repo_context import RepoContext
 from .sessions import Session, SessionPool
 from .settings import RELOAD_KEYS, Settings
 from .worker import Worker
@@ -70,6 +72,7 @@ class Completion:
     reused_tokens: int = 0
     ms: float = 0.0
     detail: str = ""
+    context: tuple[str, ...] = ()  # the labels of the repository snippets in the prompt
 
     @property
     def prefilled_tokens(self) -> int:
@@ -97,8 +100,9 @@ class Loaded:
 
 
 class CompletionService:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, context: RepoContext | None = None):
         self.settings = settings or Settings()
+        self.context = context  # repository snippets for prompts (None: the file alone)
         self.load_error: str | None = None
         self._loaded: Loaded | None = None
         self._loaded_keys: tuple | None = None  # the reload settings of the loaded model
@@ -170,6 +174,8 @@ class CompletionService:
             self._last.pop(uri, None)
         # A generation running for it holds its own reference to the cache until it ends.
         self._sessions.drop(uri)
+        if self.context is not None:
+            self.context.forget(uri)
 
     def last(self, uri: str) -> Completion | None:
         with self._lock:
@@ -259,7 +265,8 @@ class CompletionService:
     ) -> Completion:
         loaded = self._loaded
         assert loaded is not None
-        plan = self._plan(request, loaded)
+        snippets = self._snippets(request)
+        plan = self._plan(request, loaded, snippets)
         ids = self._encode(loaded.engine, plan.prompt.pieces)
         if not ids:
             return Completion(status="empty")
@@ -268,7 +275,10 @@ class CompletionService:
             loaded, plan, ids, session, request.uri, interrupted, deadline
         )
         done = Completion(
-            generated_tokens=len(tokens), prompt_tokens=len(ids), reused_tokens=reused
+            generated_tokens=len(tokens),
+            prompt_tokens=len(ids),
+            reused_tokens=reused,
+            context=tuple(s.path for s in snippets),
         )
         reason = interrupted()
         if reason:
@@ -278,7 +288,12 @@ class CompletionService:
         done.status = "ok" if done.text else "empty"
         return done
 
-    def _plan(self, request: CompletionRequest, loaded: Loaded) -> Plan:
+    def _snippets(self, request: CompletionRequest) -> list[Snippet]:
+        if not self.settings.repo_context or self.context is None:
+            return []
+        return self.context.snippets(request.uri, request.prefix, request.suffix)
+
+    def _plan(self, request: CompletionRequest, loaded: Loaded, snippets: list[Snippet]) -> Plan:
         engine, s = loaded.engine, self.settings
         options = PlanOptions(
             budget=self._budget(engine),
@@ -290,6 +305,8 @@ class CompletionService:
             heal=s.token_healing,
             mode=s.multiline,
             max_lines=s.max_lines,
+            snippet_share=s.repo_context_share,
+            drop_echoes=s.drop_echoes,
         )
         # The tokenizer refuses lone surrogates (valid in LSP's UTF-16, not in UTF-8).
         return plan_completion(
@@ -301,6 +318,7 @@ class CompletionService:
             path=request.path,
             token_starts=engine.token_starts,
             vocab=loaded.vocab,
+            snippets=snippets,
         )
 
     @staticmethod

@@ -24,6 +24,15 @@ from .documents import Document, PositionError
 from .logs import attach_client
 from .server import BigCodeServer, watch_parent
 from .settings import SECTION
+from .workspace import uri_to_path
+from .workspace_handlers import (
+    did_change_watched_files,
+    did_change_workspace_folders,
+    did_save,
+    initial_folders,
+    push_live_text,
+    watch_files,
+)
 
 BLOCK_LINES = PromptOptions().block_lines  # prompt windows move in blocks of this many lines
 
@@ -39,12 +48,14 @@ def initialize(ls: BigCodeServer, params: types.InitializeParams) -> None:
     if ls.log_handler is None:
         ls.log_handler = attach_client(log, ls, asyncio.get_running_loop())
     ls.apply_settings(params.initialization_options)
+    ls.index.set_folders(initial_folders(params))
     if params.process_id:
         ls.watch_task = asyncio.ensure_future(watch_parent(ls, params.process_id))
 
 
 def initialized(ls: BigCodeServer, params: types.InitializedParams) -> None:
     ls.ensure_loaded()
+    watch_files(ls)
 
 
 def shutdown(ls: BigCodeServer, params: Any) -> None:
@@ -79,6 +90,9 @@ def did_open(ls: BigCodeServer, params: types.DidOpenTextDocumentParams) -> None
     d = params.text_document
     ls.documents.open(d.uri, d.text, d.version, d.language_id)
     ls.service.note_version(d.uri, d.version)
+    path = uri_to_path(d.uri)
+    if path is not None:
+        ls.index.update(path, d.text)
 
 
 def did_change(ls: BigCodeServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -101,11 +115,17 @@ def did_change(ls: BigCodeServer, params: types.DidChangeTextDocumentParams) -> 
         return
     doc.version = version
     ls.service.note_version(uri, version)
+    ls.edited.add(uri)
 
 
 def did_close(ls: BigCodeServer, params: types.DidCloseTextDocumentParams) -> None:
-    ls.documents.close(params.text_document.uri)
-    ls.service.close(params.text_document.uri)
+    uri = params.text_document.uri
+    ls.documents.close(uri)
+    ls.service.close(uri)
+    ls.edited.discard(uri)
+    path = uri_to_path(uri)
+    if path is not None:
+        ls.index.update(path)  # unsaved edits are gone: the file on disk counts again
 
 
 # --- completion ------------------------------------------------------------------------
@@ -141,6 +161,7 @@ async def suggest(
         raise JsonRpcInvalidParams(f"{exc}") from None
     if not await model_ready(ls):
         return None
+    push_live_text(ls, uri)
     request = CompletionRequest(uri, version, prefix, suffix, file_label(uri))
     ticket = ls.service.submit(request)
     try:
@@ -243,6 +264,7 @@ def status(ls: BigCodeServer, params: Any) -> dict:
         "positionEncoding": ls.encoding,
         "documents": len(ls.documents),
         **ls.service.status(),
+        "workspace": ls.index.status(),
     }
     doc = ls.documents.get(uri) if isinstance(uri, str) else None
     if doc is not None:
@@ -255,6 +277,7 @@ def status(ls: BigCodeServer, params: Any) -> dict:
                 "generatedTokens": last.generated_tokens,
                 "promptTokens": last.prompt_tokens,
                 "reusedTokens": last.reused_tokens,
+                "context": list(last.context),
                 "ms": round(last.ms, 2),
             }
     return out
@@ -269,6 +292,9 @@ HANDLERS = (
     (types.TEXT_DOCUMENT_DID_OPEN, None, did_open),
     (types.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
     (types.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
+    (types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False), did_save),
+    (types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS, None, did_change_workspace_folders),
+    (types.WORKSPACE_DID_CHANGE_WATCHED_FILES, None, did_change_watched_files),
     (types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions(), inline_completion),
     (
         types.TEXT_DOCUMENT_COMPLETION,

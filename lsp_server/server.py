@@ -15,16 +15,27 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
+from fim.repo_files import FileLimits
+
 from . import __version__
 from .completion import CompletionService
 from .documents import DocumentStore
 from .protocol import BigCodeProtocol
+from .repo_context import RepoContext
 from .settings import RELOAD_KEYS, Settings
 from .transport import pump, stdin_reader
+from .workspace import WorkspaceIndex
 
 log = logging.getLogger("bigcode_ls")
 PARENT_POLL_S = 1.0
 TCP_GRACE_S = 1.0  # os.kill(pid, 0) costs microseconds
+
+
+def index_limits(settings: Settings) -> FileLimits:
+    return FileLimits(
+        max_files=settings.index_max_files,
+        max_total_bytes=int(settings.index_max_mib * 1024 * 1024),
+    )
 
 
 class BigCodeServer(LanguageServer):
@@ -32,9 +43,11 @@ class BigCodeServer(LanguageServer):
         super().__init__("bigcode-ls", __version__, protocol_cls=BigCodeProtocol)
         self.documents = DocumentStore()
         self.base_settings = self.settings = settings or Settings()
-        self.service = CompletionService(self.settings)
+        self.index = WorkspaceIndex(index_limits(self.settings))
+        self.service = CompletionService(self.settings, RepoContext(self.index))
         self.exit_code: int | None = None  # set by `exit`: the session is over
         self.declined: set[str] = set()  # documents too large to complete (logged once)
+        self.edited: set[str] = set()  # open documents whose live text the index lacks
         self.load_task: asyncio.Task | None = None
         self.load_future: asyncio.Future | None = None
         self.watch_task: asyncio.Task | None = None
@@ -62,7 +75,11 @@ class BigCodeServer(LanguageServer):
         for problem in problems:
             log.warning(problem)
         reload = any(getattr(new, k) != getattr(self.settings, k) for k in RELOAD_KEYS)
-        self.settings = self.service.settings = new
+        old, self.settings = self.settings, new
+        self.service.settings = new
+        if index_limits(new) != index_limits(old):
+            self.index.limits = index_limits(new)
+            self.index.set_folders(self.index.folders)
         if reload and self.load_task is not None:
             self.start_loading()
 
@@ -92,7 +109,9 @@ class BigCodeServer(LanguageServer):
             self.service.close(uri)
         self.documents = DocumentStore()
         self.declined = set()
+        self.edited = set()
         self.settings = self.service.settings = self.base_settings
+        self.index.set_folders([])
 
     def serve_stdio(self, stdin=None, stdout=None) -> int:
         """LSP over stdio until `exit` or end of input; returns the exit code."""

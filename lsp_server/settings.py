@@ -88,6 +88,25 @@ class Settings:
         bounds=(0, 256),
         reload=True,
     )
+    drop_echoes: bool = setting(
+        True,
+        "Drop a suggestion that repeats the line below or above the cursor or the enclosing "
+        "def/class header.",
+    )
+    repo_context: bool = setting(
+        True,
+        "Put snippets of other workspace files (similar code, definitions of names used at "
+        "the cursor) ahead of the prompt. Reads only the workspace folders and open files.",
+    )
+    repo_context_share: float = setting(
+        0.3, "Share of the prompt budget for repository snippets.", bounds=(0.0, 0.8)
+    )
+    index_max_files: int = setting(
+        5000, "Most workspace files indexed for repository context.", bounds=(0, 1_000_000)
+    )
+    index_max_mib: float = setting(
+        64.0, "Most MiB of source text indexed for repository context.", bounds=(0, 65536)
+    )
     quantize: str = setting(
         "none",
         "int8: weight-only int8 linear layers, faster CPU decoding (see docs/benchmarks.md).",

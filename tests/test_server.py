@@ -31,7 +31,7 @@ def slow_model(tmp_path_factory):
     )
 
 
-async def launch(model, settings=None, capabilities=None, encodings=None):
+async def launch(model, settings=None, capabilities=None, encodings=None, folders=()):
     """A pytest-lsp client on a new server process, initialized."""
     client = make_test_lsp_client()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -46,6 +46,8 @@ async def launch(model, settings=None, capabilities=None, encodings=None):
             capabilities=caps,
             initialization_options={"bigcode": {"tokenHealing": False, **(settings or {})}},
             process_id=os.getpid(),
+            workspace_folders=[types.WorkspaceFolder(uri=f.as_uri(), name=f.name) for f in folders]
+            or None,
         )
     )
     client.init_result = result

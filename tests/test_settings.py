@@ -56,7 +56,8 @@ def test_every_setting_is_a_command_line_option(f):
         value = "/models/x"
         argv = [flag, value]
     else:
-        value = type(f.default)(f.metadata["bounds"][0] + 1)
+        low, high = f.metadata["bounds"]
+        value = type(f.default)(low + 1 if low + 1 <= high else (low + high) / 2)
         argv = [flag, str(value)]
     for subcommand in ([], ["serve"]):  # the subcommand's parser must not reset it
         settings, problems = from_cli(parser().parse_args(argv + subcommand))

@@ -32,6 +32,11 @@ export const SERVER_KEYS = [
   "deadlineMs",
   "maxDocumentMib",
   "threads",
+  "dropEchoes",
+  "repoContext",
+  "repoContextShare",
+  "indexMaxFiles",
+  "indexMaxMib",
   "quantize",
 ] as const;
 export const EXTENSION_KEYS = ["serverPath", "serverArgs", "languages"] as const;

@@ -1,0 +1,175 @@
+"""Repository context: retrieval, the workspace index, snippet stability, echo rules."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fim.postprocess import PostOptions, echoes, postprocess
+from fim.retrieval import Corpus, definitions_of, keep_or_replace, query_of, windows_of
+from lsp_server.repo_context import RepoContext
+from lsp_server.workspace import WorkspaceIndex
+
+FILES = {
+    "shop/cart.py": (
+        "from shop.prices import price_of, apply_discount\n\n\n"
+        "class Cart:\n"
+        "    def __init__(self):\n"
+        "        self.items = []\n\n"
+        "    def add(self, sku, quantity=1):\n"
+        "        self.items.append((sku, quantity))\n\n"
+        "    def total(self):\n"
+        "        subtotal = sum(price_of(sku) * quantity for sku, quantity in self.items)\n"
+        "        return apply_discount(subtotal, self.coupon)\n"
+    ),
+    "shop/prices.py": (
+        "PRICES = {'apple': 3, 'pear': 4}\n\n\n"
+        "def price_of(sku):\n"
+        "    return PRICES[sku]\n\n\n"
+        "def apply_discount(amount, coupon):\n"
+        "    if coupon is None:\n"
+        "        return amount\n"
+        "    return amount * (100 - coupon.percent) // 100\n"
+    ),
+    "shop/log.py": (
+        "import logging\n\n"
+        "log = logging.getLogger('shop')\n\n\n"
+        "def warn(message):\n"
+        "    log.warning(message)\n"
+    ),
+}
+
+
+def corpus_of(files: dict[str, str]) -> Corpus:
+    return Corpus.build([(windows_of(p, t), definitions_of(p, t)) for p, t in files.items()])
+
+
+# --- retrieval ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scorer", ["jaccard", "bm25"])
+def test_similar_code_ranks_the_related_file_first(scorer):
+    corpus = corpus_of(FILES)
+    query = "subtotal = price_of(sku) * quantity\nif coupon is None:\n    return amount"
+    ranked = corpus.similar(query, 3, exclude="shop/cart.py", scorer=scorer)
+    assert [w.path for _, w in ranked][0] == "shop/prices.py"
+    assert all(w.path != "shop/cart.py" for _, w in ranked)
+    assert [s for s, _ in ranked] == sorted((s for s, _ in ranked), reverse=True)
+
+
+def test_definitions_of_top_level_names_and_their_bodies():
+    defs = definitions_of("shop/prices.py", FILES["shop/prices.py"])
+    assert set(defs) == {"PRICES", "price_of", "apply_discount"}
+    assert defs["apply_discount"].text.startswith("def apply_discount(amount, coupon):")
+    assert "return amount * (100 - coupon.percent) // 100" in defs["apply_discount"].text
+    assert "def price_of" not in defs["apply_discount"].text
+
+
+def test_the_query_leaves_out_the_cursors_line():
+    assert query_of("a = 1\nb = 2\nc = pri") == "a = 1\nb = 2"
+    assert query_of("first line only") == ""
+
+
+def test_hysteresis_keeps_a_set_unless_a_new_one_is_clearly_better():
+    corpus = corpus_of(FILES)
+    prices = corpus.definitions["apply_discount"]
+    log = corpus.definitions["warn"]
+    query = "total = apply_discount(amount, coupon)"
+    assert keep_or_replace(prices, log, query) == prices  # the new set is worse: kept
+    assert keep_or_replace(log, prices, query) == prices  # clearly better: replaced
+    assert keep_or_replace((), log, query) == log
+
+
+# --- the workspace index and snippets ---------------------------------------------------
+
+
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+def test_snippets_bring_definitions_from_other_files_and_stay_put_while_typing(tmp_path):
+    root = tmp_path / "proj"
+    write_tree(root, FILES)
+    index = WorkspaceIndex()
+    index.set_folders([root]).result(10)
+    context = RepoContext(index)
+    uri = (root / "shop" / "cart.py").as_uri()
+    text = FILES["shop/cart.py"]
+    cursor = text.index("return apply_discount")
+    labels = []
+    for typed in ("", "r", "re", "ret", "retu", "return"):  # typing on the cursor's line
+        snippets = context.snippets(uri, text[:cursor] + typed, text[cursor:])
+        labels.append([s.path for s in snippets])
+    assert "proj/shop/prices.py" in labels[0]
+    assert all(ls == labels[0] for ls in labels)
+    assert all(not p.endswith("cart.py") for p in labels[0])
+    texts = [s.text for s in context.snippets(uri, text[:cursor], text[cursor:])]
+    assert any(t.startswith("def apply_discount(amount, coupon):") for t in texts)
+
+
+def test_folders_come_and_go_and_ignored_or_escaping_files_never_enter(tmp_path):
+    a, b, outside = tmp_path / "a", tmp_path / "b", tmp_path / "outside"
+    write_tree(a, {"one.py": "def alpha_function():\n    return 1\n"})
+    write_tree(b, {"two.py": "def beta_function():\n    return 2\n", "skip.py": "x = 1\n"})
+    (b / ".gitignore").write_text("skip.py\n")
+    write_tree(outside, {"secret.py": "def gamma_secret():\n    return 3\n"})
+    os.symlink(outside, b / "linked")
+    (b / "blob.py").write_bytes(b"\x00" * 100)
+    index = WorkspaceIndex()
+    index.set_folders([a]).result(10)
+    assert set(index.snapshot().definitions) == {"alpha_function"}
+    index.change_folders([b], []).result(10)
+    assert set(index.snapshot().definitions) == {"alpha_function", "beta_function"}
+    index.change_folders([], [a]).result(10)
+    assert set(index.snapshot().definitions) == {"beta_function"}
+    index.update(outside / "secret.py").result(10)  # outside every folder: never read
+    index.update(b / "linked" / "secret.py").result(10)  # through a symlink: neither
+    assert "gamma_secret" not in index.snapshot().definitions
+    (b / "three.py").write_text("def delta_function():\n    pass\n")
+    index.update(b / "three.py").result(10)  # a saved / created file
+    assert "delta_function" in index.snapshot().definitions
+    (b / "three.py").unlink()
+    index.update(b / "three.py").result(10)  # a deleted file
+    assert "delta_function" not in index.snapshot().definitions
+
+
+# --- no echoes ---------------------------------------------------------------------------
+
+BODY = "def load(path):\n    data = read(path)\n    "
+ECHOES = [
+    # (prefix, suggestion, suffix, dropped?)
+    (BODY, "return data", "\n    return data\n", True),  # the line below
+    (BODY, "data = read(path)", "\n    return data\n", True),  # the line above
+    ("def load(path):\n    ", "def load(path):", "\n", True),  # the header just above
+    ("def a_one():\n    pass\n\n\ndef b():\n    x = 1\n", "def a_one():", "\n", False),
+    (
+        "class A:\n    def load(self, path):\n        x = 1\n        ",
+        "def load(self, path):",
+        "\n",
+        True,
+    ),
+    (BODY, "return parse(data)", "\n    return data\n", False),  # different
+    (BODY, "pass", "\n    pass\n", False),  # too short to call an echo
+    ("    x = compute(", "a, b)", "\n    x = compute(a, b)\n", True),  # mid-line completion
+    (BODY, "return data", "\n\n\n    return data\n", True),  # blank lines in between
+]
+
+
+@pytest.mark.parametrize("prefix, suggestion, suffix, dropped", ECHOES)
+def test_echo_rules(prefix, suggestion, suffix, dropped):
+    assert echoes(suggestion, prefix, suffix) == dropped
+    kept = postprocess(suggestion, prefix, suffix, PostOptions(mode="single"))
+    assert (kept == "") == dropped
+    off = postprocess(suggestion, prefix, suffix, PostOptions(mode="single", drop_echoes=False))
+    assert off == suggestion
+
+
+def test_a_block_stops_where_it_starts_repeating_the_suffix():
+    prefix = "def f(x):\n"
+    suffix = "\n    return y\n"
+    text = "    y = x + 1\n    return y\n    extra = 2"
+    assert postprocess(text, prefix, suffix, PostOptions(mode="multi")) == "    y = x + 1"
