@@ -4,7 +4,8 @@ Replays typing a 30-line function into a 1,700-line stdlib file (the same replay
 bench/latency.py, every character) and builds the server's prompt after each key with
 the bundled tokenizer; the reusable share of a prompt is its longest common token prefix
 with the previous prompt, divided by its length. No model runs: this measures the
-layout alone, SPM against PSM.
+layout alone, SPM against PSM, and SPM with repository context (the stdlib folder as the
+workspace, snippets chosen per keystroke by the server's own `RepoContext`).
 
     python -m bench.fim_reuse [--json docs/results/fim_reuse.json]
 """
@@ -21,6 +22,8 @@ from bench.latency import FILE, FUNCTION, replay_points
 from fim.formats import STARCODER, Special
 from fim.healing import Vocabulary
 from fim.prompt import PromptOptions, build_prompt
+from lsp_server.repo_context import RepoContext
+from lsp_server.workspace import WorkspaceIndex
 from model.generate import common_prefix_len
 from model.loading import load_tokenizer, token_starts, token_texts
 from model.progress import Progress
@@ -53,20 +56,28 @@ def main(argv: list[str] | None = None) -> int:
     source = (stdlib_root() / FILE).read_text()
     base, body, at = replay_points(source, FUNCTION)
     results = {}
-    for order in ("spm", "psm"):
-        options = PromptOptions(budget=args.budget, order=order)
+    index = WorkspaceIndex()
+    index.set_folders([stdlib_root()]).result()
+    context = RepoContext(index)
+    uri = (stdlib_root() / FILE).as_uri()
+    for config in ("spm", "psm", "spm+context"):
+        order = config[:3]
+        share = 0.3 if "context" in config else 0.0
+        options = PromptOptions(budget=args.budget, order=order, snippet_share=share)
         prev: list[int] = []
         shares, lengths = [], []
-        bar = Progress(len(body), f"{order}")
+        bar = Progress(len(body), config)
         for i in range(1, len(body) + 1):
             text = base[:at] + body[:i] + base[at:]
             cursor = at + i
+            snippets = context.snippets(uri, text[:cursor], text[cursor:]) if share else ()
             prompt = build_prompt(
                 text[:cursor],
                 text[cursor:],
                 STARCODER,
                 count,
                 options,
+                snippets=snippets,
                 token_starts=lambda text: token_starts(tok, text),
                 vocab=vocab,
             )
@@ -80,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             prev = flat
             bar.update(1)
         bar.close()
-        results[order] = {
+        results[config] = {
             "keystrokes": len(shares),
             "mean_reusable_share": statistics.fmean(shares),
             "median_reusable_share": statistics.median(shares),
@@ -88,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
             "keystrokes_below_90pct": sum(s < 0.9 for s in shares),
             "mean_prompt_tokens": statistics.fmean(lengths),
         }
-        r = results[order]
+        r = results[config]
         print(
-            f"{order}: mean reusable {r['mean_reusable_share']:.1%}, median {r['median_reusable_share']:.1%}, "
+            f"{config}: mean reusable {r['mean_reusable_share']:.1%}, median {r['median_reusable_share']:.1%}, "
             f"p5 {r['p5_reusable_share']:.1%}, {r['keystrokes_below_90pct']} of {r['keystrokes']} keys below 90%, "
             f"prompt {r['mean_prompt_tokens']:.0f} tokens",
             file=sys.stderr,

@@ -17,6 +17,7 @@ the KV cache reusable while the user types.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import defaultdict
@@ -36,6 +37,7 @@ WINDOW_LINES = 20
 WINDOW_STRIDE = 10
 QUERY_LINES = 20
 DEFINITION_LINES = 12
+COMMON_FLOOR = 200  # postings always walked up to this length
 
 
 @dataclass(frozen=True)
@@ -122,16 +124,24 @@ class Corpus:
         """The `k` best windows of files other than `exclude`, best first, never two
         overlapping windows of one file."""
         q = frozenset(identifiers(query))
+        # A name in more than one window in 20 says little about which is similar, and
+        # walking its postings would cost a large workspace most of the request.
+        common_limit = max(COMMON_FLOOR, len(self.windows) // 20)
         common: dict[int, int] = defaultdict(int)
         for name in q:
-            for i in self.postings.get(name, ()):
-                common[i] += 1
+            postings = self.postings.get(name, ())
+            if len(postings) <= common_limit:
+                for i in postings:
+                    common[i] += 1
         if scorer == "bm25":
             scores = self._bm25(q, common)
         else:
             scores = {i: c / (len(q) + len(self.windows[i].idents) - c) for i, c in common.items()}
+        keep = [i for i in scores if self.windows[i].path != exclude]
+        # Neighbouring windows overlap: a few times k candidates leave k distinct ones.
+        best = heapq.nlargest(8 * k, keep, key=lambda i: (scores[i], -i))
         ranked = sorted(
-            ((s, self.windows[i]) for i, s in scores.items() if self.windows[i].path != exclude),
+            ((scores[i], self.windows[i]) for i in best),
             key=lambda sw: (-sw[0], sw[1].path, sw[1].start),
         )
         out: list[tuple[float, Window]] = []

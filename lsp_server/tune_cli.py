@@ -32,23 +32,30 @@ def add_parser(sub) -> None:
     tune.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     tune.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
     tune.add_argument("--holes", type=int, default=HOLES, help="held-out holes to report on")
+    tune.add_argument(
+        "--heldout-percent",
+        type=int,
+        default=10,
+        help="share of the repository's files held out to choose the weights (default 10)",
+    )
 
 
 def run_tune(args: argparse.Namespace) -> int:
-    from model import ModelLoadError
     from training.tune import TuneError, TuneOptions, load_repo, tune, write_summary
 
     from .engine import bundled_model_path
 
     base = (args.base or bundled_model_path()).expanduser()
     threads = args.threads or len(os.sched_getaffinity(0))
-    o = TuneOptions(args.path, args.out, base, args.minutes, args.device, threads)
+    o = TuneOptions(
+        args.path, args.out, base, args.minutes, args.device, threads, args.heldout_percent
+    )
     try:
         if not (base / "config.json").is_file():
             raise TuneError(f"{base} is not a model directory (no config.json)")
         texts, _, held = load_repo(o)
         summary = tune(o)
-    except (TuneError, ModelLoadError) as exc:
+    except TuneError as exc:
         sys.stderr.write(f"bigcode-ls: {exc}\n")
         return 2
     holes = held_out_holes(texts, held, args.holes)
@@ -76,20 +83,18 @@ def held_out_holes(texts: dict[str, str], held: list[str], n: int) -> list[dict]
 def score_model(model: Path, holes: list[dict], threads: int) -> dict:
     """Exact and first-10 match of `model` on `holes`, through the server's own path."""
     from fim.holes import score
-    from model.progress import Progress
 
     from .completion import CompletionRequest, CompletionService
 
     service = CompletionService(Settings(model=str(model), threads=threads, multiline="single"))
     service.load().result()
     exact = first10 = 0
-    bar = Progress(len(holes), f"holes {model.name}")
     for i, h in enumerate(holes):
         request = CompletionRequest(f"file:///tune/{i}", 1, h["prefix"], h["suffix"], h["file"])
         hit, near = score(service.complete_now(request).text, h["target"])
         exact, first10 = exact + hit, first10 + near
-        bar.update(1)
-    bar.close()
+        if (i + 1) % max(1, len(holes) // 10) == 0 or i + 1 == len(holes):
+            sys.stderr.write(f"holes {model.name}: {i + 1}/{len(holes)}\n")
     service.shutdown(wait_s=10.0)
     n = max(1, len(holes))
     return {"exact_match": exact / n, "first10_match": first10 / n}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from lsprotocol import types
 
-from tests.test_repo_context import FILES, write_tree
 from tests.models import make_constant_model_dir
+from tests.test_repo_context import FILES, write_tree
 from tests.test_server import launch, status_of, stop, until, wait_ready
 
 

@@ -31,6 +31,7 @@ from model.loading import load_tokenizer, save_model, token_starts, token_texts
 from model.modeling import GPTBigCodeForCausalLM
 from model.progress import Progress
 
+from .context import documents
 from .corpus import STDLIB, chunk_text, iter_packages, load_split
 from .packages import fetch
 from .tokenizer import train_tokenizer
@@ -62,6 +63,7 @@ class Recipe:
     amp: str = "auto"  # autocast for forward/backward: auto (by CPU), bf16 or none (fp32)
     corpus: str = "stdlib"  # "stdlib", or "stdlib+packages" (training/packages.py)
     stdlib_weight: int = 1  # with packages: each stdlib chunk appears this often per epoch
+    context_rate: float = 0.0  # share of chunks with other files' snippets ahead (context.py)
 
 
 @dataclass
@@ -85,19 +87,21 @@ def healing_boundary(tokenizer) -> Callable[[str], int]:
 
 
 def encode_documents(
-    tokenizer, documents: list[str], rng: random.Random, recipe: Recipe, fmt=STARCODER
+    tokenizer, documents: list, rng: random.Random, recipe: Recipe, fmt=STARCODER
 ) -> list[int]:
     """FIM-transform each document, tokenize each piece on its own, join with the format's
     end-of-text token (`fmt`: the model's FIM tokens, StarCoder's for our own models)."""
     eot = tokenizer.token_to_id(fmt.eot)
     special = {t: tokenizer.token_to_id(t) for t in fmt.special_tokens}
     boundary = healing_boundary(tokenizer) if recipe.line_fim_rate else None
-    docs = [
-        fim_transform(
-            d, rng, recipe.fim_rate, recipe.spm_rate, recipe.line_fim_rate, boundary
-        ).pieces(fmt)
-        for d in documents
-    ]
+    docs = []
+    for d in documents:
+        snippets, text = d if isinstance(d, tuple) else ((), d)
+        pieces = [p for snippet in snippets for p in (snippet, fmt.eot)]
+        cut = fim_transform(
+            text, rng, recipe.fim_rate, recipe.spm_rate, recipe.line_fim_rate, boundary
+        )
+        docs.append(pieces + cut.pieces(fmt))
     texts = [p for pieces in docs for p in pieces if p not in special]
     encoded = iter(tokenizer.encode_batch(texts, add_special_tokens=False))
     stream: list[int] = []
@@ -126,10 +130,13 @@ def epoch_batches(
     return w[: n * recipe.batch_size].view(n, recipe.batch_size, recipe.seq_len)
 
 
-def load_chunks(split: str, recipe: Recipe, wheels: Path | None = None) -> list[str]:
-    """Chunks of one split; with the packages corpus, `wheels` holds their wheels."""
+def load_chunks(split: str, recipe: Recipe, wheels: Path | None = None) -> list:
+    """Chunks of one split (some with repository snippets ahead, see context.py); with the
+    packages corpus, `wheels` holds their wheels."""
     files = load_split(split, wheels=wheels if "packages" in recipe.corpus else None)
     weight = {STDLIB: recipe.stdlib_weight}
+    if recipe.context_rate:
+        return documents(files, recipe.chunk_chars, recipe.context_rate, recipe.seed, weight)
     return [
         c
         for f in files
@@ -457,7 +464,7 @@ def seed_run(
         raise SystemExit(f"--init-from keeps the model's shape; cannot change {', '.join(changed)}")
     if overrides.get("n_positions", recipe.n_positions) < recipe.n_positions:
         raise SystemExit("--init-from can lengthen the context, not shorten it")
-    data = ("corpus", "stdlib_weight", "seq_len", "chunk_chars", "batch_size")
+    data = ("corpus", "stdlib_weight", "context_rate", "seq_len", "chunk_chars", "batch_size")
     if any(k in overrides and overrides[k] != getattr(recipe, k) for k in data):
         state.batch_in_epoch = 0  # other data: the saved position in the epoch means nothing
     recipe = replace(recipe, **overrides)

@@ -33,7 +33,7 @@ import torch
 
 from fim.formats import detect_format
 from fim.repo_files import iter_repo_files, read_source
-from model import GPTBigCodeForCausalLM
+from model import GPTBigCodeForCausalLM, ModelLoadError
 from model.loading import load_tokenizer, read_config, save_model
 from model.progress import Progress
 
@@ -108,7 +108,10 @@ def split_files(relpaths: list[str], percent: int) -> tuple[list[str], list[str]
 
 
 def estimated_step_s(base: Path, o: TuneOptions) -> float:
-    config = read_config(base)
+    try:
+        config = read_config(base)
+    except ModelLoadError as exc:
+        raise TuneError(str(exc)) from None
     params = 12 * config.n_layer * config.n_embd**2 + config.vocab_size * config.n_embd
     return 6 * params * o.batch_size * o.seq_len / (CPU_FLOPS_PER_THREAD * max(1, o.threads))
 
@@ -129,6 +132,8 @@ def check_inputs(o: TuneOptions) -> None:
                 f"so {REFERENCE_MINUTES} minutes give under {MIN_STEPS} steps; use a GPU "
                 f"(--device cuda) or a smaller model"
             )
+    if not (o.base / "tokenizer.json").is_file():
+        raise TuneError(f"{o.base} has no tokenizer.json")
 
 
 # --------------------------------------------------------------------------------------
@@ -153,8 +158,11 @@ def open_run(o: TuneOptions, held: list[str], train: list[str]):
                 best_heldout_loss=exported["best_heldout_loss"], best_step=exported["best_step"]
             )
         return model, opt, recipe, state, meta
+    try:
+        model = GPTBigCodeForCausalLM.from_pretrained(o.base, device=o.device)
+    except ModelLoadError as exc:
+        raise TuneError(str(exc)) from None
     run.mkdir(parents=True, exist_ok=True)
-    model = GPTBigCodeForCausalLM.from_pretrained(o.base, device=o.device)
     c = model.config
     recipe = Recipe(
         vocab_size=c.vocab_size,

@@ -1,0 +1,232 @@
+"""Benchmark 4, repository quality: does the rest of the project make suggestions right?
+
+Whole-line holes in the files of real, permissively licensed packages that the bundled
+model never trained on (the corpus' held-out packages, training/packages.py HELDOUT),
+with the package's folder as the workspace, driven through the real server over stdio.
+Each hole's file is opened with the line's code removed, one inline completion is asked
+at the line's indentation, and the document is closed again. Three server runs:
+
+    off      repoContext false, dropEchoes false   (the product before this change)
+    off+echo repoContext false, dropEchoes true
+    on       repoContext true,  dropEchoes true    (the defaults now)
+
+Reported: exact match, first-line prefix match, first-10-characters match, echo rates
+(strict: the rule post-processing applies; near: the suggestion equals any of the three
+non-blank lines above or below), client latency p50/p95; in-process, the retrieval step
+alone per request and the index build per 1,000 files; and, without a model, how often
+the best two windows by Jaccard or by BM25 contain the hole's names that its own file
+does not.
+
+    python -m bench.repo_quality [--model DIR] [--holes-per-package 90]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+from bench.rawlsp import RawServer
+from fim.holes import line_holes, score
+from fim.postprocess import echoes
+from fim.repo_files import iter_repo_files, read_source
+from fim.retrieval import identifiers, query_of
+from lsp_server.repo_context import RepoContext
+from lsp_server.workspace import WorkspaceIndex
+from model.progress import Progress
+from training.corpus import stdlib_root
+from training.packages import HELDOUT, PACKAGES, fetch
+
+CONFIGS = {
+    "off": {"repoContext": False, "dropEchoes": False},
+    "off+echo": {"repoContext": False, "dropEchoes": True},
+    "on": {"repoContext": True, "dropEchoes": True},
+}
+
+
+def unpack(wheels: Path, root: Path) -> list[Path]:
+    """Each held-out package's wheel unpacked into its own folder (the workspace)."""
+    held = tuple(p for p in PACKAGES if p.name in HELDOUT)
+    fetch(wheels, held)
+    out = []
+    for p in held:
+        wheel = next(wheels.glob(f"{p.name}-{p.version}-*.whl"))
+        folder = (root / p.name).absolute()
+        if not folder.exists():
+            with zipfile.ZipFile(wheel) as z:
+                z.extractall(folder)
+        out.append(folder)
+    return out
+
+
+def package_holes(folder: Path, n: int) -> list[dict]:
+    files = []
+    for f in iter_repo_files(folder):
+        text = read_source(f.path)
+        if text and f.relpath.endswith(".py"):
+            files.append(SimpleNamespace(relpath=f.relpath, text=text))
+    holes = line_holes(files, n, seed=0)
+    for h in holes:
+        h["path"] = folder / h["file"]
+    return holes
+
+
+def near_echo(line: str, h: dict) -> bool:
+    above = [ln.strip() for ln in h["prefix"].split("\n")[:-1] if ln.strip()][-3:]
+    below = [ln.strip() for ln in h["suffix"].split("\n")[1:] if ln.strip()][:3]
+    return bool(line) and line in above + below
+
+
+def run_config(model: str, settings: dict, folder: Path, holes: list[dict], bar) -> list[dict]:
+    server = RawServer("--model", model, "--threads", "1") if model else RawServer("--threads", "1")
+    rows = []
+    try:
+        server.initialize(
+            {"bigcode": {**settings, "multiline": "single"}},
+            workspaceFolders=[{"uri": folder.as_uri(), "name": folder.name}],
+        )
+        server.wait_model(120)
+        deadline = time.monotonic() + 120
+        while settings["repoContext"] and server.status()["workspace"]["buildS"] is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the index was not built")
+            time.sleep(0.1)
+        for h in holes:
+            uri = h["path"].as_uri()
+            server.open(uri, h["prefix"] + h["suffix"])
+            line = h["prefix"].count("\n")
+            col = len(h["prefix"]) - h["prefix"].rfind("\n") - 1
+            t0 = time.perf_counter()
+            server.inline(uri, line, col, timeout=60)
+            wall = (time.perf_counter() - t0) * 1000
+            last = server.status(uri).get("last") or {}
+            server.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+            text = (last.get("text") or "").split("\n", 1)[0].strip()
+            exact, first10 = score(text, h["target"])
+            rows.append(
+                {
+                    "exact": exact,
+                    "first10": first10,
+                    "prefix": bool(text) and h["target"].startswith(text),
+                    "empty": not text,
+                    "echo": echoes(text, h["prefix"], h["suffix"]),
+                    "near_echo": near_echo(text, h),
+                    "ms": wall,
+                    "context": len(last.get("context") or []),
+                }
+            )
+            bar.update(1)
+    finally:
+        server.close()
+    return rows
+
+
+def summarize(rows: list[dict]) -> dict:
+    n = len(rows)
+    shown = [r for r in rows if not r["empty"]]
+    ms = sorted(r["ms"] for r in rows)
+    return {
+        "holes": n,
+        "exact_match": sum(r["exact"] for r in rows) / n,
+        "prefix_match": sum(r["prefix"] for r in rows) / n,
+        "first10_match": sum(r["first10"] for r in rows) / n,
+        "suggestions": len(shown),
+        "echo_rate": sum(r["echo"] for r in shown) / max(1, len(shown)),
+        "near_echo_rate": sum(r["near_echo"] for r in shown) / max(1, len(shown)),
+        "p50_ms": statistics.median(ms),
+        "p95_ms": ms[int(0.95 * (n - 1))],
+        "mean_snippets": sum(r["context"] for r in rows) / n,
+    }
+
+
+def retrieval_costs(folders: list[Path], holes: dict[str, list[dict]]) -> dict:
+    """Index build per 1,000 files (the packages and the stdlib as a bigger workspace) and
+    the retrieval step per request, in this process."""
+    builds = {}
+    for folder in [*folders, stdlib_root()]:
+        index = WorkspaceIndex()
+        t0 = time.perf_counter()
+        index.set_folders([folder]).result()
+        s = time.perf_counter() - t0
+        builds[folder.name] = {"files": index.snapshot().files, "s": s}
+    files = sum(b["files"] for b in builds.values())
+    per_request = []
+    recall = {"jaccard": [], "bm25": []}
+    for folder in folders:
+        index = WorkspaceIndex()
+        index.set_folders([folder]).result()
+        context = RepoContext(index)
+        corpus = index.snapshot()
+        for h in holes[folder.name]:
+            uri = h["path"].as_uri()
+            t0 = time.perf_counter()
+            context.snippets(uri, h["prefix"], h["suffix"])
+            per_request.append((time.perf_counter() - t0) * 1000)
+            context.forget(uri)
+            own = set(identifiers(h["prefix"][-4000:] + h["suffix"][:2000]))
+            wanted = set(identifiers(h["target"])) - own
+            if not wanted:
+                continue
+            label = index.label_of(h["path"])
+            for scorer in recall:
+                found = corpus.similar(query_of(h["prefix"]), 2, label, scorer)
+                names = set().union(*(w.idents for _, w in found)) if found else set()
+                recall[scorer].append(len(wanted & names) / len(wanted))
+    per_request.sort()
+    return {
+        "index_build": builds,
+        "index_s_per_1000_files": sum(b["s"] for b in builds.values()) / files * 1000,
+        "retrieval_p50_ms": statistics.median(per_request),
+        "retrieval_p95_ms": per_request[int(0.95 * (len(per_request) - 1))],
+        "new_name_recall": {k: statistics.fmean(v) for k, v in recall.items()},
+        "holes_with_new_names": len(recall["jaccard"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--model", default="", help="model directory (default: the bundled one)")
+    p.add_argument("--holes-per-package", type=int, default=90)
+    p.add_argument("--wheels", type=Path, default=Path("runs/wheels"))
+    p.add_argument("--workspaces", type=Path, default=Path("runs/repos"))
+    p.add_argument("--json", type=Path, default=Path("docs/results/repo_quality.json"))
+    args = p.parse_args(argv)
+
+    folders = unpack(args.wheels, args.workspaces)
+    holes = {f.name: package_holes(f, args.holes_per_package) for f in folders}
+    total = sum(len(h) for h in holes.values())
+    results: dict = {"packages": {f.name: len(holes[f.name]) for f in folders}}
+    for name, settings in CONFIGS.items():
+        bar = Progress(total, name)
+        rows = []
+        for f in folders:
+            rows += run_config(args.model, settings, f, holes[f.name], bar)
+        bar.close()
+        results[name] = summarize(rows)
+        r = results[name]
+        print(
+            f"{name}: exact {r['exact_match']:.1%}, prefix {r['prefix_match']:.1%}, "
+            f"echo {r['echo_rate']:.1%} (near {r['near_echo_rate']:.1%}), "
+            f"p50 {r['p50_ms']:.0f} ms",
+            file=sys.stderr,
+        )
+    results["retrieval"] = retrieval_costs(folders, holes)
+    results["ratios"] = {
+        "exact_on_vs_off": results["on"]["exact_match"] / max(1e-9, results["off"]["exact_match"]),
+        "p50_on_vs_off_echo": results["on"]["p50_ms"] / results["off+echo"]["p50_ms"],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1) + "\n")
+    print(json.dumps(results["ratios"]), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
