@@ -18,6 +18,12 @@ the best two windows by Jaccard or by BM25 contain the hole's names that its own
 does not.
 
     python -m bench.repo_quality [--model DIR] [--holes-per-package 90]
+    python -m bench.repo_quality --random-positions 8192 --context-tokens 6000 \
+        --holes-per-package 20 --json docs/results/repo_quality_8k.json
+
+The second form measures latency only (exact match means nothing there): a random-weight
+model shaped like the bundled one but with 8,192 positions, as users' own checkpoints
+have, and a prompt budget that leaves room for real context.
 """
 
 from __future__ import annotations
@@ -82,6 +88,24 @@ def near_echo(line: str, h: dict) -> bool:
     return bool(line) and line in above + below
 
 
+def random_model(path: Path, positions: int) -> Path:
+    """The bundled model's shape and tokenizer with `positions` positions, random weights."""
+    import shutil
+
+    import torch
+
+    from lsp_server.engine import bundled_model_path
+    from model import GPTBigCodeConfig, GPTBigCodeForCausalLM
+
+    bundled = bundled_model_path()
+    config = GPTBigCodeConfig.from_pretrained(bundled)
+    config.n_positions = positions
+    torch.manual_seed(0)
+    GPTBigCodeForCausalLM(config).save_pretrained(path)
+    shutil.copyfile(bundled / "tokenizer.json", path / "tokenizer.json")
+    return path
+
+
 def run_config(model: str, settings: dict, folder: Path, holes: list[dict], bar) -> list[dict]:
     server = RawServer("--model", model, "--threads", "1") if model else RawServer("--threads", "1")
     rows = []
@@ -92,7 +116,7 @@ def run_config(model: str, settings: dict, folder: Path, holes: list[dict], bar)
         )
         server.wait_model(120)
         deadline = time.monotonic() + 120
-        while settings["repoContext"] and server.status()["workspace"]["buildS"] is None:
+        while settings["repoContext"] and server.status()["workspace"]["indexing"]:
             if time.monotonic() > deadline:
                 raise TimeoutError("the index was not built")
             time.sleep(0.1)
@@ -118,6 +142,7 @@ def run_config(model: str, settings: dict, folder: Path, holes: list[dict], bar)
                     "near_echo": near_echo(text, h),
                     "ms": wall,
                     "context": len(last.get("context") or []),
+                    "prompt_tokens": last.get("promptTokens", 0),
                 }
             )
             bar.update(1)
@@ -141,6 +166,7 @@ def summarize(rows: list[dict]) -> dict:
         "p50_ms": statistics.median(ms),
         "p95_ms": ms[int(0.95 * (n - 1))],
         "mean_snippets": sum(r["context"] for r in rows) / n,
+        "mean_prompt_tokens": sum(r["prompt_tokens"] for r in rows) / n,
     }
 
 
@@ -197,17 +223,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wheels", type=Path, default=Path("runs/wheels"))
     p.add_argument("--workspaces", type=Path, default=Path("runs/repos"))
     p.add_argument("--json", type=Path, default=Path("docs/results/repo_quality.json"))
+    p.add_argument("--context-tokens", type=int, default=None, help="the contextTokens setting")
+    p.add_argument("--random-positions", type=int, default=None)
     args = p.parse_args(argv)
+    if args.random_positions:
+        args.model = str(random_model(Path("runs/random-long"), args.random_positions))
+    extra = {"contextTokens": args.context_tokens} if args.context_tokens else {}
 
     folders = unpack(args.wheels, args.workspaces)
     holes = {f.name: package_holes(f, args.holes_per_package) for f in folders}
     total = sum(len(h) for h in holes.values())
-    results: dict = {"packages": {f.name: len(holes[f.name]) for f in folders}}
+    results: dict = {
+        "model": args.model or "bundled",
+        "settings": extra,
+        "packages": {f.name: len(holes[f.name]) for f in folders},
+    }
     for name, settings in CONFIGS.items():
         bar = Progress(total, name)
         rows = []
         for f in folders:
-            rows += run_config(args.model, settings, f, holes[f.name], bar)
+            rows += run_config(args.model, {**settings, **extra}, f, holes[f.name], bar)
         bar.close()
         results[name] = summarize(rows)
         r = results[name]

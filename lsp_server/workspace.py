@@ -42,6 +42,7 @@ class WorkspaceIndex:
         self.limits = limits or FileLimits()
         self.folders: list[Path] = []
         self.build_s: float | None = None  # the last full build's duration
+        self.indexing = False  # a folder build is queued or running
         self._entries: dict[Path, FileEntry] = {}
         self._snapshot = Corpus()
         self._lock = threading.Lock()
@@ -59,6 +60,7 @@ class WorkspaceIndex:
             self.folders = resolved
             self._epoch += 1
             epoch = self._epoch
+            self.indexing = True
         return self._worker.submit(lambda: self._build(epoch))
 
     def change_folders(self, added: list[Path], removed: list[Path]) -> Future:
@@ -79,6 +81,7 @@ class WorkspaceIndex:
             "files": corpus.files,
             "windows": len(corpus.windows),
             "buildS": None if self.build_s is None else round(self.build_s, 3),
+            "indexing": self.indexing,
         }
 
     def label_of(self, path: Path) -> str:
@@ -111,11 +114,12 @@ class WorkspaceIndex:
                 text = read_source(f.path, self.limits.max_file_bytes)
                 if text is not None:
                     entries[f.path] = self._entry(folder, f.path, text)
-            if stale():
-                return
+        if stale():
+            return
         self._entries = entries
         self._snapshot = Corpus.build([(e.windows, e.definitions) for e in entries.values()])
         self.build_s = time.monotonic() - t0
+        self.indexing = False
         log.info("indexed %d files in %.1f s", len(entries), self.build_s)
 
     def _update(self, path: Path, text: str | None) -> None:

@@ -341,3 +341,30 @@ def test_a_longer_context_is_stretched_from_the_old_positions(tmp_path):
     assert torch.equal(longer.transformer.wte.weight, lm.transformer.wte.weight)
     assert longer(torch.arange(12)[None]).logits.shape == (1, 12, 50)  # past the old 8
     assert longer.lm_head.weight is longer.transformer.wte.weight
+
+
+def test_repository_snippets_precede_a_share_of_chunks_as_the_server_lays_them_out(tokenizer):
+    from training.context import documents
+    from training.corpus import SourceFile
+    from training.train import encode_documents
+
+    helper = "def scale_price(amount, factor):\n    return amount * factor\n"
+    user = "from shop.helpers import scale_price\n\n\ndef total(x):\n    return scale_price(x, 2)\n"
+    files = [
+        SourceFile("shop/helpers.py", helper, origin="shop"),
+        SourceFile("shop/cart.py", user, origin="shop"),
+        SourceFile("alone.py", "x = 1\n", origin="other"),  # a one-file project: no context
+    ]
+    docs = documents(files, 3000, rate=1.0, seed=0, weights={})
+    with_context = {d[1]: d[0] for d in docs if isinstance(d, tuple)}
+    assert "x = 1\n" in docs  # nothing to retrieve from
+    snippets = with_context[user]
+    assert snippets and snippets[-1].startswith("# shop/shop/helpers.py\ndef scale_price")
+    assert all("cart.py" not in s for s in snippets)  # never the chunk's own file
+    ids = encode_documents(
+        tokenizer, [(snippets, user)], random.Random(0), tiny_recipe(fim_rate=0.0)
+    )
+    eot = tokenizer.token_to_id("<|endoftext|>")
+    first = ids.index(eot)
+    assert tokenizer.decode(ids[:first]) == snippets[0]  # a snippet, then end-of-text
+    assert ids.count(eot) == len(snippets) + 1
