@@ -32,10 +32,18 @@ def training_curve(training: Path, out: Path, curve: Path | None = None) -> None
         "o-",
         label="held-out stdlib",
     )
+    packages = [h for h in history if "eval_loss_packages" in h]
+    if packages:
+        ax.plot(
+            [h["elapsed_s"] / 3600 for h in packages],
+            [h["eval_loss_packages"] for h in packages],
+            "d-",
+            label="held-out packages",
+        )
     start = data["recipe"].get("schedule_start", 0)  # a later phase restarted the LR schedule
     if start:
         x = next(h["elapsed_s"] / 3600 for h in history if h["step"] >= start)
-        ax.axvline(x, color="grey", ls=":", lw=1, label=f"phase 2 (step {start:,})")
+        ax.axvline(x, color="grey", ls=":", lw=1, label=f"last phase (step {start:,})")
     ax.set_xlabel("CPU hours (2 cores)")
     ax.set_ylabel("loss (nats/token)")
     ax.set_title("Bundled model training")
@@ -61,6 +69,31 @@ def training_curve(training: Path, out: Path, curve: Path | None = None) -> None
         handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize="small"
     )
     fig.savefig(out, dpi=110, bbox_inches="tight")
+
+
+def tune_curves(tuned: list[Path], out: Path) -> None:
+    """Held-out loss of each `bigcode-ls tune` run against training minutes."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for folder in tuned:
+        summary = json.loads((folder / "tune.json").read_text())
+        curve = summary["curve"]
+        ax.plot(
+            [c["elapsed_s"] / 60 for c in curve],
+            [c["heldout_loss"] for c in curve],
+            label=folder.name,
+        )
+        ax.plot(
+            [c["elapsed_s"] / 60 for c in curve if c["step"] == summary["best_step"]],
+            [summary["best_heldout_loss"]],
+            "k*",
+        )
+    ax.set_xlabel("training minutes (one CPU thread)")
+    ax.set_ylabel("held-out loss of the repository (nats/token)")
+    ax.set_title("bigcode-ls tune: held-out files of each package (star: weights kept)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
 
 
 def latency(result: Path, out: Path) -> None:
@@ -108,6 +141,10 @@ def main() -> int:
     if training.exists():
         training_curve(training, DOCS / "training_curve.png", RESULTS / "exact_match_curve.json")
         made.append("training_curve.png")
+    tuned = sorted(p for p in Path("runs/tuned").glob("*") if (p / "tune.json").exists())
+    if tuned:
+        tune_curves(tuned, DOCS / "tune_curve.png")
+        made.append("tune_curve.png")
     if (RESULTS / "latency.json").exists():
         latency(RESULTS / "latency.json", DOCS / "latency.png")
         made.append("latency.png")

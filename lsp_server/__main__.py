@@ -113,9 +113,6 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_complete(args: argparse.Namespace) -> int:
-    from model import ModelLoadError
-
-    from .completion import CompletionRequest, CompletionService
     from .documents import Document, PositionError
 
     try:
@@ -132,6 +129,11 @@ def run_complete(args: argparse.Namespace) -> int:
         sys.stderr.write(f"bigcode-ls: {exc}\n")
         return 2
     settings = _settings_from(args)
+    # Bad arguments are answered above, before torch is imported (a second or two).
+    from model import ModelLoadError
+
+    from .completion import CompletionRequest, CompletionService
+
     service = CompletionService(settings)
     try:
         service.load().result()

@@ -141,3 +141,25 @@ def test_tcp_binds_loopback_by_default(model):
     finally:
         os.killpg(proc.pid, 9)
         proc.wait()
+
+
+def test_complete_answers_bad_input_before_importing_torch(tmp_path):
+    """A wrong file or position costs no model import (torch takes seconds to load)."""
+    code = (
+        "import sys\n"
+        "from lsp_server.__main__ import main\n"
+        "for argv in (['complete', sys.argv[1], '--line', '0', '--character', '0'],\n"
+        "             ['complete', sys.argv[2], '--line', '9', '--character', '0']):\n"
+        "    assert main(argv) == 2\n"
+        "print('torch' in sys.modules)\n"
+    )
+    short = tmp_path / "short.py"
+    short.write_text("x = 1\n")
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "missing.py"), str(short)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
