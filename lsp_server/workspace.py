@@ -89,11 +89,6 @@ class WorkspaceIndex:
         folder = self._folder_of(path.absolute())
         return f"{folder.name}/{path.absolute().relative_to(folder).as_posix()}" if folder else ""
 
-    def stop(self) -> None:
-        with self._lock:
-            self._epoch += 1
-        self._worker.stop()
-
     # --- the index thread ----------------------------------------------------------
     def _folder_of(self, path: Path) -> Path | None:
         return next((f for f in self.folders if path.is_relative_to(f)), None)

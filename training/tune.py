@@ -44,6 +44,7 @@ from .train import (
     choose_amp,
     encode_documents,
     epoch_batches,
+    evaluate,
     load_checkpoint,
     make_optimizer,
     save_checkpoint,
@@ -216,14 +217,6 @@ def heldout_windows(tokenizer, fmt, chunks: list[str], recipe: Recipe, limit: in
     return w[:limit]
 
 
-@torch.no_grad()
-def heldout_loss(model, batches, device: str) -> float:
-    model.eval()
-    losses = [model(b.to(device), labels=b.to(device)).loss.item() for b in batches]
-    model.train()
-    return sum(losses) / len(losses)
-
-
 def export_best(model, run: Path, out: Path, meta: dict) -> None:
     save_model(model, out)
     shutil.copyfile(run / "tokenizer.json", out / "tokenizer.json")
@@ -262,15 +255,22 @@ def tune(o: TuneOptions, say=lambda m: print(m, file=sys.stderr)) -> dict:
     amp = choose_amp(recipe.amp, o.device)
     repo_chunks = [c for r in train for c in chunk_text(texts[r], recipe.chunk_chars)]
     general = [c for f in load_split("train") for c in chunk_text(f.text, recipe.chunk_chars)]
-    held_batches = heldout_windows(
-        tokenizer, fmt, [c for r in held for c in chunk_text(texts[r], recipe.chunk_chars)], recipe
-    ).split(recipe.batch_size)
+    held_batches = (
+        heldout_windows(
+            tokenizer,
+            fmt,
+            [c for r in held for c in chunk_text(texts[r], recipe.chunk_chars)],
+            recipe,
+        )
+        .to(o.device)
+        .split(recipe.batch_size)
+    )
     say(
         f"tune: {len(train)} training and {len(held)} held-out files, "
         f"{len(repo_chunks)} repository chunks mixed 1:1 with general code; autocast {amp}"
     )
     if not meta["curve"]:
-        loss = heldout_loss(model, held_batches, o.device)
+        loss = evaluate(model, held_batches)
         meta.update(base_heldout_loss=loss, best_heldout_loss=loss, best_step=0)
         meta["curve"].append({"step": 0, "elapsed_s": 0.0, "heldout_loss": loss})
         export_best(model, run, o.out, meta)
@@ -302,7 +302,7 @@ def _loop(o, model, opt, recipe, state, meta, tokenizer, fmt, repo_chunks, gener
         before = int(state.elapsed_s)
         state.elapsed_s = elapsed0 + time.monotonic() - t0
         if state.step % o.eval_every == 0:
-            h = heldout_loss(model, held, o.device)
+            h = evaluate(model, held)
             meta["curve"].append(
                 {"step": state.step, "elapsed_s": round(state.elapsed_s, 1), "heldout_loss": h}
             )
