@@ -68,6 +68,10 @@ async def test_snippets_from_the_workspace_reach_the_prompt(tmp_path, const_mode
         await stop(client)
 
 
+async def _indexing(client) -> bool:
+    return (await status_of(client))["workspace"]["indexing"]
+
+
 async def _files(client, n: int) -> bool:
     return (await status_of(client))["workspace"]["files"] >= n
 
@@ -83,11 +87,18 @@ async def test_a_folder_of_50000_files_is_indexed_without_blocking_completions(
         folder.mkdir(parents=True)
         for f in range(500):
             (folder / f"mod{f:03}.py").write_text(f"def func_{d}_{f}(x):\n    return x + {f}\n")
-    client = await launch(
-        const_model, settings={"maxNewTokens": 2, "indexMaxFiles": 60000}, folders=[root]
-    )
+    client = await launch(const_model, settings={"maxNewTokens": 2, "indexMaxFiles": 60000})
     try:
         await wait_ready(client)
+        # The folder arrives once the model is up, so the build surely overlaps the request.
+        client.workspace_did_change_workspace_folders(
+            types.DidChangeWorkspaceFoldersParams(
+                event=types.WorkspaceFoldersChangeEvent(
+                    added=[types.WorkspaceFolder(uri=root.as_uri(), name="mono")], removed=[]
+                )
+            )
+        )
+        await until(lambda: _indexing(client))
         uri = (tmp_path / "scratch.py").as_uri()
         last = await open_and_complete(client, uri, "def f(x):\n    ", 1, 4)
         during = (await status_of(client))["workspace"]
