@@ -146,7 +146,7 @@ class Corpus:
         )
         out: list[tuple[float, Window]] = []
         for s, w in ranked:
-            if any(o.path == w.path and abs(o.start - w.start) < WINDOW_LINES for _, o in out):
+            if overlaps(w, [o for _, o in out]):
                 continue
             out.append((s, w))
             if len(out) == k:
@@ -186,6 +186,23 @@ def used_definitions(
             continue
         out.extend(w for w in places[:1])
     return out
+
+
+def overlaps(w: Window, others: Sequence[Window]) -> bool:
+    return any(o.path == w.path and abs(o.start - w.start) < WINDOW_LINES for o in others)
+
+
+def choose_snippets(
+    corpus: Corpus, prefix: str, suffix: str, exclude: str, definitions: int = 3, similar: int = 2
+) -> list[Window]:
+    """What goes ahead of a prompt, most relevant first: definitions in other files of names
+    used at the cursor, then the windows most similar to the lines above it. The server
+    and the training data (`training/context.py`) both choose with this."""
+    chosen = used_definitions(prefix, suffix, corpus.definitions, exclude)[:definitions]
+    for _, w in corpus.similar(query_of(prefix), similar + len(chosen), exclude):
+        if len(chosen) < definitions + similar and not overlaps(w, chosen):
+            chosen.append(w)
+    return chosen
 
 
 def keep_or_replace(

@@ -1,7 +1,7 @@
 """LSP handlers: each parses its params, calls the document store or the completion
 service, and answers. Every handler that waits is `async`, so `$/cancelRequest` reaches
-it and it passes the cancellation on to the generation; a completion works on a
-the text around its cursor, read before it waits.
+it and it passes the cancellation on to the generation; a completion works on the
+text around its cursor, read before it waits.
 """
 
 from __future__ import annotations

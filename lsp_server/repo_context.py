@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 
 from fim.prompt import Snippet
-from fim.retrieval import WINDOW_LINES, Window, keep_or_replace, query_of, used_definitions
+from fim.retrieval import Window, choose_snippets, keep_or_replace, query_of
 
 from .workspace import WorkspaceIndex, uri_to_path
 
@@ -32,15 +32,10 @@ class RepoContext:
             return []
         path = uri_to_path(uri)
         exclude = self.index.label_of(path) if path else ""
-        query = query_of(prefix)
-        chosen: list[Window] = []
-        for w in used_definitions(prefix, suffix, corpus.definitions, exclude)[:DEFINITIONS]:
-            chosen.append(w)
-        for _, w in corpus.similar(query, SIMILAR + len(chosen), exclude):
-            if len(chosen) < DEFINITIONS + SIMILAR and not _overlaps(w, chosen):
-                chosen.append(w)
+        chosen = choose_snippets(corpus, prefix, suffix, exclude, DEFINITIONS, SIMILAR)
         with self._lock:
-            kept = tuple(keep_or_replace(self._chosen.get(uri, ()), chosen, query))
+            previous = self._chosen.get(uri, ())
+            kept = tuple(keep_or_replace(previous, chosen, query_of(prefix)))
             self._chosen[uri] = kept
         # Least relevant first: the most useful text sits nearest the file's own code.
         return [Snippet(w.path, w.text) for w in reversed(kept)]
@@ -48,7 +43,3 @@ class RepoContext:
     def forget(self, uri: str) -> None:
         with self._lock:
             self._chosen.pop(uri, None)
-
-
-def _overlaps(w: Window, chosen: list[Window]) -> bool:
-    return any(c.path == w.path and abs(c.start - w.start) < WINDOW_LINES for c in chosen)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-from fim.retrieval import Corpus, definitions_of, used_definitions, windows_of
+from fim.retrieval import Corpus, choose_snippets, definitions_of, windows_of
 
 from .corpus import STDLIB, SourceFile, chunk_text
 
@@ -42,13 +42,8 @@ def _tail(text: str, chars: int) -> str:
 
 
 def snippets_for(chunk: str, label: str, corpus: Corpus, budget: int = SNIPPET_CHARS):
-    query = "\n".join(chunk.split("\n")[:-1][-20:])
-    chosen = used_definitions(query, "", corpus.definitions, label)[:3]
-    for _, w in corpus.similar(query, 2, label):
-        if w not in chosen:
-            chosen.append(w)
     out: list[str] = []
-    for w in chosen:
+    for w in choose_snippets(corpus, chunk, "", label):  # the chunk's end as the cursor
         text = _tail(f"# {w.path}\n{w.text}", budget)
         if not text:
             break
