@@ -284,17 +284,19 @@ def test_autocast_follows_the_cpu():
     )
 
 
-def test_the_package_corpus_is_permissive_pinned_and_excludes_the_reserved():
-    from training.packages import EXCLUDED, HELDOUT, PACKAGES, is_permissive
+@pytest.mark.parametrize("corpus", ["stdlib+packages", "stdlib+packages2"])
+def test_the_package_corpus_is_permissive_pinned_and_excludes_the_reserved(corpus):
+    from training.packages import EXCLUDED, HELDOUT, is_permissive, packages_of
 
-    names = [p.name.lower() for p in PACKAGES]
+    packages = packages_of(corpus)
+    names = [p.name.lower() for p in packages]
     assert not set(names) & EXCLUDED
     assert EXCLUDED == set(
         "flask jinja2 click werkzeug requests markupsafe itsdangerous blinker httpx attrs "
         "rich pydantic".split()
     )
     assert HELDOUT <= set(names) and len(set(names)) == len(names)
-    for p in PACKAGES:
+    for p in packages:
         assert p.version and p.version[0].isdigit(), p
         assert is_permissive(p.licence), p
     assert not is_permissive("GPL-3.0") and not is_permissive("LGPL-2.1 OR MIT-ish")
@@ -368,3 +370,48 @@ def test_repository_snippets_precede_a_share_of_chunks_as_the_server_lays_them_o
     first = ids.index(eot)
     assert tokenizer.decode(ids[:first]) == snippets[0]  # a snippet, then end-of-text
     assert ids.count(eot) == len(snippets) + 1
+
+
+def test_a_corpus_pack_round_trips_and_refuses_reserved_code(tmp_path):
+    from training.corpus import SourceFile, read_pack, write_pack
+    from training.train import corpus_files
+
+    files = [
+        SourceFile("a/core.py", "def f():\n    return 1\n", origin="demo"),
+        SourceFile("toolz/x.py", "x = 1\n", origin="toolz"),  # a held-out package
+        SourceFile("os.py", "import sys\n"),
+    ]
+    pack = tmp_path / "corpus.jsonl.xz"
+    assert write_pack(pack, "stdlib+packages", iter(files)) == 3
+    assert read_pack(pack) == ("stdlib+packages", files)
+    recipe = tiny_recipe(corpus="stdlib+packages")
+    train_split = corpus_files("train", recipe, pack=pack)
+    assert [f.relpath for f in train_split] == ["a/core.py", "os.py"]
+    with pytest.raises(SystemExit, match="holds corpus"):
+        corpus_files("train", tiny_recipe(corpus="stdlib+packages2"), pack=pack)
+    bad = tmp_path / "bad.jsonl.xz"
+    write_pack(bad, "stdlib+packages", iter([SourceFile("x.py", "y = 2\n", origin="Flask")]))
+    with pytest.raises(ValueError, match="reserved"):
+        read_pack(bad)
+
+
+def test_worker_processes_prepare_the_same_epochs(tokenizer):
+    from training.train import EpochFeed
+
+    recipe = tiny_recipe(fim_rate=1.0)
+    chunks = ["".join(f"value_{i} = {i}\n" for i in range(60))] * 8
+    feed = EpochFeed(tokenizer, chunks, recipe, workers=2)
+    try:
+        for epoch in (0, 1, 2):
+            assert torch.equal(feed.get(epoch), epoch_batches(tokenizer, chunks, recipe, epoch))
+    finally:
+        feed.close()
+
+
+def test_fit_schedule_ends_the_cosine_in_the_time_left():
+    from training.train import State, fit_schedule, lr_at
+
+    recipe = tiny_recipe(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=10**6)
+    fit_schedule(recipe, State(step=40), steps_per_s=5.0, seconds_left=60.0)
+    assert recipe.max_steps == 340
+    assert lr_at(339, recipe) == pytest.approx(1e-4, rel=1e-3)

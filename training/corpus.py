@@ -11,6 +11,9 @@ training window.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
+import lzma
 import sysconfig
 import zipfile
 from collections.abc import Iterator
@@ -85,13 +88,46 @@ def iter_packages(
 
 
 def load_split(
-    split: str, root: Path | None = None, wheels: Path | None = None
+    split: str,
+    root: Path | None = None,
+    wheels: Path | None = None,
+    packages: tuple[pkgs.Package, ...] = pkgs.PACKAGES,
 ) -> list[SourceFile]:
     """One split of the stdlib, plus that split of the packages when `wheels` is given."""
     files = [f for f in iter_stdlib(root) if f.split == split]
     if wheels is not None:
-        files += [f for f in iter_packages(wheels) if f.split == split]
+        files += [f for f in iter_packages(wheels, packages) if f.split == split]
     return files
+
+
+# A corpus pack: the corpus as one xz-compressed JSON-lines file (a header, then one
+# {relpath, origin, text} per file, every split), so that a run can train on a machine
+# with neither this interpreter's stdlib nor the wheels (a GPU box with no network).
+
+
+def write_pack(path: Path, corpus: str, files: Iterator[SourceFile]) -> int:
+    """Write `files` as a pack; returns how many."""
+    n = 0
+    with lzma.open(path, "wt", encoding="utf-8", preset=6) as out:
+        out.write(json.dumps({"corpus": corpus, "format": 1}) + "\n")
+        for f in files:
+            out.write(json.dumps({"relpath": f.relpath, "origin": f.origin, "text": f.text}))
+            out.write("\n")
+            n += 1
+    return n
+
+
+def read_pack(path: Path) -> tuple[str, list[SourceFile]]:
+    """(corpus name, files) of a pack. Plain JSON: nothing in it is executed."""
+    with lzma.open(path, "rt", encoding="utf-8") as src:
+        header = json.loads(src.readline())
+        if header.get("format") != 1:
+            raise ValueError(f"{path}: not a corpus pack (format {header.get('format')!r})")
+        files = [SourceFile(**json.loads(line)) for line in src]
+    for f in files:
+        if f.origin.lower() in pkgs.EXCLUDED:
+            raise ValueError(f"{path}: holds {f.origin}, which is reserved")
+    return header["corpus"], files
 
 
 def chunk_text(text: str, chunk_chars: int) -> list[str]:
@@ -108,7 +144,11 @@ def chunk_text(text: str, chunk_chars: int) -> list[str]:
     return chunks
 
 
-def manifest(wheels: Path | None = None, root: Path | None = None) -> dict:
+def manifest(
+    wheels: Path | None = None,
+    root: Path | None = None,
+    packages: tuple[pkgs.Package, ...] = pkgs.PACKAGES,
+) -> dict:
     """What the corpus holds: stdlib file lists by split, and per package its pinned
     version, declared licence, split and size."""
     stdlib = list(iter_stdlib(root))
@@ -126,9 +166,9 @@ def manifest(wheels: Path | None = None, root: Path | None = None) -> dict:
     if wheels is None:
         return out
     sizes: dict[str, list[int]] = {}
-    for f in iter_packages(wheels):
+    for f in iter_packages(wheels, packages):
         sizes.setdefault(f.origin, []).append(len(f.text))
-    for p in pkgs.PACKAGES:
+    for p in packages:
         wheel = pkgs.find_wheel(p, wheels)
         with zipfile.ZipFile(wheel) as z:
             declared = pkgs.wheel_licence(z)
@@ -148,11 +188,22 @@ def manifest(wheels: Path | None = None, root: Path | None = None) -> dict:
 
 if __name__ == "__main__":
     import argparse
-    import json
 
-    p = argparse.ArgumentParser(description="write the corpus manifest (files, licences)")
+    p = argparse.ArgumentParser(
+        description="write the corpus manifest (files, licences), or pack the corpus"
+    )
     p.add_argument("--wheels", type=Path, default=Path("runs/wheels"))
     p.add_argument("--out", type=Path, default=Path("docs/corpus_manifest.json"))
+    p.add_argument("--corpus", default="stdlib+packages", choices=list(pkgs.CORPORA))
+    p.add_argument("--pack", type=Path, default=None, help="write the corpus to this .jsonl.xz")
     args = p.parse_args()
-    pkgs.fetch(args.wheels)
-    args.out.write_text(json.dumps(manifest(args.wheels), indent=1) + "\n")
+    chosen = pkgs.packages_of(args.corpus)
+    pkgs.fetch(args.wheels, chosen)
+    if args.pack:
+        files = iter_stdlib()
+        if chosen:
+            files = itertools.chain(files, iter_packages(args.wheels, chosen))
+        print(f"packed {write_pack(args.pack, args.corpus, files)} files into {args.pack}")
+    else:
+        out = manifest(args.wheels, packages=chosen)
+        args.out.write_text(json.dumps(out, indent=1) + "\n")

@@ -120,11 +120,74 @@ PACKAGES = tuple(
         ("yarl", "1.25.1", "Apache-2.0"),
     )
 )
+# Added for the GPU-trained model (corpus "stdlib+packages2"): scientific Python, type
+# checkers, documentation and networking stacks. Left out: scipy and matplotlib (their
+# wheels declare a licence text the automatic check cannot classify).
+MORE_PACKAGES = tuple(
+    Package(*row)
+    for row in (
+        ("autopep8", "2.3.2", "MIT"),
+        ("bandit", "1.9.4", "Apache-2.0"),
+        ("beautifulsoup4", "4.15.0", "MIT"),
+        ("boltons", "26.2.0", "BSD-3-Clause"),
+        ("cherrypy", "18.10.0", "BSD-3-Clause"),
+        ("cloudpickle", "3.1.3", "BSD-3-Clause"),
+        ("cmd2", "4.3.1", "MIT"),
+        ("cryptography", "50.0.2", "Apache-2.0 OR BSD-3-Clause"),
+        ("dateparser", "1.5.0", "BSD-3-Clause"),
+        ("distributed", "2026.8.0", "BSD-3-Clause"),
+        ("docker", "7.2.0", "Apache-2.0"),
+        ("eventlet", "0.41.3", "MIT"),
+        ("fabric", "3.2.3", "BSD-2-Clause"),
+        ("flake8", "7.5.0", "MIT"),
+        ("graphene", "3.4.3", "MIT"),
+        ("h2", "4.4.1", "MIT"),
+        ("hatchling", "1.33.0", "MIT"),
+        ("invoke", "3.0.3", "BSD-2-Clause"),
+        ("joblib", "1.6.0", "BSD-3-Clause"),
+        ("jsonpickle", "4.1.4", "BSD-3-Clause"),
+        ("mccabe", "0.7.0", "MIT"),
+        ("mpmath", "1.4.1", "BSD-3-Clause"),
+        ("mypy", "2.4.1", "MIT"),
+        ("nox", "2026.10.20", "Apache-2.0"),
+        ("numpy", "2.4.6", "BSD-3-Clause AND 0BSD AND MIT AND Zlib AND CC0-1.0"),
+        ("openpyxl", "3.1.5", "MIT"),
+        ("pandas", "3.1.1", "BSD-3-Clause"),
+        ("peewee", "4.5.3", "MIT"),
+        ("pendulum", "3.3.0", "MIT"),
+        ("plumbum", "2.0.2", "MIT"),
+        ("poetry-core", "2.5.0", "MIT"),
+        ("psutil", "7.2.2", "BSD-3-Clause"),
+        ("pyyaml", "6.0.4", "MIT"),
+        ("sanic", "25.12.1", "MIT"),
+        ("scikit-learn", "1.9.1", "BSD-3-Clause"),
+        ("sh", "2.4.0", "MIT"),
+        ("sphinx", "9.0.4", "BSD-2-Clause"),
+        ("statsmodels", "0.15.0", "BSD-3-Clause"),
+        ("transitions", "0.9.3", "MIT"),
+        ("twisted", "26.10.0", "MIT"),
+        ("webob", "1.8.11", "MIT"),
+        ("wsproto", "1.3.2", "MIT"),
+        ("yapf", "0.43.0", "Apache-2.0"),
+    )
+)
+# Corpus name (the recipe's `corpus`) -> its packages.
+CORPORA = {
+    "stdlib": (),
+    "stdlib+packages": PACKAGES,
+    "stdlib+packages2": PACKAGES + MORE_PACKAGES,
+}
 # Whole packages the model never trains on: the "code it never saw" benchmark and the
 # `tune` experiments use them.
 HELDOUT = frozenset({"toolz", "sqlparse", "marshmallow", "humanize", "pyparsing"})
 SKIP_DIRS = frozenset({"_vendor", "vendor", "vendored", "extern", "_distutils", "tests", "test"})
 MAX_FILE_BYTES = 1 << 20
+
+
+def packages_of(corpus: str) -> tuple[Package, ...]:
+    if corpus not in CORPORA:
+        raise ValueError(f"unknown corpus {corpus!r}; one of {', '.join(CORPORA)}")
+    return CORPORA[corpus]
 
 
 def split_of_package(name: str) -> str:
@@ -148,8 +211,16 @@ def fetch(wheels: Path, packages: tuple[Package, ...] = PACKAGES) -> None:
     if not missing:
         return
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
-    cmd += ["--python-version", "3.11", "--platform", "manylinux2014_x86_64"]
-    cmd += ["--platform", "any", "--dest", str(wheels), *missing]
+    cmd += ["--python-version", "3.11", "--platform", "any"]
+    for tag in (
+        "manylinux2014",
+        "manylinux_2_17",
+        "manylinux_2_24",
+        "manylinux_2_27",
+        "manylinux_2_28",
+    ):
+        cmd += ["--platform", f"{tag}_x86_64"]
+    cmd += ["--dest", str(wheels), *missing]
     subprocess.run(cmd, check=True)
 
 
@@ -158,7 +229,8 @@ def wheel_licence(archive: zipfile.ZipFile) -> str:
     meta = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
     m = email.message_from_bytes(archive.read(meta))
     classifiers = [c for c in m.get_all("Classifier") or [] if c.startswith("License ::")]
-    return " | ".join(x for x in (m.get("License-Expression"), m.get("License"), *classifiers) if x)
+    fields = (m.get("License-Expression"), m.get("License"), *classifiers)
+    return " | ".join(str(x) for x in fields if x)  # a long field may come as a Header
 
 
 def is_permissive(declared: str) -> bool:

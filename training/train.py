@@ -12,6 +12,7 @@ derived from (seed, epoch), so repeated epochs see new prefix/middle/suffix spli
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import random
@@ -32,8 +33,8 @@ from model.modeling import GPTBigCodeForCausalLM
 from model.progress import Progress
 
 from .context import documents
-from .corpus import STDLIB, chunk_text, iter_packages, load_split
-from .packages import fetch
+from .corpus import STDLIB, SourceFile, chunk_text, load_split, read_pack
+from .packages import fetch, packages_of
 from .tokenizer import train_tokenizer
 
 
@@ -61,7 +62,7 @@ class Recipe:
     seed: int = 1234
     eval_windows: int = 16
     amp: str = "auto"  # autocast for forward/backward: auto (by CPU), bf16 or none (fp32)
-    corpus: str = "stdlib"  # "stdlib", or "stdlib+packages" (training/packages.py)
+    corpus: str = "stdlib"  # a name in training/packages.py's CORPORA
     stdlib_weight: int = 1  # with packages: each stdlib chunk appears this often per epoch
     context_rate: float = 0.0  # share of chunks with other files' snippets ahead (context.py)
 
@@ -130,10 +131,33 @@ def epoch_batches(
     return w[: n * recipe.batch_size].view(n, recipe.batch_size, recipe.seq_len)
 
 
-def load_chunks(split: str, recipe: Recipe, wheels: Path | None = None) -> list:
-    """Chunks of one split (some with repository snippets ahead, see context.py); with the
+@functools.lru_cache(maxsize=1)
+def _pack(path: Path) -> tuple[str, list[SourceFile]]:
+    return read_pack(path)
+
+
+def corpus_files(
+    split: str, recipe: Recipe, wheels: Path | None = None, pack: Path | None = None
+) -> list[SourceFile]:
+    """The files of one split of the recipe's corpus: from a corpus pack when given
+    (training/corpus.py), else from this interpreter's stdlib and `wheels`."""
+    if pack is not None:
+        name, files = _pack(pack)
+        if name != recipe.corpus:
+            raise SystemExit(f"{pack} holds corpus {name!r}, the recipe wants {recipe.corpus!r}")
+        return [f for f in files if f.split == split]
+    chosen = packages_of(recipe.corpus)
+    if not chosen:
+        return load_split(split)
+    return load_split(split, wheels=wheels, packages=chosen)
+
+
+def load_chunks(
+    split: str, recipe: Recipe, wheels: Path | None = None, pack: Path | None = None
+) -> list:
+    """Chunks of one split (some with repository snippets ahead, see context.py); with a
     packages corpus, `wheels` holds their wheels."""
-    files = load_split(split, wheels=wheels if "packages" in recipe.corpus else None)
+    files = corpus_files(split, recipe, wheels, pack)
     weight = {STDLIB: recipe.stdlib_weight}
     if recipe.context_rate:
         return documents(files, recipe.chunk_chars, recipe.context_rate, recipe.seed, weight)
@@ -145,16 +169,19 @@ def load_chunks(split: str, recipe: Recipe, wheels: Path | None = None) -> list:
     ]
 
 
-def heldout_sets(recipe: Recipe, wheels: Path | None) -> dict[str, list[str]]:
+def heldout_sets(
+    recipe: Recipe, wheels: Path | None, pack: Path | None = None
+) -> dict[str, list[str]]:
     """Held-out chunks by name: `eval_loss` is always the stdlib's (curves stay comparable
-    across corpus versions); the packages corpus adds its held-out packages."""
-    stdlib = [c for f in load_split("heldout") for c in chunk_text(f.text, recipe.chunk_chars)]
-    sets = {"eval_loss": stdlib}
-    if "packages" in recipe.corpus and wheels is not None:
-        files = [f for f in iter_packages(wheels) if f.split == "heldout"]
-        sets["eval_loss_packages"] = [
-            c for f in files for c in chunk_text(f.text, recipe.chunk_chars)
-        ]
+    across corpus versions); a packages corpus adds its held-out packages."""
+    files = corpus_files("heldout", recipe, wheels, pack)
+
+    def chunks(keep) -> list[str]:
+        return [c for f in files if keep(f) for c in chunk_text(f.text, recipe.chunk_chars)]
+
+    sets = {"eval_loss": chunks(lambda f: f.origin == STDLIB)}
+    if packages_of(recipe.corpus):
+        sets["eval_loss_packages"] = chunks(lambda f: f.origin != STDLIB)
     return sets
 
 
@@ -178,7 +205,8 @@ def make_optimizer(model: GPTBigCodeForCausalLM, r: Recipe) -> torch.optim.AdamW
         {"params": decay, "weight_decay": r.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=r.lr, betas=(0.9, 0.95), eps=1e-8)
+    fused = next(model.parameters()).device.type == "cuda"  # one kernel per step on a GPU
+    return torch.optim.AdamW(groups, lr=r.lr, betas=(0.9, 0.95), eps=1e-8, fused=fused)
 
 
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
@@ -309,6 +337,9 @@ class Options:
     overrides: dict = field(default_factory=dict)
     restart_schedule: bool = False
     wheels: Path | None = None  # wheels of the packages corpus (fetched when missing)
+    pack: Path | None = None  # the corpus as one file (training/corpus.py), instead of wheels
+    data_workers: int = 0  # processes preparing later epochs while this one trains
+    fit_minutes: float | None = None  # set max_steps from the measured speed to end in time
 
 
 def train(run: Path, recipe: Recipe, minutes: float | None = None, **options) -> State:
@@ -331,11 +362,11 @@ def train(run: Path, recipe: Recipe, minutes: float | None = None, **options) ->
     amp = choose_amp(recipe.amp, o.device)
     say(f"autocast: {amp} (recipe amp={recipe.amp!r}, {torch.get_num_threads()} threads)")
     wheels = o.wheels
-    if "packages" in recipe.corpus:
+    if packages_of(recipe.corpus) and o.pack is None:
         wheels = wheels or Path("runs/wheels")
-        fetch(wheels)
-    train_chunks = load_chunks("train", recipe, wheels)
-    evals = eval_batches(tokenizer, recipe, wheels, o.device)
+        fetch(wheels, packages_of(recipe.corpus))
+    train_chunks = load_chunks("train", recipe, wheels, o.pack)
+    evals = eval_batches(tokenizer, recipe, wheels, o.device, o.pack)
     loop(run, model, opt, recipe, state, tokenizer, train_chunks, evals, amp, o)
     return state
 
@@ -377,31 +408,89 @@ def open_run(run: Path, recipe: Recipe, tokenizer, o: Options):
     return model, opt, recipe, state
 
 
-def eval_batches(tokenizer, recipe: Recipe, wheels: Path | None, device: str) -> dict:
+def eval_batches(
+    tokenizer, recipe: Recipe, wheels: Path | None, device: str, pack: Path | None = None
+) -> dict:
     """Fixed held-out batches per held-out set, one FIM mixture whatever the phase."""
     eval_recipe = replace(recipe, fim_rate=0.5, spm_rate=0.5, line_fim_rate=0.0)
     out = {}
-    for name, chunks in heldout_sets(recipe, wheels).items():
+    for name, chunks in heldout_sets(recipe, wheels, pack).items():
         stream = encode_documents(tokenizer, chunks, random.Random(recipe.seed), eval_recipe)
         w = windows(stream, recipe.seq_len)[: recipe.eval_windows]
         out[name] = w.to(device).split(recipe.batch_size)
     return out
 
 
+class EpochFeed:
+    """The batches of each epoch. With `workers`, the next epochs are tokenized in worker
+    processes while this one trains (a GPU outruns one CPU core's FIM transform and
+    tokenizer); the batches are the same either way, fixed by (seed, epoch). The workers
+    are spawned, not forked: a child forked after the parent ran OpenMP can hang."""
+
+    def __init__(self, tokenizer, chunks: list, recipe: Recipe, workers: int = 0):
+        self.args, self.workers = (tokenizer, chunks, recipe), workers
+        self.pool, self.pending = None, {}
+        if workers:
+            import concurrent.futures
+            import multiprocessing
+
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_feed,
+                initargs=(tokenizer.to_str(), chunks, recipe),
+            )
+
+    def get(self, epoch: int) -> torch.Tensor:
+        if self.pool is None:
+            return epoch_batches(*self.args, epoch)
+        for e in range(epoch, epoch + self.workers + 1):
+            if e not in self.pending:
+                self.pending[e] = self.pool.submit(_feed_epoch, e)
+        return torch.from_numpy(self.pending.pop(epoch).result()).long()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+_FEED_ARGS = None
+
+
+def _init_feed(tokenizer_json: str, chunks: list, recipe: Recipe) -> None:
+    from tokenizers import Tokenizer
+
+    global _FEED_ARGS
+    torch.set_num_threads(1)  # the workers share the CPU with each other
+    _FEED_ARGS = (Tokenizer.from_str(tokenizer_json), chunks, recipe)
+
+
+def _feed_epoch(epoch: int):
+    return epoch_batches(*_FEED_ARGS, epoch).to(torch.int32).numpy()  # a quarter of the bytes
+
+
+def fit_schedule(recipe: Recipe, state: State, steps_per_s: float, seconds_left: float) -> None:
+    """Set max_steps so that the run (its cosine included) ends in `seconds_left`."""
+    recipe.max_steps = state.step + max(1, int(seconds_left * steps_per_s))
+    say(f"fit: {steps_per_s:.2f} steps/s -> max_steps {recipe.max_steps}")
+
+
 def loop(run, model, opt, recipe, state, tokenizer, train_chunks, evals, amp, o: Options):
-    deadline = time.monotonic() + o.minutes * 60 if o.minutes else None
-    batches = epoch_batches(tokenizer, train_chunks, recipe, state.epoch)
+    feed = EpochFeed(tokenizer, train_chunks, recipe, o.data_workers)
+    batches = feed.get(state.epoch)
     bar = Progress(recipe.max_steps, "train", start=state.step)
     session_t0, session_elapsed0 = time.monotonic(), state.elapsed_s
+    deadline = session_t0 + o.minutes * 60 if o.minutes else None
     loss_ema = None
     stop_step = recipe.max_steps
     if o.session_steps is not None:
         stop_step = min(stop_step, state.step + o.session_steps)
+    fit_at, fit_t0 = state.step + 40, None  # measure steps 10..40 of this session
     while state.step < stop_step and (deadline is None or time.monotonic() < deadline):
         if state.batch_in_epoch >= len(batches):
             state.epoch += 1
             state.batch_in_epoch = 0
-            batches = epoch_batches(tokenizer, train_chunks, recipe, state.epoch)
+            batches = feed.get(state.epoch)
         x = batches[state.batch_in_epoch].to(o.device)
         loss = step(model, opt, x, lr_at(state.step, recipe), recipe.grad_clip, o.device, amp)
         state.step += 1
@@ -424,9 +513,17 @@ def loop(run, model, opt, recipe, state, tokenizer, train_chunks, evals, amp, o:
                     **(point or {}),
                 }
             )
+        if o.fit_minutes and state.step == fit_at - 30:
+            fit_t0 = time.monotonic()
+        if o.fit_minutes and state.step == fit_at and fit_t0 is not None:
+            left = o.fit_minutes * 60 - (time.monotonic() - session_t0)
+            fit_schedule(recipe, state, 30 / (time.monotonic() - fit_t0), 0.97 * left)
+            stop_step = recipe.max_steps
+            bar.total = recipe.max_steps
         if state.step % o.save_every == 0:
             save_checkpoint(run, model, opt, recipe, state)
     bar.close()
+    feed.close()
     save_checkpoint(run, model, opt, recipe, state)
 
 
@@ -560,6 +657,25 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="folder of the packages corpus' wheels (default runs/wheels; fetched if missing)",
     )
+    p.add_argument(
+        "--pack",
+        type=Path,
+        default=None,
+        help="train on a corpus pack (python -m training.corpus --pack) instead of the "
+        "stdlib and wheels: for a machine with neither",
+    )
+    p.add_argument(
+        "--data-workers",
+        type=int,
+        default=0,
+        help="processes that prepare the next epochs while one trains (for a GPU)",
+    )
+    p.add_argument(
+        "--fit-minutes",
+        type=float,
+        default=None,
+        help="measure the speed over the first steps and set --max-steps to end in this time",
+    )
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--save-every", type=int, default=100)
@@ -604,6 +720,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides=given,
         restart_schedule=args.restart_schedule,
         wheels=args.wheels,
+        pack=args.pack,
+        data_workers=args.data_workers,
+        fit_minutes=args.fit_minutes,
     )
     print(
         f"stopped at step {state.step}, {state.tokens} tokens, {state.elapsed_s / 60:.1f} min",
