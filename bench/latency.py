@@ -75,22 +75,31 @@ def long_context_model(positions: int = 2048) -> str:
     return str(out)
 
 
-def run_replay(cache: bool, typed: str, base: str, at: int, args) -> dict:
+def run_replay(
+    cache: bool,
+    typed: str,
+    base: str,
+    at: int,
+    args,
+    deadline_ms: int = 60000,
+    env: dict | None = None,
+    label: str = "",
+) -> dict:
+    """One replay against a fresh server; `args.threads` 0 leaves the server's default."""
     settings = {
         "documentCache": cache,
         "contextTokens": args.context,
         "maxNewTokens": args.max_new_tokens,
-        "deadlineMs": 60000,
+        "deadlineMs": deadline_ms,
     }
-    server = RawServer(
-        *(["--model", args.model] if args.model else []), "--threads", str(args.threads)
-    )
+    threads = ["--threads", str(args.threads)] if args.threads else []
+    server = RawServer(*(["--model", args.model] if args.model else []), *threads, env=env)
     server.initialize({"bigcode": settings})
     uri = "file:///bench/ast.py"
     server.open(uri, base)
     server.wait_model(timeout=600)
-    text, version, times, prompt_tokens, prefilled = base, 1, [], [], []
-    bar = Progress(len(typed), f"typing (cache {'on' if cache else 'off'})")
+    text, version, times, prompt_tokens, prefilled, cut = base, 1, [], [], [], 0
+    bar = Progress(len(typed), label or f"typing (cache {'on' if cache else 'off'})")
     for i, ch in enumerate(typed):
         pos = position(text, at + i)
         version += 1
@@ -108,6 +117,7 @@ def run_replay(cache: bool, typed: str, base: str, at: int, args) -> dict:
         last = server.status(uri).get("last", {})
         prompt_tokens.append(last.get("promptTokens", 0))
         prefilled.append(last.get("promptTokens", 0) - last.get("reusedTokens", 0))
+        cut += bool(last.get("cutByDeadline"))
         bar.update(1, ms=times[-1])
     bar.close()
 
@@ -154,6 +164,7 @@ def run_replay(cache: bool, typed: str, base: str, at: int, args) -> dict:
         "mean_ms": statistics.fmean(times),
         "mean_prompt_tokens": statistics.fmean(prompt_tokens),
         "mean_prefilled_tokens": statistics.fmean(prefilled),
+        "cut_by_deadline": cut,
         "accept_ms": accept_ms,
         "accept_prefilled_tokens": accept_prefill,
         "times_ms": times,

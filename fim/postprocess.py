@@ -179,6 +179,8 @@ def postprocess(text: str, prefix: str, suffix: str, options: PostOptions = Post
     else:
         lines = lines[:1]
         lines[0] = _drop_closed_brackets(lines[0], before, after)
+    if not lines:  # the whole block was already there below the cursor
+        return ""
     if options.drop_echoes and echoes(lines[0], prefix, suffix, options.tab_size):
         return ""
     lines = [ln.rstrip() for ln in lines]

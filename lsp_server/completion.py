@@ -280,10 +280,11 @@ class CompletionService:
             reused_tokens=reused,
             context=tuple(s.path for s in snippets),
         )
-        reason = interrupted()
-        if reason:
+        if reason := interrupted():
             done.status = reason
             return done
+        if time.monotonic() > deadline and not plan.finisher.done(text):
+            done.detail = "deadline"  # cut short: the suggestion is a prefix of the full one
         done.text = plan.finisher.finish(text)
         done.status = "ok" if done.text else "empty"
         return done
@@ -325,12 +326,10 @@ class CompletionService:
     def _encode(engine: Engine, pieces: list[str]) -> list[int]:
         ids: list[int] = []
         for piece in pieces:
-            if isinstance(piece, Special):
-                token = engine.token_id(piece)
-                if token is not None:
-                    ids.append(token)
-            else:
+            if not isinstance(piece, Special):
                 ids.extend(engine.encode(piece))
+            elif (token := engine.token_id(piece)) is not None:
+                ids.append(token)
         return ids
 
     def window_chars(self) -> int:
@@ -385,6 +384,7 @@ class CompletionService:
             allowed_first_ids=plan.allowed_first_ids(loaded.vocab) or None,
             temperature=s.temperature,
             top_p=s.top_p,
+            lookup=s.prompt_lookup,
         )
         try:
             for token in run.tokens:

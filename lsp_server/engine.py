@@ -30,6 +30,22 @@ def bundled_model_path() -> Path:
     return Path(model.__file__).resolve().parent / "bundled"
 
 
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def default_threads(cpus: int) -> int:
+    """Threads for `threads = 0`: half the usable CPUs, at least one. An editor's machine
+    is rarely idle (the editor, a build, a browser), and OpenMP threads that must meet at
+    every barrier slow down 10-100x when another process takes one of their cores; one
+    thread per two CPUs leaves room and loses little on a small model (docs/benchmarks.md,
+    "Under load")."""
+    return max(1, cpus // 2)
+
+
 @dataclass
 class Generation:
     """A running generation: new token ids as they come, and (once the first has come)
@@ -66,12 +82,16 @@ class Engine:
         path = Path(path).expanduser() if path else bundled_model_path()
         if not path.is_dir():
             raise ModelLoadError(f"model directory not found: {path}")
-        if threads:
-            cpus = os.cpu_count() or 1
-            if threads > cpus:  # more threads than CPUs only slows a small model down
-                log.warning("threads %d is more than the %d CPUs: using %d", threads, cpus, cpus)
-                threads = cpus
-            set_threads(threads)
+        cpus = usable_cpus()
+        if not threads:
+            threads = default_threads(cpus)
+            log.info(
+                "threads: %d of %d usable CPUs (setting threads = 0: automatic)", threads, cpus
+            )
+        elif threads > cpus:  # more threads than CPUs only slows a small model down
+            log.warning("threads %d is more than the %d CPUs: using %d", threads, cpus, cpus)
+            threads = cpus
+        set_threads(threads)
         report("reading tokenizer", 5)
         tokenizer = load_tokenizer(path)
         report("loading weights", 20)
@@ -166,6 +186,7 @@ class Engine:
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int | None = None,
+        lookup: bool = False,
     ) -> Generation:
         stats = GenerationStats()
         tokens = generate(
@@ -180,5 +201,6 @@ class Engine:
             allowed_first_ids=allowed_first_ids,
             seed=seed,
             stats=stats,
+            lookup=lookup,
         )
         return Generation(tokens, stats)

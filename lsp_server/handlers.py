@@ -279,6 +279,7 @@ def status(ls: BigCodeServer, params: Any) -> dict:
                 "reusedTokens": last.reused_tokens,
                 "context": list(last.context),
                 "ms": round(last.ms, 2),
+                "cutByDeadline": last.detail == "deadline",
             }
     return out
 

@@ -84,7 +84,8 @@ class Settings:
     )
     threads: int = setting(
         0,
-        "CPU threads for the model (0: PyTorch's default; more than the CPUs is clamped).",
+        "CPU threads for the model (0: automatic, half the usable CPUs and at least one, "
+        "which stays fast when the machine is busy; more than the CPUs is clamped).",
         bounds=(0, 256),
         reload=True,
     )
@@ -106,6 +107,11 @@ class Settings:
     )
     index_max_mib: float = setting(
         64.0, "Most MiB of source text indexed for repository context.", bounds=(0, 65536)
+    )
+    prompt_lookup: bool = setting(
+        True,
+        "Draft tokens from text that repeats earlier in the prompt and check them in one "
+        "pass (greedy only; the same suggestions, faster when code repeats).",
     )
     quantize: str = setting(
         "none",

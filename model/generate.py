@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .cache import KVCache, common_prefix_len
+from .lookup import PromptLookup
 from .modeling import GPTBigCodeForCausalLM
 
 PREFILL_CHUNK = 1024
@@ -73,6 +74,16 @@ def decode_one(lm: GPTBigCodeForCausalLM, cache: KVCache, token_id: int) -> torc
         return lm.decode_step(token_id, cache)
 
 
+def verify(
+    lm: GPTBigCodeForCausalLM, cache: KVCache, token_id: int, draft: Sequence[int]
+) -> torch.Tensor:
+    """Feed `token_id` and a draft in one pass; row j holds the logits that follow the
+    token and draft[:j], (1 + len(draft), V). The cache then holds all of them."""
+    ids = torch.tensor([[token_id, *draft]], dtype=torch.long, device=cache.k.device)
+    with torch.inference_mode():
+        return lm(ids, past_key_values=cache).logits[0]
+
+
 def sample(
     logits: torch.Tensor,
     temperature: float = 0.0,
@@ -118,6 +129,7 @@ def generate(
     seed: int | None = None,
     allowed_first_ids: Collection[int] | None = None,
     stats: GenerationStats | None = None,
+    lookup: bool = False,
 ) -> Iterator[int]:
     """Yield up to `max_new_tokens` new token ids after `prompt_ids`.
 
@@ -129,12 +141,12 @@ def generate(
     generated tokens stay cached for a following request that extends them.
     `allowed_first_ids` restricts the first token (token healing). `stats`, when given,
     is filled in with the prompt's size and how much of it came from the cache.
+    `lookup` (greedy only): the same tokens, fewer passes where text repeats (`Successor`).
     """
     prompt_ids = list(prompt_ids)
     if not prompt_ids:
         raise ValueError("generate needs a non-empty prompt")
-    if cache is None:
-        cache = new_cache(lm, len(prompt_ids) + max_new_tokens)
+    cache = cache if cache is not None else new_cache(lm, len(prompt_ids) + max_new_tokens)
     if len(prompt_ids) >= cache.capacity:
         raise ValueError(
             f"prompt of {len(prompt_ids)} tokens leaves no room in a context of {cache.capacity}"
@@ -143,12 +155,12 @@ def generate(
     if stats is not None:
         stats.prompt_tokens, stats.reused_tokens = len(prompt_ids), keep
     logits = prefill(lm, cache, prompt_ids[keep:])
-
     generator = None
     if temperature > 0.0:
         generator = torch.Generator(device=logits.device)
         generator.manual_seed(seed if seed is not None else torch.seed())
     stops = set(stop_token_ids)
+    successor = Successor(lm, cache, prompt_ids if lookup and temperature <= 0 else None)
     for i in range(max_new_tokens):
         if should_stop is not None and should_stop():
             return
@@ -158,6 +170,37 @@ def generate(
             logits = only(logits, allowed_first_ids)
         token = sample(logits, temperature, top_k, top_p, generator)
         yield token
-        if token in stops or i + 1 == max_new_tokens or cache.length + 1 >= cache.capacity:
+        # P + i tokens fed so far (the cache may hold more: a verified draft is pending)
+        if token in stops or i + 1 == max_new_tokens or len(prompt_ids) + i + 1 >= cache.capacity:
             return
-        logits = decode_one(lm, cache, token)
+        logits = successor.after(token, max_new_tokens - i - 2)
+
+
+class Successor:
+    """The logits that follow each generated token: one decode step, or with prompt
+    lookup (`prompt_ids` given) a draft checked in one pass, whose accepted tokens'
+    logits are then handed out without computing anything."""
+
+    def __init__(self, lm: GPTBigCodeForCausalLM, cache: KVCache, prompt_ids=None):
+        self.lm, self.cache = lm, cache
+        self.drafts = PromptLookup(prompt_ids) if prompt_ids is not None else None
+        self.pending: list[torch.Tensor] = []  # logits after each accepted draft token
+
+    def after(self, token: int, wanted: int) -> torch.Tensor:
+        """Logits after `token`; `wanted` is how many more tokens may follow it."""
+        if self.pending:  # the draft guessed this token
+            return self.pending.pop(0)
+        if self.drafts is None:
+            return decode_one(self.lm, self.cache, token)
+        self.drafts.extend((token,))
+        draft = self.drafts.draft(min(wanted, self.cache.capacity - self.cache.length - 1))
+        if not draft:
+            return decode_one(self.lm, self.cache, token)
+        rows = verify(self.lm, self.cache, token, draft)  # rows[j]: after draft[:j]
+        kept = 0
+        while kept < len(draft) and int(torch.argmax(rows[kept])) == draft[kept]:
+            kept += 1
+        self.cache.truncate(self.cache.length - (len(draft) - kept))  # drop the rejected
+        self.drafts.extend(draft[:kept])
+        self.pending = list(rows[1 : kept + 1])
+        return rows[0]

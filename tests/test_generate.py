@@ -207,3 +207,89 @@ def test_int8_quantization_stays_close_and_decodes(tmp_path):
     prompt = ids[0].tolist()
     a, b = list(generate(lm, prompt, 10)), list(generate(q, prompt, 10))
     assert len(b) == 10 and sum(x == y for x, y in zip(a, b, strict=True)) >= 5
+
+
+def test_prompt_lookup_drafts_what_followed_the_newest_ngram():
+    from model.lookup import PromptLookup
+
+    index = PromptLookup([1, 2, 3, 4, 9, 1, 2], min_ngram=2, max_ngram=3, max_draft=3)
+    assert index.draft() == [3, 4, 9]  # "1 2" was followed by 3 4 9
+    assert index.draft(limit=1) == [3]
+    index.extend([7])
+    assert index.draft() == []  # "2 7" and "1 2 7" never occurred before
+    index.extend([1, 2, 3])
+    assert index.draft() == [4, 9, 1]  # the longest gram "1 2 3" wins
+    assert PromptLookup([5, 5], min_ngram=2).draft() == []  # the tail never matches itself
+
+
+def test_prompt_lookup_keeps_greedy_tokens_exactly(monkeypatch):
+    import model.generate as g
+
+    _, ours = hf_and_ours(seed=7, **tiny_kwargs(n_positions=160))
+    calls = {"verify": 0, "decode": 0}
+    real_verify, real_decode = g.verify, g.decode_one
+
+    def verify(*a):
+        calls["verify"] += 1
+        return real_verify(*a)
+
+    def decode_one(*a):
+        calls["decode"] += 1
+        return real_decode(*a)
+
+    monkeypatch.setattr(g, "verify", verify)
+    monkeypatch.setattr(g, "decode_one", decode_one)
+    rng = torch.Generator().manual_seed(0)
+    generated = 0
+    for seed in range(30):
+        motif = torch.randint(1, 97, (2 + seed % 6,), generator=rng).tolist()
+        tail = torch.randint(1, 97, (seed % 5,), generator=rng).tolist()
+        prompt = (motif * 8)[: 10 + seed] + tail
+        n = 20 + seed * 3  # up to 107: runs into the 160-position context for long prompts
+        stops = {prompt[-1]} if seed % 7 == 0 else set()
+        first = set(range(1, 50)) if seed % 5 == 0 else None
+        plain = list(generate(ours, prompt, n, stop_token_ids=stops, allowed_first_ids=first))
+        calls["decode"] = 0
+        fast = list(
+            generate(ours, prompt, n, stop_token_ids=stops, allowed_first_ids=first, lookup=True)
+        )
+        assert fast == plain, seed
+        generated += len(fast)
+    assert calls["verify"] > 0  # drafts were tried, and they saved passes overall
+    # Reusing a document's cache across requests gives the same tokens as well.
+    cache = new_cache(ours)
+    prompt = [3, 4, 5, 6] * 10
+    assert list(generate(ours, prompt, 30, cache=cache, lookup=True)) == list(
+        generate(ours, prompt, 30)
+    )
+    assert list(generate(ours, prompt + [3, 4], 30, cache=cache, lookup=True)) == list(
+        generate(ours, prompt + [3, 4], 30)
+    )
+
+
+def test_prompt_lookup_saves_forward_passes_on_repeated_text(monkeypatch):
+
+    _, ours = hf_and_ours(seed=7, **tiny_kwargs(n_positions=256))
+    prompt = [11, 12, 13, 14, 15, 16] * 4
+    plain = list(generate(ours, prompt, 60))
+    # Feed the model's own continuation back as the prompt: now everything repeats.
+    prompt = prompt + plain
+    passes = {"n": 0}
+    real = ours.forward
+
+    def counting(*a, **kw):
+        passes["n"] += 1
+        return real(*a, **kw)
+
+    monkeypatch.setattr(ours, "forward", counting)
+    real_step = ours.decode_step
+
+    def counting_step(token, cache):
+        passes["n"] += 1
+        return real_step(token, cache)
+
+    monkeypatch.setattr(ours, "decode_step", counting_step)
+    plain = list(generate(ours, prompt, 60))
+    plain_passes, passes["n"] = passes["n"], 0
+    assert list(generate(ours, prompt, 60, lookup=True)) == plain
+    assert passes["n"] < 0.75 * plain_passes, (passes["n"], plain_passes)

@@ -173,3 +173,11 @@ def test_a_block_stops_where_it_starts_repeating_the_suffix():
     suffix = "\n    return y\n"
     text = "    y = x + 1\n    return y\n    extra = 2"
     assert postprocess(text, prefix, suffix, PostOptions(mode="multi")) == "    y = x + 1"
+
+
+def test_a_block_that_only_repeats_the_lines_below_is_dropped_not_a_crash():
+    # The first generated line is the suffix's next line: nothing of the block is new.
+    text = postprocess(
+        "y = 2\n    z = 3", "def f():\n    ", "\n    y = 2\n", PostOptions(mode="multi")
+    )
+    assert text == ""

@@ -140,6 +140,15 @@ def test_training_reduces_loss_and_writes_a_loadable_model(tmp_path, small_corpu
     assert summary["steps"] == 30 and summary["final_eval_loss"] == pytest.approx(losses[-1])
     lm = GPTBigCodeForCausalLM.from_pretrained(tmp_path / "out")
     assert lm.config.extra["bigcode_ls"] == {"filename_header": False}
+    assert lm.dtype == torch.float32
+    # Shipped in bfloat16: half the bytes, and it loads (in float32) to exactly those values.
+    export(tmp_path / "run", tmp_path / "out16", "bfloat16")
+    small = GPTBigCodeForCausalLM.from_pretrained(tmp_path / "out16")
+    assert small.dtype == torch.float32
+    for (name, p), q in zip(lm.named_parameters(), small.parameters(), strict=True):
+        assert torch.equal(p.to(torch.bfloat16).float(), q), name
+    size = (tmp_path / "out16" / "model.safetensors").stat().st_size
+    assert size < 0.6 * (tmp_path / "out" / "model.safetensors").stat().st_size
 
 
 def test_resume_continues_with_the_same_data_order(tmp_path, small_corpus):
@@ -415,3 +424,22 @@ def test_fit_schedule_ends_the_cosine_in_the_time_left():
     fit_schedule(recipe, State(step=40), steps_per_s=5.0, seconds_left=60.0)
     assert recipe.max_steps == 340
     assert lr_at(339, recipe) == pytest.approx(1e-4, rel=1e-3)
+
+
+def test_the_manifest_credits_every_package_of_the_shipped_model_with_its_licence():
+    from pathlib import Path
+
+    from lsp_server.engine import bundled_model_path
+    from training.packages import EXCLUDED, is_permissive, packages_of
+
+    recipe = json.loads((bundled_model_path() / "training.json").read_text())["recipe"]
+    root = Path(__file__).resolve().parent.parent
+    manifest = json.loads((root / "docs" / "corpus_manifest.json").read_text())
+    listed = {p["name"]: p for p in manifest["packages"]}
+    assert set(listed) == {p.name for p in packages_of(recipe["corpus"])}
+    for p in packages_of(recipe["corpus"]):
+        row = listed[p.name]
+        assert row["version"] == p.version and row["files"] > 0, row
+        assert is_permissive(row["declared"] or row["licence"]), row
+    assert not {n.lower() for n in listed} & EXCLUDED
+    assert "toolz" in listed and listed["toolz"]["split"] == "heldout"

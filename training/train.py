@@ -288,7 +288,8 @@ def load_checkpoint(
     saved = json.loads((ckpt / "state.json").read_text())
     recipe = Recipe(**saved["recipe"])
     state = State(**saved["state"])
-    model = GPTBigCodeForCausalLM.from_pretrained(ckpt, device=device)
+    # fp32 master weights on every device (a GPU's loading default would be bf16)
+    model = GPTBigCodeForCausalLM.from_pretrained(ckpt, dtype=torch.float32, device=device)
     model.train()
     opt = make_optimizer(model, recipe)
     moments = load_file(str(ckpt / "optimizer.safetensors"), device=device)
@@ -569,7 +570,7 @@ def seed_run(
         recipe.schedule_start = state.step
     if recipe.max_steps <= state.step:
         raise SystemExit(f"--max-steps must exceed the seeded step {state.step}")
-    model = GPTBigCodeForCausalLM.from_pretrained(exported, device=device)
+    model = GPTBigCodeForCausalLM.from_pretrained(exported, dtype=torch.float32, device=device)
     if recipe.n_positions > model.config.n_positions:
         model = extend_context(model, recipe.n_positions)
     model.train()
@@ -598,11 +599,14 @@ def extend_context(model: GPTBigCodeForCausalLM, n_positions: int) -> GPTBigCode
     return bigger
 
 
-def export(run: Path, out: Path) -> None:
-    """Write the HF-style model directory that the server loads (weights in float32)."""
+def export(run: Path, out: Path, dtype: str = "float32") -> None:
+    """Write the HF-style model directory that the server loads. Weights in float32, or
+    `dtype` bfloat16 to ship half the bytes (the server computes in float32 on a CPU, and
+    bfloat16 -> float32 is exact, so what loads is exactly what was written)."""
     ckpt = run / "checkpoint"
     saved = json.loads((ckpt / "state.json").read_text())
-    model = GPTBigCodeForCausalLM.from_pretrained(ckpt)
+    model = GPTBigCodeForCausalLM.from_pretrained(ckpt, dtype=torch.float32, device="cpu")
+    model = model.to(getattr(torch, dtype))
     model.config.resid_pdrop = model.config.embd_pdrop = model.config.attn_pdrop = 0.0
     # Trained without StarCoder's <filename> headers: tell the server not to send them.
     model.config.extra["bigcode_ls"] = {"filename_header": False}
@@ -685,6 +689,12 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="write the model directory from the run's checkpoint and exit",
     )
+    p.add_argument(
+        "--export-dtype",
+        default="float32",
+        choices=["float32", "bfloat16"],
+        help="weights' type on disk (bfloat16: half the size, for shipping)",
+    )
     for f in Recipe.__dataclass_fields__.values():
         # None: not given, so that resuming never overrides the saved recipe by accident.
         p.add_argument(
@@ -701,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.export:
-        export(args.out, args.export)
+        export(args.out, args.export, args.export_dtype)
         print(f"wrote {args.export}", file=sys.stderr)
         return 0
     given = {

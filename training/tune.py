@@ -163,7 +163,7 @@ def open_run(o: TuneOptions, held: list[str], train: list[str]):
             )
         return model, opt, recipe, state, meta
     try:
-        model = GPTBigCodeForCausalLM.from_pretrained(o.base, device=o.device)
+        model = GPTBigCodeForCausalLM.from_pretrained(o.base, dtype=torch.float32, device=o.device)
     except ModelLoadError as exc:
         raise TuneError(str(exc)) from None
     run.mkdir(parents=True, exist_ok=True)

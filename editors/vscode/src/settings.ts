@@ -37,6 +37,7 @@ export const SERVER_KEYS = [
   "repoContextShare",
   "indexMaxFiles",
   "indexMaxMib",
+  "promptLookup",
   "quantize",
 ] as const;
 export const EXTENSION_KEYS = ["serverPath", "serverArgs", "languages"] as const;

@@ -1,0 +1,112 @@
+"""Prompt-lookup decoding: decode speed with `promptLookup` on against off, same run.
+
+Cases are line starts in held-out stdlib files, through the server's completion path
+(SPM, token healing, multi-line suggestions of up to 64 tokens, one thread):
+
+    edit-like  the line to write repeats, word for word, a line earlier in the file (the
+               next test case, the next dict entry, a copied block being adapted)
+    plain      any code line (most have nothing to copy)
+
+Each case is asked twice with the document's cache on: the first request prefills the
+prompt, the second reuses all of it and only decodes, and that one is timed. Reported per
+set: decode tokens/s off and on, the ratio, and whether every suggestion is identical.
+
+    python -m bench.lookup [--cases 60] [--json docs/results/lookup.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+from lsp_server.completion import CompletionRequest, CompletionService
+from lsp_server.settings import Settings
+from model.progress import Progress
+from training.corpus import load_split
+
+
+def cases(n: int, seed: int = 0) -> dict[str, list[tuple[str, str]]]:
+    """(prefix, suffix) pairs per set; the cursor at a line's indentation."""
+    edit, plain = [], []
+    for f in load_split("heldout"):
+        if f.relpath.startswith("encodings/"):
+            continue  # codec tables: repetition of a kind no editor sees
+        lines = f.text.splitlines(keepends=True)
+        seen: set[str] = set()
+        offset = 0
+        for line in lines:
+            code = line.strip()
+            indent = len(line) - len(line.lstrip())
+            at = offset + indent
+            if len(code) > 12 and not code.startswith("#"):
+                pair = (f.text[:at], f.text[at:])
+                (edit if code in seen else plain).append(pair)
+                seen.add(code)
+            offset += len(line)
+    rng = random.Random(seed)
+    return {"edit-like": rng.sample(edit, min(n, len(edit))), "plain": rng.sample(plain, n)}
+
+
+def run(service: CompletionService, pairs: list[tuple[str, str]], label: str) -> dict:
+    tokens, seconds, texts = 0, 0.0, []
+    bar = Progress(len(pairs), label)
+    for i, (prefix, suffix) in enumerate(pairs):
+        request = CompletionRequest(f"file:///lookup/{i}.py", 1, prefix, suffix)
+        service.complete_now(request)  # prefill
+        t0 = time.perf_counter()
+        done = service.complete_now(request)  # the whole prompt reused: decode only
+        seconds += time.perf_counter() - t0
+        tokens += done.generated_tokens
+        texts.append(done.text)
+        bar.update(1)
+    bar.close()
+    return {"tokens": tokens, "seconds": seconds, "tok_s": tokens / seconds, "texts": texts}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--model", default=None)
+    p.add_argument("--cases", type=int, default=60)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", type=Path, default=Path("docs/results/lookup.json"))
+    args = p.parse_args(argv)
+    sets = cases(args.cases)
+    results: dict = {"cases": {k: len(v) for k, v in sets.items()}, "sets": {}}
+    services = {}
+    for flag in (False, True):
+        settings = Settings(
+            model=args.model,
+            threads=args.threads,
+            multiline="multi",
+            max_new_tokens=64,
+            deadline_ms=60_000,
+            repo_context=False,
+            prompt_lookup=flag,
+        )
+        services[flag] = CompletionService(settings)
+        services[flag].load().result()
+    for name, pairs in sets.items():
+        off = run(services[False], pairs, f"{name}, lookup off")
+        on = run(services[True], pairs, f"{name}, lookup on")
+        results["sets"][name] = {
+            "off_tok_s": off["tok_s"],
+            "on_tok_s": on["tok_s"],
+            "speedup": on["tok_s"] / off["tok_s"],
+            "tokens": off["tokens"],
+            "identical": sum(a == b for a, b in zip(off["texts"], on["texts"], strict=True)),
+        }
+        print(name, results["sets"][name], file=sys.stderr)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1) + "\n")
+    print(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Prompt-lookup drafting: guess the next tokens from where the newest n-gram appeared
+before in the same sequence (the prompt holds the document's prefix and suffix).
+
+Code repeats itself — a renamed variable, the next branch of an `if`, an edit that makes
+a line look like one above — so after the last few generated tokens, the tokens that
+followed their latest earlier occurrence are often what comes next. `generate` checks a
+draft in one forward pass and keeps only what greedy decoding would have produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class PromptLookup:
+    """An index of the n-grams of a token sequence, longest first at lookup time.
+
+    `index[n][gram]` is the position right after the latest occurrence of `gram` that
+    ends before the sequence's last token: the sequence's own tail never matches itself.
+    """
+
+    def __init__(
+        self,
+        tokens: Sequence[int],
+        *,
+        min_ngram: int = 2,
+        max_ngram: int = 4,
+        max_draft: int = 8,
+    ):
+        self.tokens: list[int] = []
+        self.sizes = range(max_ngram, min_ngram - 1, -1)
+        self.max_draft = max_draft
+        self.index: dict[int, dict[tuple[int, ...], int]] = {n: {} for n in self.sizes}
+        self.extend(tokens)
+
+    def extend(self, tokens: Sequence[int]) -> None:
+        for t in tokens:
+            self.tokens.append(t)
+            end = len(self.tokens) - 1  # register the grams ending just before the new token
+            for n in self.sizes:
+                if end >= n:
+                    self.index[n][tuple(self.tokens[end - n : end])] = end
+
+    def draft(self, limit: int | None = None) -> list[int]:
+        """Up to `limit` (default max_draft) tokens that followed the newest n-gram last
+        time it occurred, or [] when no n-gram of the tail occurred before."""
+        limit = self.max_draft if limit is None else min(limit, self.max_draft)
+        if limit <= 0:
+            return []
+        for n in self.sizes:
+            if len(self.tokens) < n:
+                continue
+            start = self.index[n].get(tuple(self.tokens[-n:]))
+            if start is not None:
+                return self.tokens[start : start + limit]
+        return []
