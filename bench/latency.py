@@ -121,9 +121,12 @@ def run_replay(
         bar.update(1, ms=times[-1])
     bar.close()
 
-    # Accepting: type exactly what was suggested, then ask again.
-    accept_ms, accept_prefill = [], []
-    for _ in range(args.accepts if cache else 0):
+    # Accepting: type exactly what was suggested, then ask again, after the pause a person
+    # takes to read ghost text (the server computes the next suggestion meanwhile).
+    accept_ms, accept_prefill, precomputed = [], [], 0
+    for _ in range(4 * args.accepts if cache else 0):
+        if len(accept_ms) == args.accepts:
+            break
         offset = at + len(typed)
         params = {
             "textDocument": {"uri": uri},
@@ -133,9 +136,14 @@ def run_replay(
         items = server.request("textDocument/inlineCompletion", params, timeout=120)["result"][
             "items"
         ]
-        if not items or not items[0]["insertText"]:
-            break
-        suggestion = items[0]["insertText"]
+        suggestion = items[0]["insertText"] if items else ""
+        time.sleep(args.accept_pause_ms / 1000)
+        if not suggestion:  # nothing to accept at a line's end: Enter, indented as above
+            line = text[text.rfind("\n", 0, offset) + 1 : offset]
+            suggestion = "\n" + line[: len(line) - len(line.lstrip())]
+            timed = False
+        else:
+            timed = True
         pos = position(text, offset)
         version += 1
         server.notify(
@@ -147,12 +155,15 @@ def run_replay(
         )
         text = text[:offset] + suggestion + text[offset:]
         typed += suggestion
+        if not timed:
+            continue
         params["position"] = position(text, offset + len(suggestion))
         t0 = time.perf_counter()
         server.request("textDocument/inlineCompletion", params, timeout=120)
         accept_ms.append((time.perf_counter() - t0) * 1000)
         last = server.request("bigcode/status", {"uri": uri})["result"]["last"]
         accept_prefill.append(last["promptTokens"] - last["reusedTokens"])
+        precomputed = server.request("bigcode/status", {})["result"]["precomputedHits"]
     model = server.request("bigcode/status", {})["result"]["model"]
     server.close()
     return {
@@ -167,6 +178,7 @@ def run_replay(
         "cut_by_deadline": cut,
         "accept_ms": accept_ms,
         "accept_prefilled_tokens": accept_prefill,
+        "accept_precomputed": precomputed,
         "times_ms": times,
     }
 
@@ -179,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chars", type=int, default=400, help="characters to type")
     p.add_argument("--context", type=int, default=1536, help="prompt budget in tokens")
     p.add_argument("--max-new-tokens", type=int, default=16)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=0, help="0: the server's default")
     p.add_argument("--accepts", type=int, default=10)
+    p.add_argument("--accept-pause-ms", type=int, default=400, help="before each accept")
     p.add_argument("--json", type=Path, default=Path("docs/results/latency.json"))
     args = p.parse_args(argv)
 

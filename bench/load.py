@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hogs", default="spin,torch", help="kinds of load: spin, torch")
     p.add_argument("--json", type=Path, default=Path("docs/results/load.json"))
     args = p.parse_args(argv)
-    args.accepts = 0
+    args.accepts, args.accept_pause_ms = 0, 0
     if args.model is None:
         args.model = long_context_model()
     source = (stdlib_root() / FILE).read_text()

@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             deadline_ms=60_000,
             repo_context=False,
             prompt_lookup=flag,
+            precompute=False,  # each case is asked alone: nothing is accepted
         )
         services[flag] = CompletionService(settings)
         services[flag].load().result()

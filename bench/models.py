@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             max_new_tokens=48,
             multiline="single",
+            precompute=False,  # holes are scored, not accepted
         )
         service = CompletionService(settings)
         engine = service.load().result()

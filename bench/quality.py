@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         max_new_tokens=args.max_new_tokens,
         multiline="single",
+        precompute=False,  # holes are scored, not accepted
     )
     service = CompletionService(base)
     engine = service.load().result()

@@ -32,6 +32,8 @@ from fim.healing import Vocabulary
 from fim.plan import Plan, PlanOptions, plan_completion
 from fim.prompt import Snippet
 
+from .completion_types import Completion, CompletionRequest, Ticket
+from .lookahead import Lookahead
 from .repo_context import RepoContext
 from .sessions import Session, SessionPool
 from .settings import RELOAD_KEYS, Settings
@@ -52,42 +54,6 @@ CACHE_SLACK_TOKENS = 64
 
 def reload_keys(settings: Settings) -> tuple:
     return tuple(getattr(settings, k) for k in RELOAD_KEYS)
-
-
-@dataclass(frozen=True)
-class CompletionRequest:
-    uri: str
-    version: int
-    prefix: str  # document text before the cursor
-    suffix: str  # document text after the cursor
-    path: str = ""  # file name for the prompt header
-
-
-@dataclass
-class Completion:
-    text: str = ""
-    status: str = "ok"  # ok | empty | stale | cancelled | disabled | no-model | error
-    generated_tokens: int = 0
-    prompt_tokens: int = 0
-    reused_tokens: int = 0
-    ms: float = 0.0
-    detail: str = ""
-    context: tuple[str, ...] = ()  # the labels of the repository snippets in the prompt
-
-    @property
-    def prefilled_tokens(self) -> int:
-        return self.prompt_tokens - self.reused_tokens
-
-
-@dataclass
-class Ticket:
-    """A submitted request; `cancel()` stops it at the next decode step."""
-
-    future: Future
-    cancelled: threading.Event
-
-    def cancel(self) -> None:
-        self.cancelled.set()
 
 
 @dataclass(frozen=True)
@@ -115,6 +81,7 @@ class CompletionService:
         self._last: dict[str, Completion] = {}  # uri -> its most recent result
         self._running: tuple[str, int] | None = None  # (uri, tokens so far) while decoding
         self._serial = 0
+        self._ahead = Lookahead()  # the suggestion after the one shown (lookahead.py)
 
     @property
     def engine(self) -> Engine | None:
@@ -139,6 +106,7 @@ class CompletionService:
             self._loaded_keys = reload_keys(s)
             self.load_error = None
             self._sessions.clear()
+            self._ahead.forget()
             log.info(
                 "model loaded: %s; FIM format: %s",
                 engine.description,
@@ -174,6 +142,7 @@ class CompletionService:
             self._last.pop(uri, None)
         # A generation running for it holds its own reference to the cache until it ends.
         self._sessions.drop(uri)
+        self._ahead.forget(uri)
         if self.context is not None:
             self.context.forget(uri)
 
@@ -191,6 +160,7 @@ class CompletionService:
             "sessions": uris,
             "cacheBytes": nbytes,
             "running": self._running_status(),
+            "precomputedHits": self._ahead.hits,
         }
 
     def _running_status(self) -> dict | None:
@@ -203,6 +173,7 @@ class CompletionService:
             self._serial += 1
             serial = self._serial
             self._latest[request.uri] = serial
+        self._ahead.interrupt()
         cancelled = threading.Event()
         future = self._worker.submit(lambda: self._serve(request, serial, cancelled))
         return Ticket(future, cancelled)
@@ -230,14 +201,33 @@ class CompletionService:
                 return "stale"
             return None
 
-        result = self._refusal(interrupted)
+        result = self._refusal(interrupted) or self._ahead.take(request, self.settings)
         if result is None:
             result = self._guarded(request, interrupted, deadline)
         result.ms = (time.monotonic() - t0) * 1000
         with self._lock:
             if request.uri in self._latest:  # not closed meanwhile
                 self._last[request.uri] = result
+        after = Lookahead.after(request, result) if self.settings.precompute else None
+        if after is not None:  # runs once the worker has nothing newer to do
+            self._worker.submit(lambda: self._look_ahead(after, serial))
         return result
+
+    def _look_ahead(self, request: CompletionRequest, serial: int) -> None:
+        """On the worker: the answer after accepting the last one, unless anything newer
+        came for this document (then, or when a request comes meanwhile, it stops)."""
+        stop, settings = self._ahead.start(), self.settings
+        with self._lock:
+            if self._latest.get(request.uri) != serial:
+                return
+
+        def interrupted() -> str | None:
+            if stop.is_set() or self._latest.get(request.uri) != serial:
+                return "cancelled"
+            return None
+
+        deadline = time.monotonic() + settings.deadline_ms / 1000
+        self._ahead.store(request, settings, self._guarded(request, interrupted, deadline))
 
     def _refusal(self, interrupted: Callable[[], str | None]) -> Completion | None:
         """An answer without running the model, when there is a reason not to."""

@@ -113,6 +113,11 @@ class Settings:
         "Draft tokens from text that repeats earlier in the prompt and check them in one "
         "pass (greedy only; the same suggestions, faster when code repeats).",
     )
+    precompute: bool = setting(
+        True,
+        "While a suggestion is shown and the model is idle, compute the one that follows "
+        "accepting it, so that it appears at once.",
+    )
     quantize: str = setting(
         "none",
         "int8: weight-only int8 linear layers, faster CPU decoding (see docs/benchmarks.md).",

@@ -86,7 +86,9 @@ def score_model(model: Path, holes: list[dict], threads: int) -> dict:
 
     from .completion import CompletionRequest, CompletionService
 
-    service = CompletionService(Settings(model=str(model), threads=threads, multiline="single"))
+    service = CompletionService(
+        Settings(model=str(model), threads=threads, multiline="single", precompute=False)
+    )
     service.load().result()
     exact = first10 = 0
     for i, h in enumerate(holes):

@@ -104,3 +104,40 @@ def test_on_a_blank_line_the_first_token_stays_on_that_line(tmp_path):
     assert blank.status == "ok" and blank.text.strip() and "\n" not in blank.text
     mid_line = svc.complete_now(CompletionRequest("file:///m.py", 1, "x = 1", "\n"))
     assert mid_line.status == "empty" and mid_line.generated_tokens == 1
+
+
+def test_the_suggestion_after_an_accept_is_ready_and_the_same(tmp_path):
+    path = make_model_dir(tmp_path, n_positions=1024)
+    base = dict(model=str(path), max_new_tokens=6, context_tokens=700, multiline="single")
+    ahead = CompletionService(Settings(**base))
+    plain = CompletionService(Settings(**base, precompute=False))
+    ahead.load().result(), plain.load().result()
+    source = (stdlib_root() / "textwrap.py").read_text()[:2000] + "\n    x = "
+    shown = ahead.complete_now(request(source, 1))
+    assert shown.status == "ok" and shown.text
+    ahead._worker.submit(lambda: None).result()  # the look-ahead has run
+    accepted = request(source + shown.text, 2)
+    fast = ahead.complete_now(accepted)
+    assert fast.detail == "precomputed" and ahead.status()["precomputedHits"] == 1
+    slow = plain.complete_now(accepted)
+    assert (fast.text, fast.status) == (slow.text, slow.status) and slow.detail == ""
+    # Any other text, or the same text again, is computed afresh.
+    again = ahead.complete_now(request(source + shown.text + "1", 3))
+    assert again.detail != "precomputed"
+    for svc in (ahead, plain):
+        svc.shutdown(wait_s=5)
+
+
+def test_a_new_request_stops_the_look_ahead(tmp_path, monkeypatch):
+    path = make_model_dir(tmp_path, n_positions=1024)
+    svc = CompletionService(Settings(model=str(path), max_new_tokens=6, multiline="single"))
+    svc.load().result()
+    source = (stdlib_root() / "textwrap.py").read_text()[:2000] + "\n    x = "
+    first = svc.complete_now(request(source, 1))
+    assert first.text
+    # A request for other text arrives before the look-ahead ran: it never runs, and its
+    # answer is never served for the wrong text.
+    second = svc.complete_now(request(source + "y", 2))
+    svc._worker.submit(lambda: None).result()
+    assert second.detail != "precomputed" and svc.status()["precomputedHits"] == 0
+    svc.shutdown(wait_s=5)

@@ -38,6 +38,7 @@ export const SERVER_KEYS = [
   "indexMaxFiles",
   "indexMaxMib",
   "promptLookup",
+  "precompute",
   "quantize",
 ] as const;
 export const EXTENSION_KEYS = ["serverPath", "serverArgs", "languages"] as const;

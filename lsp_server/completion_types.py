@@ -1,0 +1,43 @@
+"""What goes into the completion service and what comes out, as plain data."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    uri: str
+    version: int
+    prefix: str  # document text before the cursor
+    suffix: str  # document text after the cursor
+    path: str = ""  # file name for the prompt header
+
+
+@dataclass
+class Completion:
+    text: str = ""
+    status: str = "ok"  # ok | empty | stale | cancelled | disabled | no-model | error
+    generated_tokens: int = 0
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    ms: float = 0.0
+    detail: str = ""
+    context: tuple[str, ...] = ()  # the labels of the repository snippets in the prompt
+
+    @property
+    def prefilled_tokens(self) -> int:
+        return self.prompt_tokens - self.reused_tokens
+
+
+@dataclass
+class Ticket:
+    """A submitted request; `cancel()` stops it at the next decode step."""
+
+    future: Future
+    cancelled: threading.Event
+
+    def cancel(self) -> None:
+        self.cancelled.set()
