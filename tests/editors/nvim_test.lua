@@ -46,6 +46,16 @@ vim.api.nvim_create_autocmd("VimEnter", {
       assert(#marks == 1, "expected one extmark, got " .. #marks)
       local ghost = marks[1][4].virt_text[1][1]
       assert(ghost == "xxxx", "ghost text was " .. vim.inspect(ghost))
+      -- What a person sees: the ghost text exactly where it will be inserted.
+      local function screen_row(r)
+        vim.cmd("redraw!")
+        local chars = {}
+        for c = 1, 40 do
+          chars[c] = vim.fn.nr2char(vim.fn.screenchar(r, c))
+        end
+        return (table.concat(chars):gsub("%s+$", ""))
+      end
+      assert(screen_row(2) == "value = f(xxxx)", "screen: " .. screen_row(2))
       assert(bigcode.suggestion.accept(), "accept failed")
       local line = vim.api.nvim_buf_get_lines(bufnr, 1, 2, false)[1]
       assert(line == "value = f(xxxx)", "line after accept: " .. line)
@@ -64,6 +74,17 @@ vim.api.nvim_create_autocmd("VimEnter", {
         end
       end
       assert(found, "completion items: " .. vim.inspect(replies))
+      -- Mid-word and at the end of a line, on a scratch buffer (display only).
+      vim.cmd("enew")
+      local scratch = vim.api.nvim_get_current_buf()
+      vim.api.nvim_buf_set_lines(scratch, 0, -1, false, { "fr i in range(10):", "x = " })
+      bigcode.suggestion.show(scratch, 0, 1, "o")
+      assert(screen_row(1) == "for i in range(10):", "mid-word: " .. screen_row(1))
+      bigcode.suggestion.show(scratch, 1, 4, "compute()")
+      assert(screen_row(2) == "x = compute()", "end of line: " .. screen_row(2))
+      assert(screen_row(1) == "fr i in range(10):", "old ghost left: " .. screen_row(1))
+      bigcode.suggestion.clear()
+      vim.cmd("bwipeout!")
       -- A dismissed suggestion leaves nothing behind.
       bigcode.suggestion.show(bufnr, 0, 0, "zzz")
       bigcode.suggestion.clear()

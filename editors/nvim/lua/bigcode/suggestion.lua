@@ -52,15 +52,29 @@ function M.show(bufnr, row, col, text)
   end
   local lines = vim.split(text, "\n", { plain = true })
   local hl = config.options.hl_group
-  local opts = {
-    virt_text = { { lines[1], hl } },
-    virt_text_pos = has_inline_virt_text and "inline" or "eol",
-    hl_mode = "combine",
-  }
+  local opts = { virt_text = { { lines[1], hl } }, hl_mode = "combine" }
+  -- The text after the cursor ends up after the suggestion's last line.
+  local rest = (vim.api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ""):sub(col + 1)
+  if has_inline_virt_text then
+    opts.virt_text_pos = "inline" -- pushes the rest of the line to the right by itself
+  else
+    -- Before 0.10 there is no inline virtual text ("eol" would draw it a column after the
+    -- line's end): draw over the line from the cursor, the rest of the line redrawn after
+    -- a one-line suggestion, blanked out (it moves down) after a longer one.
+    opts.virt_text_pos = "overlay"
+    if #lines == 1 then
+      table.insert(opts.virt_text, { rest, "Normal" })
+    else
+      opts.virt_text[1][1] = lines[1] .. string.rep(" ", vim.fn.strdisplaywidth(rest))
+    end
+  end
   if #lines > 1 then
     opts.virt_lines = {}
     for i = 2, #lines do
       table.insert(opts.virt_lines, { { lines[i], hl } })
+    end
+    if not has_inline_virt_text then
+      table.insert(opts.virt_lines[#opts.virt_lines], { rest, "Normal" })
     end
   end
   local id = vim.api.nvim_buf_set_extmark(bufnr, ns, row, col, opts)
