@@ -7,7 +7,7 @@ install:
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
 
-# The whole suite: Python lint, the VS Code extension's compile/lint/unit tests, pytest.
+# The whole suite: Python lint, the VS Code extension's compile/lint/unit tests and its .vsix, pytest.
 test: test-vscode
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n 2
@@ -18,7 +18,7 @@ test-fast:
 	$(PY) -m pytest -q -n 2 -m "not slow"
 
 test-vscode:
-	cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error && npm run lint && npm test
+	cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error && npm run lint && npm test && npm run package
 
 vsix:
 	cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error && npm run compile && npm run package
