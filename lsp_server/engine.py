@@ -14,6 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from model import ModelLoadError, load_model, load_tokenizer, set_threads
 from model.generate import GenerationStats, generate, new_cache
 from model.loading import token_starts, token_texts
@@ -35,6 +37,20 @@ def usable_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         return os.cpu_count() or 1
+
+
+# From this size up, int8 weights decode 2x (AVX2) to 5x (AVX-512) faster than fp32 and
+# prefill faster too; below it, prefill loses more than decoding gains (docs/benchmarks.md).
+AUTO_INT8_PARAMETERS = 100_000_000
+
+
+def auto_int8(lm) -> bool:
+    """`quantize = "auto"`: int8 weight-only for a large float32 model on a CPU."""
+    return (
+        lm.device.type == "cpu"
+        and lm.dtype == torch.float32
+        and lm.num_parameters() >= AUTO_INT8_PARAMETERS
+    )
 
 
 def default_threads(cpus: int) -> int:
@@ -95,7 +111,15 @@ class Engine:
         report("reading tokenizer", 5)
         tokenizer = load_tokenizer(path)
         report("loading weights", 20)
-        lm = load_model(path, dtype=dtype, device=device, quantize=quantize)
+        lm = load_model(
+            path, dtype=dtype, device=device, quantize=None if quantize == "auto" else quantize
+        )
+        if quantize == "auto" and auto_int8(lm):
+            from model.quantize import quantize_int8
+
+            n = lm.num_parameters() / 1e6  # before: int8 weights are buffers, not parameters
+            quantize_int8(lm)
+            log.info("quantize auto: int8 weights (CPU, %.0fM parameters)", n)
         if lm.config.vocab_size < tokenizer.get_vocab_size():
             raise ModelLoadError(
                 f"{path}: tokenizer has {tokenizer.get_vocab_size()} tokens but the model only {lm.config.vocab_size}"
@@ -159,8 +183,10 @@ class Engine:
     @property
     def description(self) -> str:
         c = self.lm.config
-        params = self.lm.num_parameters() / 1e6
-        return f"{self.path.name} ({params:.1f}M parameters, {c.n_layer} layers, context {c.n_positions}, {self.lm.dtype}, {self.lm.device})"
+        int8 = sum(b.numel() for n, b in self.lm.named_buffers() if n.endswith("weight_int8"))
+        params = (self.lm.num_parameters() + int8) / 1e6
+        weights = "int8" if c.extra.get("quantized") == "int8" else str(self.lm.dtype)
+        return f"{self.path.name} ({params:.1f}M parameters, {c.n_layer} layers, context {c.n_positions}, {weights}, {self.lm.device})"
 
     # --- generation ------------------------------------------------------------------
     def new_cache(self, capacity: int) -> Any:

@@ -119,9 +119,10 @@ class Settings:
         "accepting it, so that it appears at once.",
     )
     quantize: str = setting(
-        "none",
-        "int8: weight-only int8 linear layers, faster CPU decoding (see docs/benchmarks.md).",
-        choices=("none", "int8"),
+        "auto",
+        "int8: weight-only int8 linear layers, faster CPU decoding (see docs/benchmarks.md); "
+        "auto: int8 for float32 models of 100M parameters or more on a CPU, else none.",
+        choices=("auto", "none", "int8"),
         reload=True,
     )
 

@@ -141,3 +141,18 @@ def test_a_new_request_stops_the_look_ahead(tmp_path, monkeypatch):
     svc._worker.submit(lambda: None).result()
     assert second.detail != "precomputed" and svc.status()["precomputedHits"] == 0
     svc.shutdown(wait_s=5)
+
+
+def test_quantize_auto_picks_int8_only_for_large_models_on_a_cpu(tmp_path, monkeypatch):
+    from lsp_server import engine as engine_module
+    from lsp_server.engine import Engine
+
+    path = make_model_dir(tmp_path, n_positions=256)
+    small = Engine.load(str(path), quantize="auto")
+    assert "quantized" not in small.lm.config.extra  # a small model stays float32
+    monkeypatch.setattr(engine_module, "AUTO_INT8_PARAMETERS", 1)
+    large = Engine.load(str(path), quantize="auto")
+    assert large.lm.config.extra["quantized"] == "int8"
+    assert Engine.load(str(path), quantize="none").lm.config.extra.get("quantized") is None
+    ids = small.encode("def f(x):\n    return")
+    assert len(list(large.generate(ids, 8).tokens)) == 8
