@@ -183,7 +183,12 @@ class Engine:
     @property
     def description(self) -> str:
         c = self.lm.config
-        int8 = sum(b.numel() for n, b in self.lm.named_buffers() if n.endswith("weight_int8"))
+        tied = "lm_head." if c.tie_word_embeddings else "-"  # an int8 copy of the embeddings
+        int8 = sum(
+            b.numel()
+            for n, b in self.lm.named_buffers()
+            if n.endswith("weight_int8") and not n.startswith(tied)
+        )
         params = (self.lm.num_parameters() + int8) / 1e6
         weights = "int8" if c.extra.get("quantized") == "int8" else str(self.lm.dtype)
         return f"{self.path.name} ({params:.1f}M parameters, {c.n_layer} layers, context {c.n_positions}, {weights}, {self.lm.device})"
