@@ -41,12 +41,20 @@ SHAPES = {
 
 
 def best_of(fn, repeats: int) -> float:
+    """The fastest of `repeats` runs, in seconds (CUDA work waited for on a GPU)."""
     times = []
     for _ in range(repeats):
+        sync()
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def copy_bandwidth() -> float:
@@ -107,8 +115,8 @@ def bench_ours(
 def bench_hf(
     hf, prompt: list[int], short: list[int], n_decode: int, repeats: int
 ) -> tuple[float, float, list[int]]:
-    ids = torch.tensor([prompt])
-    sids = torch.tensor([short])
+    ids = torch.tensor([prompt], device=hf.device)
+    sids = torch.tensor([short], device=hf.device)
 
     def do_prefill():
         with torch.inference_mode():

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import torch
 
+from bench.engine import bench_hf, bench_ours, best_of, sync
 from model import GPTBigCodeConfig, GPTBigCodeForCausalLM
-from model.generate import generate, new_cache, prefill
+from model.generate import generate
 from model.layers import flash_problem
 
 SHAPES = {
@@ -39,22 +40,6 @@ SHAPES = {
     "test": dict(n_embd=64, n_layer=2, n_head=4, vocab_size=300, n_positions=512),
 }
 TRAIN_SHAPE = dict(n_embd=320, n_layer=8, n_head=5, vocab_size=8192, n_positions=2048)
-
-
-def sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def checked(results: dict, name: str):
@@ -157,48 +142,24 @@ def correctness(hf, ours, device: str, n: int) -> dict:
     return out
 
 
-def speed(hf, ours, device: str, n_prefill: int, n_decode: int, repeats: int) -> dict:
+def speed(hf, ours, n_prefill: int, n_decode: int, repeats: int) -> dict:
+    """bench/engine.py's measurements (prefill tok/s, decode tok/s as the time of
+    n_decode + 1 tokens minus 1), on whatever device the models are."""
     g = torch.Generator().manual_seed(2)
     top = min(8000, ours.config.vocab_size)
     prompt = torch.randint(1, top, (n_prefill,), generator=g).tolist()
-    short = prompt[:16]
-    ids = torch.tensor([prompt], device=device)
-    sids = torch.tensor([short], device=device)
-
-    def ours_prefill():
-        prefill(ours, new_cache(ours, n_prefill + 1), prompt)
-
-    def hf_prefill():
-        with torch.inference_mode():
-            hf(ids, use_cache=True, logits_to_keep=1)
-
-    def hf_gen(n):
-        with torch.inference_mode():
-            hf.generate(
-                sids,
-                attention_mask=torch.ones_like(sids),
-                max_new_tokens=n,
-                min_new_tokens=n,
-                do_sample=False,
-                pad_token_id=0,
-            )
-
-    ours_prefill(), hf_prefill()  # warm up kernels and allocator
-    o1 = best_of(lambda: list(generate(ours, short, 1)), repeats)
-    on = best_of(lambda: list(generate(ours, short, n_decode + 1)), repeats)
-    h1 = best_of(lambda: hf_gen(1), repeats)
-    hn = best_of(lambda: hf_gen(n_decode + 1), repeats)
-    row = {
+    o_pre, o_dec, _ = bench_ours(ours, prompt, prompt[:16], n_decode, repeats)
+    h_pre, h_dec, _ = bench_hf(hf, prompt, prompt[:16], n_decode, repeats)
+    return {
         "prefill_tokens": n_prefill,
         "decode_tokens": n_decode,
-        "ours_prefill_tok_s": n_prefill / best_of(ours_prefill, repeats),
-        "hf_prefill_tok_s": n_prefill / best_of(hf_prefill, repeats),
-        "ours_decode_tok_s": n_decode / max(on - o1, 1e-9),
-        "hf_decode_tok_s": n_decode / max(hn - h1, 1e-9),
+        "ours_prefill_tok_s": o_pre,
+        "hf_prefill_tok_s": h_pre,
+        "ours_decode_tok_s": o_dec,
+        "hf_decode_tok_s": h_dec,
+        "prefill_ratio": o_pre / h_pre,
+        "decode_ratio": o_dec / h_dec,
     }
-    row["prefill_ratio"] = row["ours_prefill_tok_s"] / row["hf_prefill_tok_s"]
-    row["decode_ratio"] = row["ours_decode_tok_s"] / row["hf_decode_tok_s"]
-    return row
 
 
 def train_step_speed(device: str, compile_: bool, steps: int = 12, batch: int = 16) -> dict:
@@ -265,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         hf, ours = pair
         checked(results, "correctness")(lambda: correctness(hf, ours, args.device, 256))
         checked(results, "speed_bf16")(
-            lambda: speed(hf, ours, args.device, args.prefill, args.decode, args.repeats)
+            lambda: speed(hf, ours, args.prefill, args.decode, args.repeats)
         )
     args.json.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(results, indent=1))
