@@ -18,8 +18,10 @@ DOCS = Path("docs")
 RESULTS = DOCS / "results"
 
 
-def training_curve(training: Path, out: Path, curve: Path | None = None) -> None:
-    """Loss against CPU-hours; with `curve`, held-out exact match on a second axis."""
+def training_curve(
+    training: Path, out: Path, curve: Path | None = None, xlabel: str = "CPU hours (2 cores)"
+) -> None:
+    """Loss against hours of training; with `curve`, held-out exact match on a second axis."""
     data = json.loads(training.read_text())
     history = data["history"]
     hours = [h["elapsed_s"] / 3600 for h in history]
@@ -44,7 +46,7 @@ def training_curve(training: Path, out: Path, curve: Path | None = None) -> None
     if start:
         x = next(h["elapsed_s"] / 3600 for h in history if h["step"] >= start)
         ax.axvline(x, color="grey", ls=":", lw=1, label=f"last phase (step {start:,})")
-    ax.set_xlabel("CPU hours (2 cores)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("loss (nats/token)")
     ax.set_title("Bundled model training")
     ax.grid(alpha=0.3)
