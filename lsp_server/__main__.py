@@ -12,6 +12,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -128,7 +129,9 @@ def run_complete(args: argparse.Namespace) -> int:
     except PositionError as exc:
         sys.stderr.write(f"bigcode-ls: {exc}\n")
         return 2
-    settings = _settings_from(args)
+    # One completion, then exit: no look-ahead (nothing will be accepted, and a thread still
+    # inside torch when the interpreter tears down aborts the process).
+    settings = dataclasses.replace(_settings_from(args), precompute=False)
     # Bad arguments are answered above, before torch is imported (a second or two).
     from model import ModelLoadError
 

@@ -14,8 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from model import ModelLoadError, load_model, load_tokenizer, set_threads
 from model.generate import GenerationStats, generate, new_cache
 from model.loading import token_starts, token_texts
@@ -48,7 +46,7 @@ def auto_int8(lm) -> bool:
     """`quantize = "auto"`: int8 weight-only for a large float32 model on a CPU."""
     return (
         lm.device.type == "cpu"
-        and lm.dtype == torch.float32
+        and str(lm.dtype) == "torch.float32"  # the server never touches torch itself
         and lm.num_parameters() >= AUTO_INT8_PARAMETERS
     )
 
