@@ -6,11 +6,12 @@ stdio exactly as an editor would. The same replay runs twice in one process, aga
 two fresh servers that differ only in the `documentCache` setting.
 
     python -m bench.latency [--chars 400] [--threads 2] [--json docs/results/latency.json]
+    python -m bench.latency --shape tiny_starcoder_py --chars 60 --json docs/results/latency_164m.json
 
-The bundled model's context (512 positions) is shorter than the 1,536-token prompts
-measured here, so by default the benchmark runs a model of the bundled model's shape and
-tokenizer with 2,048 positions and random weights: latency depends on the shape and the
-number of tokens computed, which both replays share, not on what the weights say.
+By default it runs the bundled model (a model with fewer than 2,048 positions is
+replaced by a random-weight copy of its shape with 2,048: latency depends on the shape
+and the tokens computed, which both replays share, not on what the weights say).
+`--shape` runs a random model of one of bench/engine.py's shapes instead.
 """
 
 from __future__ import annotations
@@ -50,6 +51,25 @@ def position(text: str, offset: int) -> dict:
     line = before.count("\n")
     col_text = before[before.rfind("\n") + 1 :]
     return {"line": line, "character": len(col_text.encode("utf-16-le")) // 2}
+
+
+def random_model(shape: str) -> str:
+    """A random-weight model of one of bench/engine.py's shapes, with the bundled
+    tokenizer (latency depends on the shape and the tokens computed, not the weights)."""
+    import shutil
+    import tempfile
+
+    import torch
+
+    from bench.engine import SHAPES
+    from model import GPTBigCodeConfig, GPTBigCodeForCausalLM
+
+    bundled = Path(__file__).resolve().parent.parent / "model" / "bundled"
+    out = Path(tempfile.mkdtemp(prefix=f"bigcode-latency-{shape}-"))
+    torch.manual_seed(0)
+    GPTBigCodeForCausalLM(GPTBigCodeConfig(**SHAPES[shape][0])).save_pretrained(out)
+    shutil.copy(bundled / "tokenizer.json", out / "tokenizer.json")
+    return str(out)
 
 
 def long_context_model(positions: int = 2048) -> str:
@@ -188,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--model", default=None, help="model directory (default: see above)")
+    p.add_argument(
+        "--shape",
+        default=None,
+        help="a random model of bench/engine.py's shape, e.g. tiny_starcoder_py",
+    )
     p.add_argument("--chars", type=int, default=400, help="characters to type")
     p.add_argument("--context", type=int, default=1536, help="prompt budget in tokens")
     p.add_argument("--max-new-tokens", type=int, default=16)
@@ -197,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=Path("docs/results/latency.json"))
     args = p.parse_args(argv)
 
-    if args.model is None:
+    if args.shape:
+        args.model = random_model(args.shape)
+    elif args.model is None:
         args.model = long_context_model()
     source = (stdlib_root() / FILE).read_text()
     base, body, at = replay_points(source, FUNCTION)
