@@ -654,6 +654,35 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --init-from: a fresh warmup and cosine from the seeded step to --max-steps",
     )
+    add_data_options(p)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--save-every", type=int, default=100)
+    p.add_argument(
+        "--export",
+        type=Path,
+        default=None,
+        help="write the model directory from the run's checkpoint and exit",
+    )
+    p.add_argument(
+        "--export-dtype",
+        default="float32",
+        choices=["float32", "bfloat16"],
+        help="weights' type on disk (bfloat16: half the size, for shipping)",
+    )
+    for f in Recipe.__dataclass_fields__.values():
+        # None: not given, so that resuming never overrides the saved recipe by accident.
+        p.add_argument(
+            "--" + f.name.replace("_", "-"),
+            type=type(f.default),
+            default=None,
+            help=f"default {f.default}",
+        )
+    return p
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    """Where the run computes and where its data comes from (not part of the recipe)."""
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--wheels",
@@ -680,30 +709,6 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="measure the speed over the first steps and set --max-steps to end in this time",
     )
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--eval-every", type=int, default=200)
-    p.add_argument("--save-every", type=int, default=100)
-    p.add_argument(
-        "--export",
-        type=Path,
-        default=None,
-        help="write the model directory from the run's checkpoint and exit",
-    )
-    p.add_argument(
-        "--export-dtype",
-        default="float32",
-        choices=["float32", "bfloat16"],
-        help="weights' type on disk (bfloat16: half the size, for shipping)",
-    )
-    for f in Recipe.__dataclass_fields__.values():
-        # None: not given, so that resuming never overrides the saved recipe by accident.
-        p.add_argument(
-            "--" + f.name.replace("_", "-"),
-            type=type(f.default),
-            default=None,
-            help=f"default {f.default}",
-        )
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
