@@ -41,6 +41,9 @@ vim.api.nvim_create_autocmd("VimEnter", {
         end
       end
       assert(shown, "no ghost text appeared")
+      -- The model's loading was reported, and is over.
+      assert(bigcode.client.progress_seen, "no $/progress seen while the model loaded")
+      assert(bigcode.status() == "", "status after loading: " .. bigcode.status())
       local ns = vim.api.nvim_get_namespaces()["bigcode"]
       local marks = vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { details = true })
       assert(#marks == 1, "expected one extmark, got " .. #marks)

@@ -1,7 +1,30 @@
 -- Starting the server and attaching buffers (Neovim 0.7 API, still valid later).
 local config = require("bigcode.config")
 
-local M = { client_id = nil }
+-- `loading`: the server's model-loading progress ("" once loaded), for `status()`.
+local M = { client_id = nil, loading = nil, progress_seen = false }
+
+-- `$/progress` from the server: say that the model is loading (once, then in the
+-- statusline through require("bigcode").status()), and when it is ready.
+local function on_progress(err, result, ctx, cfg)
+  local value = result and result.value or {}
+  if value.kind == "begin" or value.kind == "report" then
+    M.progress_seen = true
+    local pct = value.percentage and (" " .. value.percentage .. "%") or ""
+    M.loading = (value.title or value.message or "loading") .. pct
+    if value.kind == "begin" then
+      vim.api.nvim_echo({ { "bigcode-ls: loading the model…", "MoreMsg" } }, false, {})
+    end
+  elseif value.kind == "end" then
+    M.progress_seen = true
+    M.loading = nil
+    vim.api.nvim_echo({ { "bigcode-ls: " .. (value.message or "ready"), "MoreMsg" } }, false, {})
+  end
+  local default = vim.lsp.handlers["$/progress"]
+  if default then
+    default(err, result, ctx, cfg)
+  end
+end
 
 local function root_dir(bufnr)
   local name = vim.api.nvim_buf_get_name(bufnr)
@@ -28,6 +51,7 @@ function M.start(bufnr)
         ["window/showMessage"] = function(_, result)
           vim.notify("bigcode-ls: " .. result.message, vim.log.levels.WARN)
         end,
+        ["$/progress"] = on_progress,
       },
     })
   end

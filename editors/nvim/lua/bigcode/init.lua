@@ -72,6 +72,12 @@ function M.setup(user)
   end
 end
 
+-- For a statusline: "bigcode: loading model 40%" while the model loads, "" otherwise.
+--   vim.o.statusline = "%f %= %{v:lua.require'bigcode'.status()}"
+function M.status()
+  return client.loading and ("bigcode: " .. client.loading) or ""
+end
+
 M.suggestion = suggestion
 M.client = client
 return M
