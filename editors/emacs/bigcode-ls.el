@@ -169,15 +169,50 @@ For example (:maxNewTokens 64 :multiline \"auto\")."
     map)
   "Keys of `bigcode-ls-inline-mode'.")
 
+;;;; The server's state in the mode line
+
+(defvar bigcode-ls--state 'unknown
+  "What the server last said of its model: `loading', `ready', or an error string.")
+(defvar bigcode-ls--status-timer nil)
+
+(defun bigcode-ls--note-status (status)
+  "Record STATUS, a `bigcode/status' reply, for the mode line."
+  (setq bigcode-ls--state
+        (cond ((plist-get status :model) 'ready)
+              ((stringp (plist-get status :loadError)) (plist-get status :loadError))
+              (t 'loading)))
+  (force-mode-line-update t))
+
+(defun bigcode-ls--lighter ()
+  "The mode line text: the model's state when it is not simply ready."
+  (pcase bigcode-ls--state
+    ('loading " bigcode[loading]")
+    ((pred stringp) " bigcode[error]")
+    (_ " bigcode")))
+
+(defun bigcode-ls--poll-status ()
+  "Ask the server how its model is, until it is ready (every second)."
+  (if (eq bigcode-ls--state 'ready)
+      (when (timerp bigcode-ls--status-timer)
+        (cancel-timer bigcode-ls--status-timer)
+        (setq bigcode-ls--status-timer nil))
+    (when-let ((server (eglot-current-server)))
+      (jsonrpc-async-request server :bigcode/status nil
+                             :success-fn #'bigcode-ls--note-status
+                             :error-fn #'ignore :timeout-fn #'ignore))))
+
 ;;;###autoload
 (define-minor-mode bigcode-ls-inline-mode
-  "Show bigcode-ls suggestions inline as you type; TAB accepts."
-  :lighter " bigcode"
+  "Show bigcode-ls suggestions inline as you type; TAB accepts.
+The mode line says when the model is still loading or failed to load."
+  :lighter (:eval (bigcode-ls--lighter))
   :keymap bigcode-ls-inline-mode-map
   (if bigcode-ls-inline-mode
       (progn
         (add-hook 'after-change-functions #'bigcode-ls--schedule nil t)
-        (add-hook 'pre-command-hook #'bigcode-ls--pre-command nil t))
+        (add-hook 'pre-command-hook #'bigcode-ls--pre-command nil t)
+        (unless (or (eq bigcode-ls--state 'ready) (timerp bigcode-ls--status-timer))
+          (setq bigcode-ls--status-timer (run-with-timer 0 1 #'bigcode-ls--poll-status))))
     (remove-hook 'after-change-functions #'bigcode-ls--schedule t)
     (remove-hook 'pre-command-hook #'bigcode-ls--pre-command t)
     (bigcode-ls-clear)))
