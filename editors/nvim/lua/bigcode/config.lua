@@ -9,6 +9,8 @@ M.defaults = {
   debounce_ms = 150, -- wait this long after a keystroke before asking
   accept_key = "<Tab>", -- accepts a shown suggestion; otherwise the key does what it did
   dismiss_key = "<C-]>",
+  accept_word_key = "<M-Right>", -- the next word of the suggestion (our display, < 0.12)
+  accept_line_key = "<M-Down>", -- the rest of its current line
   hl_group = "Comment",
   auto_trigger = true, -- ask after each change in insert mode
   use_builtin = true, -- on Neovim >= 0.12 use vim.lsp.inline_completion instead

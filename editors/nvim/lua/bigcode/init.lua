@@ -20,6 +20,10 @@ local function map_keys(bufnr, accept)
     end
   end, { buffer = bufnr, desc = "bigcode: accept suggestion" })
   vim.keymap.set("i", opts.dismiss_key, suggestion.clear, { buffer = bufnr, desc = "bigcode: dismiss" })
+  if not builtin_inline() then
+    vim.keymap.set("i", opts.accept_word_key, suggestion.accept_word, { buffer = bufnr, desc = "bigcode: accept a word" })
+    vim.keymap.set("i", opts.accept_line_key, suggestion.accept_line, { buffer = bufnr, desc = "bigcode: accept a line" })
+  end
 end
 
 local function attach(bufnr)
@@ -45,7 +49,7 @@ local function attach(bufnr)
   vim.api.nvim_create_autocmd("CursorMovedI", {
     group = group, buffer = bufnr,
     callback = function()
-      if suggestion.visible() then
+      if suggestion.visible() and not suggestion.at_cursor() then
         suggestion.clear()
       end
     end,

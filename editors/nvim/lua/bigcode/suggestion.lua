@@ -116,6 +116,10 @@ function M.request()
 end
 
 function M.schedule()
+  if state.keep_once then -- our own partial accept changed the text: keep the rest shown
+    state.keep_once = false
+    return
+  end
   M.clear()
   state.timer = vim.loop.new_timer()
   state.timer:start(config.options.debounce_ms, 0, vim.schedule_wrap(function()
@@ -131,18 +135,60 @@ function M.visible()
   return state.shown ~= nil
 end
 
+-- Insert `part` (the start of the shown text) and show what is left after it.
+local function insert(shown, part)
+  M.clear()
+  local lines = vim.split(part, "\n", { plain = true })
+  vim.api.nvim_buf_set_text(shown.bufnr, shown.row, shown.col, shown.row, shown.col, lines)
+  local last_row = shown.row + #lines - 1
+  local last_col = (#lines == 1 and shown.col or 0) + #lines[#lines]
+  vim.api.nvim_win_set_cursor(0, { last_row + 1, last_col })
+  local rest = shown.text:sub(#part + 1)
+  if rest ~= "" then
+    state.keep_once = true -- the change we just made must not clear what is left
+    M.show(shown.bufnr, last_row, last_col, rest)
+  end
+end
+
 function M.accept()
   local shown = state.shown
   if not shown then
     return false
   end
-  M.clear()
-  local lines = vim.split(shown.text, "\n", { plain = true })
-  vim.api.nvim_buf_set_text(shown.bufnr, shown.row, shown.col, shown.row, shown.col, lines)
-  local last_row = shown.row + #lines - 1
-  local last_col = (#lines == 1 and shown.col or 0) + #lines[#lines]
-  vim.api.nvim_win_set_cursor(0, { last_row + 1, last_col })
+  insert(shown, shown.text)
   return true
+end
+
+-- Partial accept: the next word (with the spaces and punctuation before it), or the rest
+-- of the current line (with its line break); the remainder stays on screen.
+function M.accept_word()
+  local shown = state.shown
+  if not shown then
+    return false
+  end
+  local part = shown.text:match("^[%s%p]*[%w_]+") or shown.text:match("^%s*[^%s]") or shown.text
+  insert(shown, part)
+  return true
+end
+
+function M.accept_line()
+  local shown = state.shown
+  if not shown then
+    return false
+  end
+  insert(shown, shown.text:match("^[^\n]*\n?"))
+  return true
+end
+
+-- Whether the cursor sits where the shown suggestion starts (moving there is no reason
+-- to clear it).
+function M.at_cursor()
+  local shown = state.shown
+  if not shown then
+    return false
+  end
+  local r, c = unpack(vim.api.nvim_win_get_cursor(0))
+  return r - 1 == shown.row and c == shown.col
 end
 
 return M
