@@ -130,6 +130,11 @@ For example (:maxNewTokens 64 :multiline \"auto\")."
 
 (defun bigcode-ls--schedule (&rest _)
   "Ask for a suggestion once Emacs has been idle for `bigcode-ls-idle-delay'."
+  (unless bigcode-ls--keep-once
+    (bigcode-ls--schedule-now)))
+
+(defun bigcode-ls--schedule-now ()
+  "Clear the suggestion and ask again after the idle delay."
   (bigcode-ls-clear)
   (when (timerp bigcode-ls--timer)
     (cancel-timer bigcode-ls--timer))
@@ -150,6 +155,31 @@ For example (:maxNewTokens 64 :multiline \"auto\")."
       (insert text)
       t)))
 
+(defvar-local bigcode-ls--keep-once nil
+  "Non-nil while a partial accept inserts text: that change keeps the rest shown.")
+
+(defun bigcode-ls--accept-part (regexp)
+  "Insert the start of the suggestion that REGEXP matches; keep the rest shown."
+  (when (bigcode-ls-visible-p)
+    (let* ((text bigcode-ls--text)
+           (part (if (string-match regexp text) (match-string 0 text) text))
+           (part (if (string-empty-p part) (substring text 0 1) part)))
+      (bigcode-ls-clear)
+      (let ((bigcode-ls--keep-once t))
+        (insert part))
+      (bigcode-ls--show (substring text (length part)))
+      t)))
+
+(defun bigcode-ls-accept-word ()
+  "Insert the suggestion's next word (and what precedes it); keep the rest shown."
+  (interactive)
+  (bigcode-ls--accept-part "\\`[[:space:][:punct:]]*[[:alnum:]_]+"))
+
+(defun bigcode-ls-accept-line ()
+  "Insert the rest of the suggestion's current line; keep the rest shown."
+  (interactive)
+  (bigcode-ls--accept-part "\\`[^\n]*\n?"))
+
 (defun bigcode-ls-accept-or-indent ()
   "Accept the suggestion if one is shown, else do what TAB usually does."
   (interactive)
@@ -159,13 +189,16 @@ For example (:maxNewTokens 64 :multiline \"auto\")."
 
 (defun bigcode-ls--pre-command ()
   "Clear the suggestion before any command but accepting it."
-  (unless (memq this-command '(bigcode-ls-accept bigcode-ls-accept-or-indent))
+  (unless (memq this-command '(bigcode-ls-accept bigcode-ls-accept-or-indent
+                               bigcode-ls-accept-word bigcode-ls-accept-line))
     (bigcode-ls-clear)))
 
 (defvar bigcode-ls-inline-mode-map
   (let ((map (make-sparse-keymap)))
     (define-key map (kbd "TAB") #'bigcode-ls-accept-or-indent)
     (define-key map (kbd "<tab>") #'bigcode-ls-accept-or-indent)
+    (define-key map (kbd "M-<right>") #'bigcode-ls-accept-word)
+    (define-key map (kbd "M-<down>") #'bigcode-ls-accept-line)
     map)
   "Keys of `bigcode-ls-inline-mode'.")
 
