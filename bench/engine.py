@@ -140,7 +140,15 @@ def bench_hf(
     return len(prompt) / t_prefill, n_decode / max(tn - t1, 1e-9), tokens
 
 
-def bench_ct2(hf, prompt: list[int], short: list[int], n_decode: int, repeats: int, threads: int):
+def bench_ct2(
+    hf,
+    prompt: list[int],
+    short: list[int],
+    n_decode: int,
+    repeats: int,
+    threads: int,
+    quantization: str = "float32",
+):
     try:
         import ctranslate2
         from ctranslate2.converters import TransformersConverter
@@ -165,7 +173,7 @@ def bench_ct2(hf, prompt: list[int], short: list[int], n_decode: int, repeats: i
                 }
             )
         )
-        TransformersConverter(str(src)).convert(str(dst), quantization="float32", force=True)
+        TransformersConverter(str(src)).convert(str(dst), quantization=quantization, force=True)
         vocab = json.loads((dst / "vocabulary.json").read_text())
         gen = ctranslate2.Generator(str(dst), device="cpu", intra_threads=threads)
         names = [vocab[i] for i in prompt]
@@ -257,13 +265,15 @@ def main(argv: list[str] | None = None) -> int:
                 "decode_ratio_vs_hf": q_dec / h_dec,
                 "greedy_agreement": same,
             }
-        if not args.no_ct2 and shape != "santacoder":
-            ct2 = bench_ct2(hf, prompt, short, n_decode, repeats, args.threads)
+        kinds = ("float32", "int8") if args.int8 else ("float32",)
+        for kind in kinds if not args.no_ct2 and shape != "santacoder" else ():
+            ct2 = bench_ct2(hf, prompt, short, n_decode, repeats, args.threads, kind)
             if ct2 is not None:
-                row["ct2"] = {
+                row["ct2" if kind == "float32" else "ct2_int8"] = {
                     "prefill_tok_s": ct2[0],
                     "decode_tok_s": ct2[1],
-                    "identical_greedy_tokens": ct2[2] == o_tok,
+                    "greedy_agreement": sum(a == b for a, b in zip(ct2[2], o_tok, strict=False))
+                    / len(o_tok),
                 }
         results["shapes"][shape] = row
         print(
