@@ -210,21 +210,20 @@ class CompletionService:
                 self._last[request.uri] = result
         after = Lookahead.after(request, result) if self.settings.precompute else None
         if after is not None:  # runs once the worker has nothing newer to do
-            self._worker.submit(lambda: self._look_ahead(after, serial))
+            mark = self._ahead.mark()
+            self._worker.submit(lambda: self._look_ahead(after, mark))
         return result
 
-    def _look_ahead(self, request: CompletionRequest, serial: int) -> None:
-        """On the worker: the answer after accepting the last one, unless anything newer
-        came for this document (then, or when a request comes meanwhile, it stops)."""
-        stop, settings = self._ahead.start(), self.settings
-        with self._lock:
-            if self._latest.get(request.uri) != serial:
-                return
+    def _look_ahead(self, request: CompletionRequest, mark: int) -> None:
+        """On the worker: the answer after accepting the last one, unless any request
+        came since it was queued (then, or when one comes meanwhile, it stops)."""
+        settings = self.settings
 
         def interrupted() -> str | None:
-            if stop.is_set() or self._latest.get(request.uri) != serial:
-                return "cancelled"
-            return None
+            return "cancelled" if self._ahead.moot(mark) else None
+
+        if interrupted():
+            return
 
         deadline = time.monotonic() + settings.deadline_ms / 1000
         self._ahead.store(request, settings, self._guarded(request, interrupted, deadline))

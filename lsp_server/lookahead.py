@@ -28,7 +28,7 @@ class Lookahead:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ready: dict[str, Ahead] = {}
-        self._stop = threading.Event()  # the running look-ahead's stop signal
+        self._requests = 0  # real requests so far: a look-ahead queued before one is moot
         self.hits = 0
 
     @staticmethod
@@ -39,16 +39,17 @@ class Lookahead:
             return None
         return dataclasses.replace(request, prefix=request.prefix + result.text)
 
-    def start(self) -> threading.Event:
-        """A fresh stop signal for a look-ahead about to run."""
-        with self._lock:
-            self._stop = threading.Event()
-            return self._stop
-
     def interrupt(self) -> None:
-        """A real request came: stop the look-ahead now running, if any."""
+        """A real request came: every look-ahead queued or running before it stops."""
         with self._lock:
-            self._stop.set()
+            self._requests += 1
+
+    def mark(self) -> int:
+        """Taken when a look-ahead is queued; `moot(mark)` says a request came since."""
+        return self._requests
+
+    def moot(self, mark: int) -> bool:
+        return self._requests != mark
 
     def store(self, request: CompletionRequest, settings: object, result: Completion) -> None:
         if result.status in ("ok", "empty"):  # a finished answer, not a stopped one

@@ -140,6 +140,14 @@ def test_a_new_request_stops_the_look_ahead(tmp_path, monkeypatch):
     second = svc.complete_now(request(source + "y", 2))
     svc._worker.submit(lambda: None).result()
     assert second.detail != "precomputed" and svc.status()["precomputedHits"] == 0
+    # A request for another document also stops it: the worker never spends a whole
+    # look-ahead before answering the request that came after it.
+    third = svc.complete_now(request(source, 3))
+    assert third.text
+    svc.complete_now(request("x = 1\n", 1, uri="file:///other.py"))
+    svc._worker.submit(lambda: None).result()
+    fourth = svc.complete_now(request(source + third.text, 4))
+    assert fourth.detail != "precomputed"
     svc.shutdown(wait_s=5)
 
 
