@@ -181,7 +181,9 @@ class Successor:
     lookup (`prompt_ids` given) a draft checked in one pass, whose accepted tokens'
     logits are then handed out without computing anything."""
 
-    def __init__(self, lm: GPTBigCodeForCausalLM, cache: KVCache, prompt_ids=None):
+    def __init__(
+        self, lm: GPTBigCodeForCausalLM, cache: KVCache, prompt_ids: Sequence[int] | None = None
+    ):
         self.lm, self.cache = lm, cache
         self.drafts = PromptLookup(prompt_ids) if prompt_ids is not None else None
         self.pending: list[torch.Tensor] = []  # logits after each accepted draft token
