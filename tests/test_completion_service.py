@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from lsp_server.completion import CompletionRequest, CompletionService
@@ -140,12 +142,20 @@ def test_a_new_request_stops_the_look_ahead(tmp_path, monkeypatch):
     second = svc.complete_now(request(source + "y", 2))
     svc._worker.submit(lambda: None).result()
     assert second.detail != "precomputed" and svc.status()["precomputedHits"] == 0
-    # A request for another document also stops it: the worker never spends a whole
-    # look-ahead before answering the request that came after it.
+    # A request for another document also stops it, even one that comes while the
+    # look-ahead waits its turn: the worker never spends a whole look-ahead first.
+    gate, look_ahead = threading.Event(), svc._look_ahead
+
+    def held(*args):
+        gate.wait(10)
+        return look_ahead(*args)
+
+    monkeypatch.setattr(svc, "_look_ahead", held)
     third = svc.complete_now(request(source, 3))
-    assert third.text
-    svc.complete_now(request("x = 1\n", 1, uri="file:///other.py"))
-    svc._worker.submit(lambda: None).result()
+    assert third.text  # its look-ahead is now queued, held at the gate
+    other = svc.submit(request("x = 1\n", 1, uri="file:///other.py"))
+    gate.set()
+    other.future.result()
     fourth = svc.complete_now(request(source + third.text, 4))
     assert fourth.detail != "precomputed"
     svc.shutdown(wait_s=5)
