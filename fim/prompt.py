@@ -55,6 +55,7 @@ class Prompt:
     suffix: str  # the suffix window actually used
     healed: str  # text cut from the cursor end that the first token must start with
     fim: bool  # False: plain left-to-right completion (model without FIM tokens)
+    snippets: tuple[str, ...] = ()  # the other files' windows placed ahead, as text
 
 
 def _line_starts(text: str) -> list[int]:
@@ -144,6 +145,7 @@ def build_prompt(
     where the tokenizer starts tokens) and `vocab` enable token healing."""
     budget = options.budget
     pieces: list[str] = []
+    placed: list[str] = []
     if snippets and options.snippet_share > 0 and fmt is not None:
         snippet_budget = int(budget * options.snippet_share)
         for s in snippets:
@@ -152,6 +154,7 @@ def build_prompt(
             used = count(window) + 1
             if window and used <= snippet_budget:
                 pieces += [window, Special(fmt.eot)]
+                placed.append(window)
                 snippet_budget -= used
                 budget -= used
     if fmt is not None and options.filename_header and path:
@@ -170,7 +173,7 @@ def build_prompt(
     pre = prefix_window(prefix, budget - suffix_budget, count, options.block_lines)
     pre, healed = _heal(pre, options, token_starts, vocab)
     pieces += fmt.layout(pre, suf, options.order)
-    return Prompt(pieces, pre, suf, healed, fim=True)
+    return Prompt(pieces, pre, suf, healed, fim=True, snippets=tuple(placed))
 
 
 def _heal(window: str, options: PromptOptions, token_starts, vocab) -> tuple[str, str]:

@@ -1,19 +1,17 @@
 """CompletionService: turns (document, cursor) into a suggestion, off the event loop.
 
-The only module that joins `fim` (what to ask and how to finish) and the model (through
-`engine.Engine`). One request, on the model worker thread, in four named steps:
+The only module that joins `fim` (what to ask and how to finish) and a backend (the
+in-process model or a remote server, `backend.Backend`). One request, on the worker
+thread, in three named steps:
 
     plan    fim decides the prompt, the first-token constraint, the mode and token cap
-    encode  the prompt pieces become token ids
-    decode  the engine generates into the document's KV cache until fim's finisher
-            says more tokens cannot change the suggestion
+    stream  the backend generates (the local one into the document's KV cache) until
+            fim's finisher says more text cannot change the suggestion
     finish  fim turns the generated text into the suggestion
 
 Around those steps: newest request per document wins (a request superseded by a newer
 one for the same document, or made for an older document version, is answered empty;
-a running generation notices at its next decode step), and each document keeps a
-session, the KV cache of its last prompt and generation, so a new request reuses the
-longest common token prefix and prefills only the rest.
+a running generation notices at its next step).
 """
 
 from __future__ import annotations
@@ -24,18 +22,15 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fim.formats import FimFormat, Special, detect_format
-from fim.healing import Vocabulary
 from fim.plan import Plan, PlanOptions, plan_completion
 from fim.prompt import Snippet
 
+from .backend import Backend, BackendUnavailable, TextStream, open_backend
 from .completion_types import Completion, CompletionRequest, Ticket
 from .lookahead import Lookahead
 from .repo_context import RepoContext
-from .sessions import Session, SessionPool
 from .settings import RELOAD_KEYS, Settings
 from .worker import Worker
 
@@ -47,22 +42,10 @@ log = logging.getLogger("bigcode_ls")
 # than any tokenizer packs into a token, so the budget, not this, limits the prompt.
 CHARS_PER_TOKEN = 32
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-# Slack in a session's cache for the few tokens by which tokenizing the prompt's pieces
-# apart can exceed the budget's estimate.
-CACHE_SLACK_TOKENS = 64
 
 
 def reload_keys(settings: Settings) -> tuple:
     return tuple(getattr(settings, k) for k in RELOAD_KEYS)
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """A loaded engine with what the service derives from its vocabulary, swapped as one."""
-
-    engine: Engine
-    fmt: FimFormat | None
-    vocab: Vocabulary
 
 
 class CompletionService:
@@ -70,11 +53,12 @@ class CompletionService:
         self.settings = settings or Settings()
         self.context = context  # repository snippets for prompts (None: the file alone)
         self.load_error: str | None = None
-        self._loaded: Loaded | None = None
-        self._loaded_keys: tuple | None = None  # the reload settings of the loaded model
+        # Messages a user must see (a remote server went down); the server shows them.
+        self.notify: Callable[[str], None] = lambda message: None
+        self._backend: Backend | None = None
+        self._loaded_keys: tuple | None = None  # the reload settings of the loaded backend
         self._worker = Worker()
         self._loader = Worker("bigcode-loader")  # a slow load never stalls completions
-        self._sessions = SessionPool()
         self._lock = threading.Lock()  # guards the three tables below
         self._latest: dict[str, int] = {}  # uri -> serial of the newest request
         self._versions: dict[str, int] = {}  # uri -> newest known document version
@@ -84,41 +68,44 @@ class CompletionService:
         self._ahead = Lookahead()  # the suggestion after the one shown (lookahead.py)
 
     @property
+    def backend(self) -> Backend | None:
+        return self._backend
+
+    @property
     def engine(self) -> Engine | None:
-        return self._loaded.engine if self._loaded else None
+        """The in-process model, when the backend is local."""
+        return getattr(self._backend, "engine", None)
 
     # --- model ---------------------------------------------------------------------
     def load(self, report: Callable[[str, int], None] = lambda m, p: None) -> Future:
-        """Load the model named by the settings on the worker. On failure the previous
-        engine (if any) keeps serving and `load_error` says why."""
+        """Open the backend the settings name (load the model, or reach the server) on
+        the loader thread. On failure the previous one (if any) keeps serving and
+        `load_error` says why."""
         s = self.settings
 
-        def job() -> Engine:
-            from .engine import Engine  # torch is imported here, off the event loop
-
-            try:
-                engine = Engine.load(s.model, s.device, s.dtype, s.threads, s.quantize, report)
+        def job() -> Backend:
+            try:  # torch is imported in here, off the event loop
+                backend = open_backend(s, report, lambda message: self.notify(message))
             except Exception as exc:
                 self.load_error = str(exc)
                 raise
-            fmt = detect_format(engine.vocabulary, engine.fim_override)
-            self._loaded = Loaded(engine, fmt, Vocabulary(engine.vocab_texts))
+            self._backend = backend
             self._loaded_keys = reload_keys(s)
             self.load_error = None
-            self._sessions.clear()
             self._ahead.forget()
+            fmt = backend.fmt
             log.info(
                 "model loaded: %s; FIM format: %s",
-                engine.description,
+                backend.description,
                 fmt.name if fmt else "none (left-to-right)",
             )
-            return engine
+            return backend
 
         return self._loader.submit(job)
 
     def loaded_for(self, settings: Settings) -> bool:
-        """The loaded model is the one `settings` ask for."""
-        return self._loaded is not None and self._loaded_keys == reload_keys(settings)
+        """The loaded backend is the one `settings` ask for."""
+        return self._backend is not None and self._loaded_keys == reload_keys(settings)
 
     def shutdown(self, wait_s: float = 0.0) -> None:
         """Stop the model threads; a command-line caller waits for them (`wait_s`) so that
@@ -141,7 +128,8 @@ class CompletionService:
             self._versions.pop(uri, None)
             self._last.pop(uri, None)
         # A generation running for it holds its own reference to the cache until it ends.
-        self._sessions.drop(uri)
+        if self._backend is not None:
+            self._backend.forget(uri)
         self._ahead.forget(uri)
         if self.context is not None:
             self.context.forget(uri)
@@ -151,14 +139,15 @@ class CompletionService:
             return self._last.get(uri)
 
     def status(self) -> dict:
-        engine = self.engine
-        uris, nbytes = self._sessions.summary()
+        backend = self._backend
         return {
-            "model": engine.description if engine else None,
-            "modelPath": str(engine.path) if engine else None,
+            "backend": backend.kind if backend else self.settings.backend,
+            "model": backend.description if backend else None,
+            "modelPath": backend.path if backend else None,
             "loadError": self.load_error,
-            "sessions": uris,
-            "cacheBytes": nbytes,
+            "sessions": [],
+            "cacheBytes": 0,
+            **(backend.status() if backend else {}),
             "running": self._running_status(),
             "precomputedHits": self._ahead.hits,
         }
@@ -232,7 +221,7 @@ class CompletionService:
         """An answer without running the model, when there is a reason not to."""
         if not self.settings.enable:
             return Completion(status="disabled")
-        if self._loaded is None:
+        if self._backend is None:
             return Completion(status="no-model", detail=self.load_error or "model not loaded")
         reason = interrupted()
         return Completion(status=reason) if reason else None
@@ -244,29 +233,35 @@ class CompletionService:
         take the server down) and the document's possibly half-written cache dropped."""
         try:
             return self._run(request, interrupted, deadline)
+        except BackendUnavailable as exc:  # said once by the backend, not per keystroke
+            return Completion(status="unavailable", detail=str(exc))
         except Exception as exc:
             log.exception("completion failed for %s", request.uri)
-            self._sessions.drop(request.uri)
+            if self._backend is not None:
+                self._backend.forget(request.uri)
             return Completion(status="error", detail=f"{type(exc).__name__}: {exc}")
 
     def _run(
         self, request: CompletionRequest, interrupted: Callable[[], str | None], deadline: float
     ) -> Completion:
-        loaded = self._loaded
-        assert loaded is not None
+        backend = self._backend
+        assert backend is not None
         snippets = self._snippets(request)
-        plan = self._plan(request, loaded, snippets)
-        ids = self._encode(loaded.engine, plan.prompt.pieces)
-        if not ids:
+        plan = self._plan(request, backend, snippets)
+        if not plan.prompt.pieces:
             return Completion(status="empty")
-        session = self._session(request.uri, loaded.engine)
-        tokens, text, reused = self._decode(
-            loaded, plan, ids, session, request.uri, interrupted, deadline
+        stream = backend.stream(
+            plan,
+            request.uri,
+            self.settings,
+            lambda: interrupted() is not None or time.monotonic() > deadline,
         )
+        text = self._read(stream, plan, request.uri)
+        stats = stream.stats
         done = Completion(
-            generated_tokens=len(tokens),
-            prompt_tokens=len(ids),
-            reused_tokens=reused,
+            generated_tokens=stats.generated_tokens,
+            prompt_tokens=stats.prompt_tokens,
+            reused_tokens=stats.reused_tokens,
             context=tuple(s.path for s in snippets),
         )
         if reason := interrupted():
@@ -278,21 +273,33 @@ class CompletionService:
         done.status = "ok" if done.text else "empty"
         return done
 
+    def _read(self, stream: TextStream, plan: Plan, uri: str) -> str:
+        """The stream's text up to where the finisher is done (the stream is closed then,
+        so a remote server stops generating too)."""
+        text = ""
+        try:
+            for text in stream:
+                self._running = (uri, stream.stats.generated_tokens)
+                if plan.finisher.done(text):
+                    break
+        finally:
+            self._running = None
+            stream.close()
+        return text
+
     def _snippets(self, request: CompletionRequest) -> list[Snippet]:
         if not self.settings.repo_context or self.context is None:
             return []
         return self.context.snippets(request.uri, request.prefix, request.suffix)
 
-    def _plan(self, request: CompletionRequest, loaded: Loaded, snippets: list[Snippet]) -> Plan:
-        engine, s = loaded.engine, self.settings
+    def _plan(self, request: CompletionRequest, backend: Backend, snippets: list[Snippet]) -> Plan:
+        s = self.settings
         options = PlanOptions(
-            budget=self._budget(engine),
-            max_new_tokens=self._max_new(engine),
+            budget=self._budget(backend),
+            max_new_tokens=self._max_new(backend),
             order=s.fim_order,
-            filename_header=bool(
-                loaded.fmt and loaded.fmt.filename and engine.options.get("filename_header", True)
-            ),
-            heal=s.token_healing,
+            filename_header=backend.filename_header,
+            heal=s.token_healing and backend.token_starts is not None,
             mode=s.multiline,
             max_lines=s.max_lines,
             snippet_share=s.repo_context_share,
@@ -302,88 +309,27 @@ class CompletionService:
         return plan_completion(
             LONE_SURROGATE.sub("\ufffd", request.prefix),
             LONE_SURROGATE.sub("\ufffd", request.suffix),
-            loaded.fmt,
-            engine.count,
+            backend.fmt,
+            backend.count,
             options,
             path=request.path,
-            token_starts=engine.token_starts,
-            vocab=loaded.vocab,
+            token_starts=backend.token_starts,
+            vocab=backend.vocab,
             snippets=snippets,
         )
 
-    @staticmethod
-    def _encode(engine: Engine, pieces: list[str]) -> list[int]:
-        ids: list[int] = []
-        for piece in pieces:
-            if not isinstance(piece, Special):
-                ids.extend(engine.encode(piece))
-            elif (token := engine.token_id(piece)) is not None:
-                ids.append(token)
-        return ids
-
     def window_chars(self) -> int:
         """How much text around the cursor a prompt can possibly use."""
-        engine = self.engine
-        context = engine.context_size if engine else self.settings.context_tokens
+        backend = self._backend
+        context = backend.context_size if backend else self.settings.context_tokens
         return min(self.settings.context_tokens, context) * CHARS_PER_TOKEN
 
-    def _max_new(self, engine: Engine) -> int:
+    def _max_new(self, backend: Backend) -> int:
         """New tokens per completion: the setting, but never more than half the context,
         so that the prompt keeps at least the other half."""
-        return max(1, min(self.settings.max_new_tokens, engine.context_size // 2))
+        return max(1, min(self.settings.max_new_tokens, backend.context_size // 2))
 
-    def _budget(self, engine: Engine) -> int:
+    def _budget(self, backend: Backend) -> int:
         """Prompt tokens: the setting, within what the context leaves after generation."""
-        limit = engine.context_size - self._max_new(engine) - 1
+        limit = backend.context_size - self._max_new(backend) - 1
         return max(16, min(self.settings.context_tokens, limit))
-
-    def _session(self, uri: str, engine: Engine) -> Session:
-        # Sized by the budget, not this prompt, so that it fits the next keystroke's too.
-        needed = self._budget(engine) + self._max_new(engine) + CACHE_SLACK_TOKENS
-        capacity = min(engine.context_size, needed)
-        session = self._sessions.get(
-            uri,
-            capacity,
-            lambda n: Session(cache := engine.new_cache(n), engine.cache_bytes(cache)),
-            int(self.settings.cache_mib * (1 << 20)),
-        )
-        if not self.settings.document_cache:
-            engine.forget(session.cache)
-        return session
-
-    def _decode(
-        self,
-        loaded: Loaded,
-        plan: Plan,
-        ids: list[int],
-        session: Session,
-        session_uri: str,
-        interrupted: Callable[[], str | None],
-        deadline: float,
-    ) -> tuple[list[int], str, int]:
-        """Generate until the finisher is done; (token ids, their text, reused tokens)."""
-        engine, s = loaded.engine, self.settings
-        tokens: list[int] = []
-        text = ""
-        run = engine.generate(
-            ids,
-            plan.max_new_tokens,
-            cache=session.cache,
-            should_stop=lambda: interrupted() is not None or time.monotonic() > deadline,
-            allowed_first_ids=plan.allowed_first_ids(loaded.vocab) or None,
-            temperature=s.temperature,
-            top_p=s.top_p,
-            lookup=s.prompt_lookup,
-        )
-        try:
-            for token in run.tokens:
-                if token in engine.stop_ids:
-                    break
-                tokens.append(token)
-                self._running = (session_uri, len(tokens))
-                text = engine.decode(tokens)
-                if plan.finisher.done(text):
-                    break
-        finally:
-            self._running = None
-        return tokens, text, run.reused_tokens

@@ -126,6 +126,59 @@ class Settings:
         reload=True,
     )
 
+    backend: str = setting(
+        "local",
+        "Where suggestions come from: local (the in-process model), openai (a server's "
+        "OpenAI-compatible /v1/completions: vLLM, TGI, llama.cpp, Ollama) or llamacpp "
+        "(llama.cpp's native /infill). Prompts and post-processing stay local.",
+        choices=("local", "openai", "llamacpp"),
+        reload=True,
+    )
+    remote_url: str = setting(
+        "http://127.0.0.1:8080",
+        "Base URL of the remote server (with /v1 or not; https is verified).",
+        reload=True,
+    )
+    remote_model: str = setting(
+        "",
+        "Model name sent to the remote server; it also picks the FIM template.",
+        reload=True,
+    )
+    remote_api_key_env: str = setting(
+        "",
+        "Name of the environment variable that holds the remote server's API key (the key "
+        "itself never goes in settings, logs or status).",
+        reload=True,
+    )
+    remote_timeout_ms: int = setting(
+        5000,
+        "Give up on a remote server that does not connect or send for this long.",
+        bounds=(100, 600_000),
+        reload=True,
+    )
+    remote_tls_verify: bool = setting(
+        True, "Verify the remote server's TLS certificate.", reload=True
+    )
+    remote_extra: str = setting(
+        "",
+        'Extra JSON fields for every remote request, e.g. {"cache_prompt": true}.',
+        reload=True,
+    )
+    fim_template: str = setting(
+        "auto",
+        "FIM template for a remote model (auto: from the tokenizer, else the model name, "
+        "else starcoder).",
+        choices=("auto", "starcoder", "santacoder", "codellama", "deepseek", "qwen", "codestral"),
+        reload=True,
+    )
+    tokenizer: str = setting(
+        "",
+        "tokenizer.json (or a model directory) that counts prompt tokens for a remote "
+        "model; empty: the model setting's directory if given, else about 3 characters a "
+        "token.",
+        reload=True,
+    )
+
     @classmethod
     def docs(cls) -> dict[str, str]:
         return {f.name: f.metadata["doc"] for f in dataclasses.fields(cls)}
@@ -171,6 +224,8 @@ def camel(key: str) -> str:
 def _coerce(f: dataclasses.Field, value: Any, current: Any) -> Any:
     if f.name == "model":
         return (value or None) if isinstance(value, str) or value is None else _INVALID
+    if f.name == "remote_extra" and isinstance(value, dict):  # an object in LSP settings
+        return json.dumps(value)
     if isinstance(current, bool):
         return value if isinstance(value, bool) else _INVALID
     if isinstance(current, int | float):
@@ -235,6 +290,8 @@ def from_cli(args: argparse.Namespace) -> tuple[Settings, list[str]]:
 def _shown(value: Any) -> str:
     if value is None:
         return "bundled"
+    if value == "":
+        return "(empty)"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float) and value.is_integer():

@@ -37,10 +37,11 @@ def test_import_rules(package, forbidden):
         assert not names & forbidden, f"{file} imports {names & forbidden}"
 
 
-def test_only_the_completion_service_joins_fim_and_model():
+def test_only_the_completion_service_and_backends_join_fim_and_model():
+    joiners = ("completion.py", "engine.py", "local_backend.py", "remote.py")
     for file, names in imported_modules("lsp_server").items():
         if {"fim", "model"} <= names:
-            assert file.endswith(("completion.py", "engine.py")), file
+            assert file.endswith(joiners), file
 
 
 def test_no_pickle_loading_of_checkpoints():

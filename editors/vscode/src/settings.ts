@@ -40,6 +40,15 @@ export const SERVER_KEYS = [
   "promptLookup",
   "precompute",
   "quantize",
+  "backend",
+  "remoteUrl",
+  "remoteModel",
+  "remoteApiKeyEnv",
+  "remoteTimeoutMs",
+  "remoteTlsVerify",
+  "remoteExtra",
+  "fimTemplate",
+  "tokenizer",
 ] as const;
 export const EXTENSION_KEYS = ["serverPath", "serverArgs", "languages"] as const;
 

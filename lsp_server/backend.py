@@ -1,0 +1,86 @@
+"""The seam between the completion service and whatever generates text.
+
+A backend is the in-process model (`local_backend.LocalBackend`) or a remote inference
+server (`remote.RemoteBackend`). The service plans a prompt with what the backend says
+about itself (FIM format, token counter, healing support, context size) and then reads
+the backend's stream of generated text until fim's finisher is done; it never knows
+which kind it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from fim.formats import FimFormat
+    from fim.healing import Vocabulary
+    from fim.plan import Plan
+
+    from .settings import Settings
+
+
+@dataclass
+class StreamStats:
+    """What one generation cost: filled in as the stream runs."""
+
+    prompt_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens served from a cache (ours or the server's)
+    generated_tokens: int = 0
+
+
+@dataclass
+class TextStream:
+    """The generated text so far, growing with each item; `close()` ends it early."""
+
+    texts: Iterator[str]
+    stats: StreamStats = field(default_factory=StreamStats)
+    close: Callable[[], None] = lambda: None
+
+    def __iter__(self) -> Iterator[str]:
+        return self.texts
+
+
+class BackendUnavailable(Exception):
+    """The backend cannot answer now (a remote server down, failing or too slow)."""
+
+
+class Backend(Protocol):
+    kind: str  # "local" or the remote protocol
+    description: str
+    fmt: FimFormat | None  # None: plain left-to-right prompts
+    vocab: Vocabulary | None  # None: no constraint on the first token (no healing)
+    token_starts: Callable[[str], list[int]] | None  # None: no token healing
+    filename_header: bool
+    context_size: int
+    path: str | None  # the model directory, for status
+
+    def count(self, text: str) -> int: ...
+
+    def stream(
+        self, plan: Plan, uri: str, settings: Settings, should_stop: Callable[[], bool]
+    ) -> TextStream: ...
+
+    def forget(self, uri: str) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+def open_backend(
+    settings: Settings,
+    report: Callable[[str, int], None],
+    notify: Callable[[str], None],
+) -> Backend:
+    """The backend the settings name: load the model, or set up the remote client.
+    `report(message, percent)` tracks progress; `notify(message)` tells the user of
+    trouble that arises later (a remote server that goes down)."""
+    if settings.backend == "local":
+        from .engine import Engine  # imports torch
+        from .local_backend import LocalBackend
+
+        s = settings
+        return LocalBackend(Engine.load(s.model, s.device, s.dtype, s.threads, s.quantize, report))
+    from .remote import RemoteBackend
+
+    return RemoteBackend.open(settings, report, notify)

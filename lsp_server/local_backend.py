@@ -1,0 +1,112 @@
+"""The in-process model as a backend: prompt pieces → token ids → the document's KV cache.
+
+Each document keeps a session, the KV cache of its last prompt and generation, so a new
+request reuses the longest common token prefix and prefills only the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from fim.formats import Special, detect_format
+from fim.healing import Vocabulary
+
+from .backend import StreamStats, TextStream
+from .sessions import Session, SessionPool
+
+if TYPE_CHECKING:
+    from fim.plan import Plan
+
+    from .engine import Engine
+    from .settings import Settings
+
+# Slack in a session's cache for the few tokens by which tokenizing the prompt's pieces
+# apart can exceed the budget's estimate.
+CACHE_SLACK_TOKENS = 64
+
+
+class LocalBackend:
+    kind = "local"
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.fmt = detect_format(engine.vocabulary, engine.fim_override)
+        self.vocab: Vocabulary | None = Vocabulary(engine.vocab_texts)
+        self.token_starts: Callable[[str], list[int]] | None = engine.token_starts
+        self.filename_header = bool(
+            self.fmt and self.fmt.filename and engine.options.get("filename_header", True)
+        )
+        self.context_size = engine.context_size
+        self.description = engine.description
+        self.path = str(engine.path)
+        self.count = engine.count
+        self.sessions = SessionPool()
+
+    def forget(self, uri: str) -> None:
+        self.sessions.drop(uri)
+
+    def status(self) -> dict[str, Any]:
+        uris, nbytes = self.sessions.summary()
+        return {"sessions": uris, "cacheBytes": nbytes}
+
+    def encode(self, pieces: list[str]) -> list[int]:
+        ids: list[int] = []
+        for piece in pieces:
+            if not isinstance(piece, Special):
+                ids.extend(self.engine.encode(piece))
+            elif (token := self.engine.token_id(piece)) is not None:
+                ids.append(token)
+        return ids
+
+    def _session(self, uri: str, settings: Settings) -> Session:
+        engine = self.engine
+        # Sized by the budget, not this prompt, so that it fits the next keystroke's too.
+        needed = settings.context_tokens + settings.max_new_tokens + CACHE_SLACK_TOKENS
+        capacity = min(engine.context_size, needed)
+        session = self.sessions.get(
+            uri,
+            capacity,
+            lambda n: Session(cache := engine.new_cache(n), engine.cache_bytes(cache)),
+            int(settings.cache_mib * (1 << 20)),
+        )
+        if not settings.document_cache:
+            engine.forget(session.cache)
+        return session
+
+    def stream(
+        self, plan: Plan, uri: str, settings: Settings, should_stop: Callable[[], bool]
+    ) -> TextStream:
+        """Generate into the document's cache; yields the decoded text after each token."""
+        ids = self.encode(plan.prompt.pieces)
+        stats = StreamStats(prompt_tokens=len(ids))
+        if not ids:
+            return TextStream(iter(()), stats)
+        engine = self.engine
+        run = engine.generate(
+            ids,
+            plan.max_new_tokens,
+            cache=self._session(uri, settings).cache,
+            should_stop=should_stop,
+            allowed_first_ids=plan.allowed_first_ids(self.vocab) or None,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            lookup=settings.prompt_lookup,
+        )
+
+        def texts() -> Iterator[str]:
+            tokens: list[int] = []
+            try:
+                for token in run.tokens:
+                    if token in engine.stop_ids:
+                        break
+                    tokens.append(token)
+                    stats.generated_tokens = len(tokens)
+                    stats.reused_tokens = run.reused_tokens
+                    yield engine.decode(tokens)
+            except Exception:
+                self.sessions.drop(uri)  # its cache may be half written
+                raise
+            stats.reused_tokens = run.reused_tokens
+
+        return TextStream(texts(), stats)
