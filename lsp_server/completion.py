@@ -197,11 +197,16 @@ class CompletionService:
         with self._lock:
             if request.uri in self._latest:  # not closed meanwhile
                 self._last[request.uri] = result
-        after = Lookahead.after(request, result) if self.settings.precompute else None
+        after = Lookahead.after(request, result) if self._precompute() else None
         if after is not None:  # runs once the worker has nothing newer to do
             mark = self._ahead.mark()
             self._worker.submit(lambda: self._look_ahead(after, mark))
         return result
+
+    def _precompute(self) -> bool:
+        """Look ahead on our own CPU only: against a shared server it would double the load."""
+        backend = self._backend
+        return self.settings.precompute and backend is not None and backend.kind == "local"
 
     def _look_ahead(self, request: CompletionRequest, mark: int) -> None:
         """On the worker: the answer after accepting the last one, unless any request

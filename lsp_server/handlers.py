@@ -22,7 +22,7 @@ from . import __version__
 from .completion import Completion, CompletionRequest
 from .documents import Document, PositionError
 from .logs import attach_client
-from .server import BigCodeServer, watch_parent
+from .server import BigCodeServer, user_notifier, watch_parent
 from .settings import SECTION
 from .workspace import uri_to_path
 from .workspace_handlers import (
@@ -47,6 +47,7 @@ STATUS_METHOD = "bigcode/status"
 def initialize(ls: BigCodeServer, params: types.InitializeParams) -> None:
     if ls.log_handler is None:
         ls.log_handler = attach_client(log, ls, asyncio.get_running_loop())
+    ls.service.notify = user_notifier(ls, asyncio.get_running_loop())
     ls.apply_settings(params.initialization_options)
     ls.index.set_folders(initial_folders(params))
     if params.process_id:

@@ -235,6 +235,16 @@ async def watch_parent(ls: BigCodeServer, pid: int) -> None:
             pass  # exists, owned by someone else
 
 
+def user_notifier(ls: BigCodeServer, loop: asyncio.AbstractEventLoop):
+    """A thread-safe `notify(message)` that shows the user a warning in the editor."""
+
+    def notify(message: str) -> None:
+        params = types.ShowMessageParams(type=types.MessageType.Warning, message=message)
+        loop.call_soon_threadsafe(ls.window_show_message, params)
+
+    return notify
+
+
 def build_server(settings: Settings | None = None) -> BigCodeServer:
     from .handlers import HANDLERS
 

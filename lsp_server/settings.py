@@ -116,7 +116,7 @@ class Settings:
     precompute: bool = setting(
         True,
         "While a suggestion is shown and the model is idle, compute the one that follows "
-        "accepting it, so that it appears at once.",
+        "accepting it, so that it appears at once (local backend only).",
     )
     quantize: str = setting(
         "auto",

@@ -38,3 +38,13 @@ def tiny_lm():
 
     torch.manual_seed(0)
     return GPTBigCodeForCausalLM(GPTBigCodeConfig(**tiny_kwargs())).eval()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on (bound and released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,220 @@
+"""The remote backend against a stand-in server on a real socket: prompts, streaming,
+hanging up, and every failure class answered quietly with one message."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from fim.formats import CODELLAMA, CODESTRAL, DEEPSEEK, QWEN, STARCODER, format_for_model_name
+from lsp_server.completion import CompletionService
+from lsp_server.completion_types import CompletionRequest
+from lsp_server.engine import bundled_model_path
+from lsp_server.settings import Settings
+from tests.fake_inference_server import FakeServer
+
+SOURCE = "def add(a, b):\n"
+SUFFIX = "\n\nprint(add(1, 2))\n"
+KEY = "sk-remote-test-7f3a9c"  # must never be seen again outside the Authorization header
+
+
+def remote_service(url: str, **overrides) -> tuple[CompletionService, list[str]]:
+    settings = Settings(
+        backend=overrides.pop("backend", "openai"),
+        remote_url=url,
+        remote_model=overrides.pop("remote_model", "bigcode/starcoder"),
+        remote_timeout_ms=overrides.pop("remote_timeout_ms", 2000),
+        **overrides,
+    )
+    service = CompletionService(settings)
+    messages: list[str] = []
+    service.notify = messages.append
+    service.load().result(timeout=60)
+    return service, messages
+
+
+def ask(service: CompletionService, prefix: str = SOURCE, version: int = 1, uri="file:///r.py"):
+    service.note_version(uri, version)
+    return service.complete_now(CompletionRequest(uri, version, prefix, SUFFIX, "r.py"))
+
+
+def test_templates_follow_the_model_name():
+    assert format_for_model_name("bigcode/starcoder2-15b") is STARCODER
+    assert format_for_model_name("deepseek-coder:1.3b-base") is DEEPSEEK
+    assert format_for_model_name("Qwen/Qwen2.5-Coder-7B") is QWEN
+    assert format_for_model_name("codellama/CodeLlama-7b-hf") is CODELLAMA
+    assert format_for_model_name("codestral-latest") is CODESTRAL
+    assert format_for_model_name("my-model") is None
+    assert "".join(CODELLAMA.layout("P", "S", "spm")) == "<PRE> P <SUF>S <MID>"  # PSM only
+    assert "".join(CODESTRAL.layout("P", "S", "spm")) == "[SUFFIX]S[PREFIX]P"
+    assert "".join(QWEN.layout("P", "S")) == "<|fim_prefix|>P<|fim_suffix|>S<|fim_middle|>"
+
+
+def test_openai_stream_gives_the_suggestion_and_the_cache_figures():
+    with FakeServer() as server:
+        service, messages = remote_service(server.url, tokenizer=str(bundled_model_path()))
+        result = ask(service)
+        assert result.status == "ok" and result.text == "    return a + b"
+        body = server.posts()[-1]["body"]
+        # SPM with StarCoder's tokens, the prefix last: typing only appends to the prompt
+        assert body["prompt"].startswith("<fim_prefix><fim_suffix>")
+        assert body["prompt"].endswith("<fim_middle>" + SOURCE)
+        assert body["model"] == "bigcode/starcoder" and body["stream"] is True
+        assert "<|endoftext|>" in body["stop"]
+        assert (result.prompt_tokens, result.reused_tokens) == (43, 40)
+        status = service.status()
+        assert status["backend"] == "openai" and status["remote"]["state"] == "ok"
+        assert status["remote"]["reusedTokens"] == 40 and messages == []
+        # the next keystroke's prompt extends this one
+        ask(service, SOURCE + "    ret", version=2)
+        assert server.posts()[-1]["body"]["prompt"] == body["prompt"] + "    ret"
+        service.shutdown(wait_s=5)
+
+
+def test_llamacpp_infill_sends_fields_and_reads_native_events():
+    with FakeServer() as server:
+        server.script.n_ctx = 512
+        service, _ = remote_service(server.url, backend="llamacpp")
+        assert service.backend.context_size == 512  # the server's context bounds the prompt
+        result = ask(service)
+        assert result.text == "    return a + b"
+        assert (result.prompt_tokens, result.reused_tokens) == (43, 40)
+        post = server.posts()[-1]
+        assert post["path"] == "/infill"
+        assert post["body"]["input_prefix"] == SOURCE and post["body"]["input_suffix"] == SUFFIX
+        assert post["body"]["cache_prompt"] is True
+        service.shutdown(wait_s=5)
+
+
+def test_connection_is_reused_between_requests():
+    with FakeServer() as server:
+        service, _ = remote_service(server.url)
+        for version in range(1, 5):
+            assert ask(service, version=version).status == "ok"
+        assert service.status()["remote"]["connections"] == 1
+        service.shutdown(wait_s=5)
+
+
+def test_a_newer_keystroke_hangs_up_on_the_server():
+    with FakeServer() as server:
+        service, _ = remote_service(server.url, deadline_ms=20_000)
+        server.script.mode, server.script.token_delay_s = "slow", 0.02  # 200 tokens, 4 s
+        server.script.tokens = [" a", " +"]  # one line that never ends
+        uri = "file:///slow.py"
+        service.note_version(uri, 1)
+        first = service.submit(CompletionRequest(uri, 1, SOURCE, SUFFIX))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        service.note_version(uri, 2)  # the user typed: the running request is stale
+        assert first.future.result(timeout=5).status == "stale"
+        assert time.monotonic() - t0 < 1.0
+        deadline = time.monotonic() + 5
+        while server.hangups == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.hangups == 1  # the server saw the client go away mid-stream
+        service.shutdown(wait_s=5)
+
+
+@pytest.mark.parametrize(
+    "mode, status, needle",
+    [
+        ("garbage", 0, "malformed event"),
+        ("truncate", 0, "ended early"),
+        ("status", 500, "HTTP 500"),
+        ("status", 404, "HTTP 404"),
+    ],
+)
+def test_a_failing_server_gives_empty_answers_and_one_message(mode, status, needle):
+    with FakeServer() as server:
+        service, messages = remote_service(server.url)
+        server.script.mode, server.script.status = mode, status
+        results = [ask(service, version=v) for v in range(1, 6)]
+        assert all(r.text == "" and r.status == "unavailable" for r in results)
+        assert needle in results[0].detail
+        assert len(messages) == 1 and needle in messages[0]
+        assert service.status()["remote"]["state"] == "down"
+        server.script.mode = "ok"  # it recovers: after the back-off, suggestions return
+        time.sleep(0.6)
+        assert ask(service, version=7).text == "    return a + b"
+        assert service.status()["remote"]["state"] == "ok"
+        service.shutdown(wait_s=5)
+
+
+def test_unreachable_server_then_it_comes_up(unused_port):
+    service, messages = remote_service(f"http://127.0.0.1:{unused_port}")
+    assert len(messages) == 1 and "connection refused" in messages[0]  # said at load
+    for v in range(1, 4):
+        result = ask(service, version=v)
+        assert result.status == "unavailable" and result.ms < 500
+    assert len(messages) == 1
+    with FakeServer(unused_port):
+        deadline = time.monotonic() + 10
+        version = 10
+        while time.monotonic() < deadline:
+            version += 1
+            if ask(service, version=version).text:
+                break
+            time.sleep(0.2)
+        assert ask(service, version=version + 1).text == "    return a + b"
+    service.shutdown(wait_s=5)
+
+
+def test_wrong_model_name_is_a_clear_load_error():
+    with FakeServer() as server:
+        service = CompletionService(
+            Settings(backend="openai", remote_url=server.url, remote_model="no-such-model")
+        )
+        with pytest.raises(Exception, match="does not serve the model 'no-such-model'"):
+            service.load().result(timeout=30)
+        assert "bigcode/starcoder" in service.load_error
+
+
+def test_the_api_key_is_sent_and_never_shown(monkeypatch, caplog):
+    monkeypatch.setenv("BIGCODE_TEST_KEY", KEY)
+    caplog.set_level(logging.DEBUG, logger="bigcode_ls")
+    with FakeServer() as server:
+        service, messages = remote_service(server.url, remote_api_key_env="BIGCODE_TEST_KEY")
+        assert ask(service).text
+        assert server.posts()[-1]["headers"]["Authorization"] == f"Bearer {KEY}"
+        # a server that echoes the key back in an error
+        server.script.mode, server.script.status = "status", 401
+        server.script.error_body = f'{{"error": {{"message": "bad key {KEY}"}}}}'
+        failed = ask(service, version=2)
+        seen = [failed.detail, str(service.status()), *messages, caplog.text]
+        assert "bad key ***" in failed.detail
+        assert not any(KEY in text for text in seen)
+        service.shutdown(wait_s=5)
+
+
+def test_missing_key_variable_and_bad_extra_are_load_errors(monkeypatch):
+    monkeypatch.delenv("BIGCODE_NO_SUCH_KEY", raising=False)
+    for settings, needle in [
+        (Settings(backend="openai", remote_api_key_env="BIGCODE_NO_SUCH_KEY"), "not set"),
+        (Settings(backend="openai", remote_extra="[1, 2]"), "JSON object"),
+        (Settings(backend="openai", remote_url="ftp://x"), r"http\(s\) URL"),
+    ]:
+        service = CompletionService(settings)
+        with pytest.raises(Exception, match=needle):
+            service.load().result(timeout=30)
+
+
+def test_extra_fields_and_tls_settings_reach_the_request():
+    with FakeServer() as server:
+        service, _ = remote_service(
+            server.url + "/v1", remote_extra='{"cache_prompt": true, "top_k": 1}'
+        )
+        assert ask(service).text
+        post = server.posts()[-1]
+        assert post["path"] == "/v1/completions"  # /v1 in the URL is not doubled
+        assert post["body"]["cache_prompt"] is True and post["body"]["top_k"] == 1
+        service.shutdown(wait_s=5)
+
+
+def test_https_to_a_plain_server_is_a_tls_failure():
+    with FakeServer() as server:
+        url = server.url.replace("http://", "https://")
+        service, messages = remote_service(url)
+        assert service.status()["remote"]["state"] == "down"
+        assert len(messages) == 1 and "TLS" in messages[0]
