@@ -104,13 +104,16 @@ def run_replay(
     deadline_ms: int = 60000,
     env: dict | None = None,
     label: str = "",
+    extra: dict | None = None,
 ) -> dict:
-    """One replay against a fresh server; `args.threads` 0 leaves the server's default."""
+    """One replay against a fresh server; `args.threads` 0 leaves the server's default;
+    `extra` adds settings (a remote backend, say)."""
     settings = {
         "documentCache": cache,
         "contextTokens": args.context,
         "maxNewTokens": args.max_new_tokens,
         "deadlineMs": deadline_ms,
+        **(extra or {}),
     }
     threads = ["--threads", str(args.threads)] if args.threads else []
     server = RawServer(*(["--model", args.model] if args.model else []), *threads, env=env)

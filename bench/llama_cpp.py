@@ -132,13 +132,24 @@ def server_binary() -> Path:
 
 def convert(model_dir: Path, out: Path, outtype: str = "f32") -> Path:
     """`model_dir` (HF GPTBigCode layout) as a GGUF file, converted once per model."""
-    if out.is_file() and out.stat().st_mtime >= (model_dir / "config.json").stat().st_mtime:
+
+    def fresh() -> bool:
+        return out.is_file() and out.stat().st_mtime >= (model_dir / "config.json").stat().st_mtime
+
+    if fresh():
         return out
-    tree = fetch_sources(cache_dir())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-c", CONVERTER_SHIM, str(tree), str(model_dir)]
-    command += ["--outtype", outtype, "--outfile", str(out)]
-    subprocess.run(command, check=True, capture_output=True)
+    with _locked(cache_dir()):
+        if fresh():
+            return out
+        tree = fetch_sources(cache_dir())
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_suffix(".part")
+        command = [sys.executable, "-c", CONVERTER_SHIM, str(tree), str(model_dir)]
+        command += ["--outtype", outtype, "--outfile", str(partial)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"converting {model_dir} failed:\n{done.stderr[-2000:]}")
+        partial.rename(out)
     return out
 
 

@@ -144,7 +144,9 @@ class RemoteBackend:
         self.client = client
         self.health = Health(notify)
         self.totals = Totals()
+        self.server = ""  # "llamacpp" or "vllm" when the model listing says so
         self.tokenizer = None
+        self.stop_ids: frozenset[int] = frozenset()  # token ids of special tokens (tokenizer)
         self.path: str | None = None
         self.fmt: FimFormat | None = STARCODER
         self.context_size = settings.context_tokens + settings.max_new_tokens + 1
@@ -188,6 +190,8 @@ class RemoteBackend:
 
         self.tokenizer = load_tokenizer(path)
         self.path = str(path)
+        decoder = self.tokenizer.get_added_tokens_decoder()
+        self.stop_ids = frozenset(i for i, t in decoder.items() if t.special)
 
     def _vocabulary(self):
         return self.tokenizer.get_vocab().keys() if self.tokenizer is not None else None
@@ -248,7 +252,10 @@ class RemoteBackend:
         self.health.succeeded()
 
     def _check_model(self, listing: dict) -> None:
-        served = [m.get("id") for m in listing.get("data") or [] if isinstance(m, dict)]
+        models = [m for m in listing.get("data") or [] if isinstance(m, dict)]
+        owners = {str(m.get("owned_by")) for m in models}
+        self.server = "llamacpp" if "llamacpp" in owners else "vllm" if "vllm" in owners else ""
+        served = [m.get("id") for m in models]
         wanted = self.settings.remote_model
         if wanted and served and wanted not in served:
             raise RemoteConfigError(
@@ -269,6 +276,8 @@ class RemoteBackend:
                 "n_predict": plan.max_new_tokens,
                 "stream": True,
                 "cache_prompt": True,
+                "return_tokens": self.tokenizer is not None,  # to stop where we would
+                "timings_per_token": True,
                 **sampling,
             }
             return "/infill", {**body, **self.extra}
@@ -282,6 +291,12 @@ class RemoteBackend:
         }
         if settings.remote_model:
             body["model"] = settings.remote_model
+        # We hang up as soon as the suggestion is complete, before the usage figures at
+        # the stream's end: servers that can put them in every event are asked to.
+        if self.server == "llamacpp":
+            body["timings_per_token"] = True
+        elif self.server == "vllm":
+            body["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}
         return self._path("/completions"), {**body, **self.extra}
 
     def stream(
@@ -293,15 +308,21 @@ class RemoteBackend:
         events = self.client.stream_events(path, body, should_stop)
 
         def texts() -> Iterator[str]:
-            text = ""
+            text, answered = "", False
             try:
                 for event in events:
+                    if not answered:  # the server is up, whether or not we read to the end
+                        answered = True
+                        self.health.succeeded()
                     piece = _event_text(event)
                     _read_usage(event, stats)
+                    if self.stop_ids.intersection(event.get("tokens") or ()):
+                        break  # a special token: the local engine stops there too
                     if piece:
                         text += piece
                         stats.generated_tokens += 1
                         yield text
+                self.health.succeeded()
             except Stopped:
                 return
             except HttpError as exc:
@@ -309,8 +330,8 @@ class RemoteBackend:
                 raise BackendUnavailable(str(exc)) from None
             finally:
                 events.close()
-            self.health.succeeded()
-            self.totals.add(stats)
+                if answered:
+                    self.totals.add(stats)
 
         return TextStream(texts(), stats, close=events.close)
 

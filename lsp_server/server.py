@@ -179,9 +179,11 @@ class _Discard:
 
 
 async def load_model(ls: BigCodeServer) -> None:
-    """Load on the worker thread, with `$/progress` for clients that show it."""
+    """Load on the worker thread, with `$/progress` for clients that show it. The load
+    starts before the progress token is negotiated, so that a request arriving meanwhile
+    finds `load_future` and waits for the model instead of answering empty."""
     loop = asyncio.get_running_loop()
-    token = await begin_progress(ls, "bigcode-ls: loading model")
+    token: str | None = None
 
     def report(message: str, percent: int) -> None:
         if token is not None:
@@ -189,17 +191,20 @@ async def load_model(ls: BigCodeServer) -> None:
             loop.call_soon_threadsafe(ls.work_done_progress.report, token, value)
 
     ls.load_future = asyncio.wrap_future(ls.service.load(report))
+    token = await begin_progress(ls, "bigcode-ls: loading model")
     try:
         await ls.load_future
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        log.error("cannot load the model: %s", exc)
+        if ls.settings.backend == "local":
+            what, hint = "load the model", " Set bigcode.model to a GPTBigCode model directory."
+        else:
+            what, hint = "use the remote backend", " Check the bigcode.remote* settings."
+        log.error("cannot %s: %s", what, exc)
+        message = f"bigcode-ls: cannot {what}: {exc}.{hint}"
         ls.window_show_message(
-            types.ShowMessageParams(
-                type=types.MessageType.Error,
-                message=f"bigcode-ls: cannot load the model: {exc}. Set bigcode.model to a GPTBigCode model directory.",
-            )
+            types.ShowMessageParams(type=types.MessageType.Error, message=message)
         )
     finally:
         if token is not None:

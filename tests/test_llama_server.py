@@ -1,0 +1,185 @@
+"""The remote backend against a real llama.cpp server (built from PyPI sources) serving
+the bundled model converted to GGUF, end to end.
+
+Runs with BIGCODE_REMOTE_E2E=1 (CI sets it); the first run builds llama-server (about
+four minutes on two cores, then cached: bench/llama_cpp.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import client_capabilities, make_test_lsp_client
+
+from lsp_server.completion import CompletionService
+from lsp_server.completion_types import CompletionRequest
+from lsp_server.engine import bundled_model_path
+from lsp_server.settings import Settings
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("BIGCODE_REMOTE_E2E") != "1",
+    reason="set BIGCODE_REMOTE_E2E=1 to build and run a real llama.cpp server",
+)
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "lsp_server" / "documents.py"  # real code to cut cursors from
+
+
+@pytest.fixture(scope="module")
+def llama():
+    from bench.llama_cpp import LlamaServer, cache_dir, convert
+
+    gguf = convert(bundled_model_path(), cache_dir() / "models" / "bundled-f32.gguf")
+    server = LlamaServer(gguf, threads=1).start()
+    yield server
+    server.stop()
+
+
+def cursors(count: int) -> list[tuple[str, str]]:
+    """(prefix, suffix) at line starts and mid-line in a real file."""
+    text = SAMPLE.read_text()
+    lines = text.splitlines(keepends=True)
+    out = []
+    for i in range(20, len(lines), max(1, len(lines) // count)):
+        line = lines[i]
+        cut = sum(len(x) for x in lines[:i]) + len(line) - len(line.lstrip()) + 4
+        out.append((text[:cut], text[cut:]))
+    return out[:count]
+
+
+def service_for(settings: Settings) -> CompletionService:
+    service = CompletionService(settings)
+    service.load().result(timeout=120)
+    return service
+
+
+def suggestions(service: CompletionService, points) -> list[str]:
+    out = []
+    for i, (prefix, suffix) in enumerate(points):
+        uri = f"file:///p{i}.py"
+        result = service.complete_now(CompletionRequest(uri, 1, prefix, suffix))
+        assert result.status in ("ok", "empty"), result.detail
+        out.append(result.text)
+    return out
+
+
+BASE = Settings(token_healing=False, precompute=False, threads=1, fim_order="psm")
+
+
+def test_infill_matches_the_local_engine_greedy(llama):
+    points = cursors(12)
+    local = service_for(BASE)
+    remote = service_for(
+        replace(BASE, backend="llamacpp", remote_url=llama.url, tokenizer=str(bundled_model_path()))
+    )
+    ours, theirs = suggestions(local, points), suggestions(remote, points)
+    local.shutdown(wait_s=5)
+    remote.shutdown(wait_s=5)
+    assert sum(1 for t in ours if t) >= 4  # the comparison is not all empty strings
+    assert theirs == ours
+
+
+def test_openai_route_matches_and_its_prefix_cache_hits(llama):
+    settings = replace(
+        BASE,
+        fim_order="spm",
+        backend="openai",
+        remote_url=llama.url,
+        tokenizer=str(bundled_model_path()),
+    )
+    remote = service_for(settings)
+    text = SAMPLE.read_text()
+    start = text.index("def ", 2000)
+    typed = [text[: start + n] for n in range(0, 40)]  # typing a line, key by key
+    reused = prompt = 0
+    for version, prefix in enumerate(typed, 1):
+        uri = "file:///typing.py"
+        remote.note_version(uri, version)
+        result = remote.complete_now(CompletionRequest(uri, version, prefix, text[start + 40 :]))
+        assert result.status in ("ok", "empty"), result.detail
+        if version > 1:
+            reused, prompt = reused + result.reused_tokens, prompt + result.prompt_tokens
+    remote.shutdown(wait_s=5)
+    assert reused / prompt >= 0.9  # the server evaluated only the new tokens
+
+
+def test_cancellation_reaches_the_server(llama):
+    """A stop mid-stream hangs up, and the server stops generating at once (a plan for
+    1,500 tokens would keep it busy for seconds)."""
+    from fim.plan import PlanOptions, plan_completion
+
+    settings = replace(BASE, backend="llamacpp", remote_url=llama.url, temperature=1.0)
+    remote = service_for(settings)
+    backend = remote.backend
+    options = PlanOptions(budget=256, max_new_tokens=1500, mode="multi", heal=False)
+    plan = plan_completion("class A:\n    def f(self):\n", "", backend.fmt, backend.count, options)
+    stop = False
+    stream = backend.stream(plan, "file:///long.py", settings, lambda: stop)
+    for n, _ in enumerate(stream):
+        if n == 20:
+            assert llama.metrics()["is_processing"]
+            stop = True
+    t0 = time.monotonic()
+    while llama.metrics()["is_processing"] and time.monotonic() - t0 < 5:
+        time.sleep(0.02)
+    assert not llama.metrics()["is_processing"]  # it stopped generating
+    assert stream.stats.generated_tokens < 100
+    remote.shutdown(wait_s=5)
+
+
+async def test_server_killed_and_restarted_under_a_connected_editor(llama):
+    client = make_test_lsp_client()
+    await client.start_io(sys.executable, "-m", "lsp_server", "--threads", "1")
+    options = {"backend": "openai", "remoteUrl": llama.url, "tokenHealing": False}
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("visual_studio_code"),
+            initialization_options={"bigcode": options},
+        )
+    )
+    uri = "file:///work/editor.py"
+    source = "import os\n\n\ndef main():\n    for name in os.listdir('.'):\n        print("
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text=source
+            )
+        )
+    )
+    end = types.Position(line=5, character=14)
+
+    async def ask():
+        params = types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=end,
+            context=types.InlineCompletionContext(
+                trigger_kind=types.InlineCompletionTriggerKind.Automatic
+            ),
+        )
+        return await client.text_document_inline_completion_async(params)
+
+    async def status():
+        return await client.protocol.send_request_async("bigcode/status", {})
+
+    first = await ask()
+    state = await client.protocol.send_request_async("bigcode/status", {"uri": uri})
+    assert first.items, state.last
+    llama.stop()
+    for _ in range(5):
+        assert not (await ask()).items  # quiet: an empty answer per keystroke
+    warnings = [m for m in client.messages if "remote server is unavailable" in m.message]
+    assert len(warnings) == 1  # and one message
+    assert (await status()).remote.state == "down"
+    llama.start()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not (await ask()).items:
+        await asyncio.sleep(0.3)
+    assert (await ask()).items and (await status()).remote.state == "ok"
+    await client.shutdown_session()
+    await client.stop()
