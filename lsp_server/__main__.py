@@ -62,6 +62,10 @@ def parser() -> ArgumentParser:
         )
 
     add_tune_parser(sub)
+    stats = sub.add_parser(
+        "stats", help="print the acceptance counts kept with the statsFile setting"
+    )
+    stats.add_argument("--json", action="store_true", help="print the file's JSON")
     add_cli_options(complete)
     complete.add_argument("file", type=Path)
     complete.add_argument("--line", type=int, required=True, help="zero-based line")
@@ -80,7 +84,23 @@ def main(argv: list[str] | None = None) -> int:
         return run_complete(args)
     if args.command == "tune":
         return run_tune(args)
+    if args.command == "stats":
+        return run_stats(args)
     return run_serve(args)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from .acceptance import format_table, load_counts, stats_path
+
+    counts = load_counts(stats_path())
+    if not counts:
+        sys.stderr.write(
+            f"bigcode-ls: no acceptance counts in {stats_path()} yet; turn the statsFile "
+            "setting on (--stats-file or bigcode.statsFile) to keep them\n"
+        )
+        return 1
+    sys.stdout.write((json.dumps(counts, indent=1) if args.json else format_table(counts)) + "\n")
+    return 0
 
 
 def _settings_from(args: argparse.Namespace):

@@ -305,7 +305,7 @@ class CompletionService:
             order=s.fim_order,
             filename_header=backend.filename_header,
             heal=s.token_healing and backend.token_starts is not None,
-            mode=s.multiline,
+            mode=request.mode or s.multiline,
             max_lines=s.max_lines,
             snippet_share=s.repo_context_share,
             drop_echoes=s.drop_echoes,

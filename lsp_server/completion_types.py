@@ -14,6 +14,7 @@ class CompletionRequest:
     prefix: str  # document text before the cursor
     suffix: str  # document text after the cursor
     path: str = ""  # file name for the prompt header
+    mode: str = ""  # single | multi | auto to override the multiline setting ("": keep it)
 
 
 @dataclass

@@ -19,6 +19,17 @@ from pygls.exceptions import JsonRpcInvalidParams
 from fim.prompt import PromptOptions
 
 from . import __version__
+from .acceptance_handlers import (
+    ACCEPT_METHOD,
+    DISMISS_METHOD,
+    SHOW_METHOD,
+    back_off,
+    did_accept,
+    did_dismiss,
+    did_show,
+    save_periodically,
+    save_stats,
+)
 from .completion import Completion, CompletionRequest
 from .documents import Document, PositionError
 from .logs import attach_client
@@ -48,6 +59,8 @@ def initialize(ls: BigCodeServer, params: types.InitializeParams) -> None:
     if ls.log_handler is None:
         ls.log_handler = attach_client(log, ls, asyncio.get_running_loop())
     ls.service.notify = user_notifier(ls, asyncio.get_running_loop())
+    if ls.stats_task is None:
+        ls.stats_task = asyncio.ensure_future(save_periodically(ls))
     ls.apply_settings(params.initialization_options)
     ls.index.set_folders(initial_folders(params))
     if params.process_id:
@@ -60,6 +73,7 @@ def initialized(ls: BigCodeServer, params: types.InitializedParams) -> None:
 
 
 def shutdown(ls: BigCodeServer, params: Any) -> None:
+    save_stats(ls)
     if ls.load_task is not None:
         ls.load_task.cancel()  # no progress may be sent after exit
     ls.service.shutdown()
@@ -124,6 +138,8 @@ def did_close(ls: BigCodeServer, params: types.DidCloseTextDocumentParams) -> No
     ls.documents.close(uri)
     ls.service.close(uri)
     ls.edited.discard(uri)
+    ls.last_position.pop(uri, None)
+    ls.acceptance.dismissed(uri)  # a suggestion still on screen was not taken
     path = uri_to_path(uri)
     if path is not None:
         ls.index.update(path)  # unsaved edits are gone: the file on disk counts again
@@ -160,10 +176,16 @@ async def suggest(
         column = doc.column(position.line, position.character, ls.encoding)
     except PositionError as exc:
         raise JsonRpcInvalidParams(f"{exc}") from None
+    ls.last_position[uri] = (position.line, column)
+    language = doc.language_id or "unknown"
+    backed_off = ls.settings.back_off and language in ls.acceptance.backed_off
+    if backed_off and not await back_off(ls, language, uri, version):
+        return None
     if not await model_ready(ls):
         return None
     push_live_text(ls, uri)
-    request = CompletionRequest(uri, version, prefix, suffix, file_label(uri))
+    mode = "single" if backed_off else ""
+    request = CompletionRequest(uri, version, prefix, suffix, file_label(uri), mode)
     ticket = ls.service.submit(request)
     try:
         result = await asyncio.wrap_future(ticket.future)
@@ -182,6 +204,8 @@ async def suggest(
     )
     if result.status == "error":
         log.error("completion error: %s", result.detail)
+    if result.text:
+        ls.acceptance.served(language, result.ms)
     return result, prefix, types.Position(line=position.line, character=column)
 
 
@@ -266,6 +290,7 @@ def status(ls: BigCodeServer, params: Any) -> dict:
         "documents": len(ls.documents),
         **ls.service.status(),
         "workspace": ls.index.status(),
+        "acceptance": ls.acceptance.summary(),
     }
     doc = ls.documents.get(uri) if isinstance(uri, str) else None
     if doc is not None:
@@ -304,4 +329,7 @@ HANDLERS = (
         completion,
     ),
     (STATUS_METHOD, None, status),
+    (SHOW_METHOD, None, did_show),
+    (ACCEPT_METHOD, None, did_accept),
+    (DISMISS_METHOD, None, did_dismiss),
 )

@@ -18,6 +18,7 @@ from pygls.lsp.server import LanguageServer
 from fim.repo_files import FileLimits
 
 from . import __version__
+from .acceptance import AcceptanceStats
 from .completion import CompletionService
 from .documents import DocumentStore
 from .protocol import BigCodeProtocol
@@ -52,6 +53,9 @@ class BigCodeServer(LanguageServer):
         self.load_future: asyncio.Future | None = None
         self.watch_task: asyncio.Task | None = None
         self.log_handler: logging.Handler | None = None
+        self.acceptance = AcceptanceStats()  # what users do with suggestions (local only)
+        self.last_position: dict[str, tuple[int, int]] = {}  # uri -> last request's cursor
+        self.stats_task: asyncio.Task | None = None
 
     @property
     def encoding(self) -> str:

@@ -126,6 +126,17 @@ class Settings:
         reload=True,
     )
 
+    stats_file: bool = setting(
+        False,
+        "Also keep the acceptance counts (shown, taken, kept after 30 s, per language) in "
+        "~/.local/state/bigcode-ls/stats.json, for `bigcode-ls stats`. Nothing leaves "
+        "the machine either way.",
+    )
+    back_off: bool = setting(
+        True,
+        "In a language where suggestions are rarely taken (under 5 % of 30 or more), ask "
+        "for single lines only and wait 300 ms longer before asking; logged.",
+    )
     backend: str = setting(
         "local",
         "Where suggestions come from: local (the in-process model), openai (a server's "

@@ -40,6 +40,8 @@ export const SERVER_KEYS = [
   "promptLookup",
   "precompute",
   "quantize",
+  "statsFile",
+  "backOff",
   "backend",
   "remoteUrl",
   "remoteModel",
