@@ -149,6 +149,7 @@ class CompletionService:
             "cacheBytes": 0,
             **(backend.status() if backend else {}),
             "running": self._running_status(),
+            "requests": self._serial,  # completion requests received
             "precomputedHits": self._ahead.hits,
         }
 

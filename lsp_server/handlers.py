@@ -288,6 +288,7 @@ def status(ls: BigCodeServer, params: Any) -> dict:
         "version": __version__,
         "positionEncoding": ls.encoding,
         "documents": len(ls.documents),
+        "completionRequests": ls.protocol.completion_requests,  # received (some cancelled)
         **ls.service.status(),
         "workspace": ls.index.status(),
         "acceptance": ls.acceptance.summary(),

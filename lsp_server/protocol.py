@@ -36,6 +36,9 @@ INVALID_PARAMS = -32602
 SERVER_NOT_INITIALIZED = -32002
 
 
+COMPLETION_METHODS = (types.TEXT_DOCUMENT_INLINE_COMPLETION, types.TEXT_DOCUMENT_COMPLETION)
+
+
 class Rejected:
     """A message that was answered (or dropped) before reaching a handler."""
 
@@ -95,9 +98,13 @@ class BigCodeProtocol(LanguageServerProtocol):
         return Rejected()
 
     # --- lifecycle -------------------------------------------------------------------
+    completion_requests = 0  # inline and plain completion requests received
+
     def handle_message(self, message: Any) -> None:
         method = getattr(message, "method", None)
         request = method is not None and getattr(message, "id", None) is not None
+        if request and method in COMPLETION_METHODS:
+            self.completion_requests += 1
         if method == types.EXIT:
             self._server.end_session(0 if self.phase == "shut down" else 1)
             return

@@ -270,7 +270,7 @@ def add_cli_options(parser: argparse.ArgumentParser) -> None:
     SUPPRESS), so a subcommand's parser never overwrites what the main parser read."""
     for f in dataclasses.fields(Settings):
         flag = "--" + f.name.replace("_", "-")
-        help_text = f.metadata["doc"] + f" (default: {_shown(f.default)})"
+        help_text = (f.metadata["doc"] + f" (default: {_shown(f.default)})").replace("%", "%%")
         if isinstance(f.default, bool):
             parser.add_argument(
                 flag,
@@ -366,7 +366,12 @@ def write_views(root: Path) -> None:
     source.write_text(text)
 
 
-EXTENSION_KEYS = ("serverPath", "serverArgs", "languages")  # the VS Code extension's own
+EXTENSION_KEYS = (
+    "serverPath",
+    "serverArgs",
+    "languages",
+    "debounceMs",
+)  # the VS Code extension's own
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--markdown"]:

@@ -392,3 +392,24 @@ async def test_random_model_end_to_end(start, tmp_path):
     assert last["promptTokens"] > 5 and last["generatedTokens"] > 0
     assert [i.insert_text for i in result.items] == ([last["text"]] if last["text"] else [])
     assert last["status"] == ("ok" if last["text"] else "empty")
+
+
+@SHARED
+async def test_notifications_reach_bigcode_status(shared):
+    uri = "file:///work/accept.py"
+    shared.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text="x = \n"
+            )
+        )
+    )
+    notify = shared.protocol.notify
+    notify("bigcode/didShowCompletion", {"uri": uri, "text": "compute()"})
+    notify("bigcode/didAcceptCompletion", {"uri": uri, "text": "compute()", "acceptedLength": 7})
+    notify("bigcode/didShowCompletion", {"uri": uri, "text": "other"})
+    notify("bigcode/didDismissCompletion", {"uri": uri, "text": "other"})
+    notify("bigcode/didAcceptCompletion", {"uri": 42, "text": None})  # malformed: ignored
+    notify("bigcode/didShowCompletion", {"uri": "file:///not/open.py", "text": "x"})
+    py = plain((await status_of(shared))["acceptance"])["python"]
+    assert (py["shown"], py["partial"], py["dismissed"], py["acceptedChars"]) == (2, 1, 1, 7)

@@ -75,13 +75,42 @@ For example (:maxNewTokens 64 :multiline \"auto\")."
 (defvar-local bigcode-ls--timer nil "Idle timer of the pending request.")
 (defvar-local bigcode-ls--request-tick 0 "Counter that identifies the newest request.")
 
-(defun bigcode-ls-clear ()
-  "Remove the suggestion shown, if any."
+(defvar-local bigcode-ls--origin nil
+  "The server's suggestion being worked through: (URI TEXT POSITION ACCEPTED-CHARS).
+What the acceptance notifications report, once per suggestion.")
+
+(defun bigcode-ls--notify (method params)
+  "Send the notification METHOD with PARAMS, if the server is up."
+  (when-let ((server (eglot-current-server)))
+    (ignore-errors (jsonrpc-notify server method params))))
+
+(defun bigcode-ls--resolve ()
+  "Tell the server what became of the suggestion: accepted (whole or in part) or dismissed."
+  (when bigcode-ls--origin
+    (pcase-let ((`(,uri ,text ,position ,accepted) bigcode-ls--origin))
+      (setq bigcode-ls--origin nil)
+      (if (> accepted 0)
+          (bigcode-ls--notify :bigcode/didAcceptCompletion
+                              (list :uri uri :text text :acceptedLength accepted :position position))
+        (bigcode-ls--notify :bigcode/didDismissCompletion (list :uri uri :text text))))))
+
+(defun bigcode-ls--took (part)
+  "Count PART of the suggestion as accepted; report the outcome once all of it is."
+  (when bigcode-ls--origin
+    (cl-incf (nth 3 bigcode-ls--origin) (length part))
+    (when (>= (nth 3 bigcode-ls--origin) (length (nth 1 bigcode-ls--origin)))
+      (bigcode-ls--resolve))))
+
+(defun bigcode-ls-clear (&optional keep-origin)
+  "Remove the suggestion shown, if any.
+Unless KEEP-ORIGIN (a partial accept redrawing the rest), report what became of it."
   (interactive)
   (when (overlayp bigcode-ls--overlay)
     (delete-overlay bigcode-ls--overlay))
   (setq bigcode-ls--overlay nil
-        bigcode-ls--text nil))
+        bigcode-ls--text nil)
+  (unless keep-origin
+    (bigcode-ls--resolve)))
 
 (defun bigcode-ls-visible-p ()
   "Non-nil when a suggestion is shown."
@@ -89,7 +118,7 @@ For example (:maxNewTokens 64 :multiline \"auto\")."
 
 (defun bigcode-ls--show (text)
   "Show TEXT as ghost text at point."
-  (bigcode-ls-clear)
+  (bigcode-ls-clear t)
   (when (and text (not (string-empty-p text)))
     (let ((ov (make-overlay (point) (point) nil t nil)))
       (overlay-put ov 'after-string
@@ -122,7 +151,11 @@ For example (:maxNewTokens 64 :multiline \"auto\")."
                (let* ((items (if (vectorp result) result (plist-get result :items)))
                       (item (and (> (length items) 0) (aref items 0)))
                       (text (and item (plist-get item :insertText))))
-                 (when (stringp text)
+                 (when (and (stringp text) (not (string-empty-p text)))
+                   (let ((uri (plist-get (plist-get params :textDocument) :uri)))
+                     (bigcode-ls--resolve)
+                     (setq bigcode-ls--origin (list uri text (plist-get params :position) 0))
+                     (bigcode-ls--notify :bigcode/didShowCompletion (list :uri uri :text text)))
                    (bigcode-ls--show text)))))))
        :error-fn #'ignore
        :timeout-fn #'ignore
@@ -151,7 +184,8 @@ For example (:maxNewTokens 64 :multiline \"auto\")."
   (interactive)
   (when (bigcode-ls-visible-p)
     (let ((text bigcode-ls--text))
-      (bigcode-ls-clear)
+      (bigcode-ls-clear t)
+      (bigcode-ls--took text)        ; before the insert, whose change asks anew
       (insert text)
       t)))
 
@@ -164,10 +198,12 @@ For example (:maxNewTokens 64 :multiline \"auto\")."
     (let* ((text bigcode-ls--text)
            (part (if (string-match regexp text) (match-string 0 text) text))
            (part (if (string-empty-p part) (substring text 0 1) part)))
-      (bigcode-ls-clear)
+      (bigcode-ls-clear t)
+      (bigcode-ls--took part)
       (let ((bigcode-ls--keep-once t))
         (insert part))
-      (bigcode-ls--show (substring text (length part)))
+      (when (< (length part) (length text))
+        (bigcode-ls--show (substring text (length part))))
       t)))
 
 (defun bigcode-ls-accept-word ()

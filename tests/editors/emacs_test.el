@@ -73,6 +73,43 @@
           (bigcode-test-fail "line after accept: %S" line)))
       (when (bigcode-ls-visible-p)
         (bigcode-test-fail "overlay left behind"))
+      ;; The acceptance counts reached the server: shown and accepted above; then one
+      ;; shown and dismissed, and one taken a word at a time (a partial accept).
+      (cl-flet ((acceptance ()
+                  (plist-get (plist-get (jsonrpc-request (eglot-current-server) :bigcode/status nil)
+                                        :acceptance)
+                             :python))
+                (ask ()
+                  ;; As after a real command: no idle request pending, the edit sent.
+                  (when (timerp bigcode-ls--timer) (cancel-timer bigcode-ls--timer))
+                  (eglot--signal-textDocument/didChange)
+                  (bigcode-ls-request)
+                  (unless (bigcode-test-wait #'bigcode-ls-visible-p 30)
+                    (bigcode-test-fail "no suggestion: %S at %S"
+                                       (plist-get (jsonrpc-request (eglot-current-server) :bigcode/status
+                                                                   (list :uri (plist-get (eglot--TextDocumentIdentifier) :uri)))
+                                                  :last)
+                                       (buffer-substring-no-properties (line-beginning-position) (point))))))
+        (let ((a (acceptance)))
+          (unless (and (equal (plist-get a :accepted) 1) (>= (plist-get a :shown) 1))
+            (bigcode-test-fail "after an accept: %S" a)))
+        (ask)
+        (let ((this-command 'forward-char))
+          (bigcode-ls--pre-command))
+        (let ((a (acceptance)))
+          (unless (equal (plist-get a :dismissed) 1)
+            (bigcode-test-fail "after a dismissal: %S" a)))
+        (ask)
+        (bigcode-ls--show "ab cd")       ; the same suggestion, two words
+        (let ((this-command 'bigcode-ls-accept-word))
+          (bigcode-ls--pre-command)
+          (bigcode-ls-accept-word))
+        (bigcode-ls-clear)
+        (let ((a (acceptance)))
+          (unless (and (equal (plist-get a :partial) 1) (equal (plist-get a :acceptedChars) 6))
+            (bigcode-test-fail "after a partial: %S" a)))
+        (delete-region (line-beginning-position) (line-end-position))
+        (insert "value = f(xxxx)"))
       ;; Partial accept: a word, then a line; what is left stays shown at point.
       (insert "\ny = ")
       (bigcode-ls--show "foo(bar, 1)\nbaz = 2")

@@ -77,6 +77,39 @@ vim.api.nvim_create_autocmd("VimEnter", {
         end
       end
       assert(found, "completion items: " .. vim.inspect(replies))
+      -- The acceptance counts reached the server: one shown and accepted above; then one
+      -- shown and dismissed, and one taken a word at a time (a partial accept).
+      local function acceptance()
+        local got = vim.lsp.buf_request_sync(bufnr, "bigcode/status", {}, 10000)
+        for _, reply in pairs(got or {}) do
+          if reply.result then
+            return (reply.result.acceptance or {}).python or {}
+          end
+        end
+        return {}
+      end
+      local a = acceptance()
+      assert(a.accepted == 1 and a.shown >= 1, "after an accept: " .. vim.inspect(a))
+      local function ask()
+        for _ = 1, 20 do
+          bigcode.suggestion.request()
+          if vim.wait(1000, bigcode.suggestion.visible, 20) then
+            return
+          end
+        end
+        error("no suggestion to dismiss")
+      end
+      ask()
+      bigcode.suggestion.clear()
+      a = acceptance()
+      assert(a.dismissed == 1 and a.partial == 0, "after a dismissal: " .. vim.inspect(a))
+      ask()
+      local r, c = unpack(vim.api.nvim_win_get_cursor(0))
+      bigcode.suggestion.show(bufnr, r - 1, c, "ab cd") -- the same suggestion, two words
+      assert(bigcode.suggestion.accept_word(), "accept_word")
+      bigcode.suggestion.clear()
+      a = acceptance()
+      assert(a.partial == 1 and a.acceptedChars == 4 + 2, "after a partial: " .. vim.inspect(a))
       -- Mid-word and at the end of a line, on a scratch buffer (display only).
       vim.cmd("enew")
       local scratch = vim.api.nvim_get_current_buf()

@@ -2,7 +2,7 @@
 // Inline suggestions come from vscode-languageclient's inlineCompletion feature.
 import * as vscode from "vscode";
 import { LanguageClient, LanguageClientOptions, ServerOptions } from "vscode-languageclient/node";
-import { languages, serverLaunch, serverSettings } from "./settings";
+import { debounceMs, languages, serverLaunch, serverSettings } from "./settings";
 import { ServerStatus, stateOf, statusText } from "./status";
 
 let client: LanguageClient | undefined;
@@ -40,6 +40,28 @@ function pollStatus(c: LanguageClient) {
   }, 500);
 }
 
+type InlineResult = vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined;
+
+// Acceptance stats (local only): tell the server a suggestion was shown, and attach a
+// command that VS Code runs when it is accepted. A suggestion replaced without an accept
+// is counted as dismissed by the server itself.
+function reportShown(uri: string, position: vscode.Position, result: InlineResult): InlineResult {
+  const items = Array.isArray(result) ? result : result?.items ?? [];
+  const first = items[0];
+  const text = typeof first?.insertText === "string" ? first.insertText : first?.insertText?.value;
+  if (!client || !first || !text) {
+    return result;
+  }
+  client.sendNotification("bigcode/didShowCompletion", { uri, text }).catch(() => undefined);
+  const where = { line: position.line, character: position.character };
+  first.command = {
+    title: "bigcode-ls: accepted",
+    command: "bigcode.didAccept",
+    arguments: [{ uri, text, acceptedLength: text.length, position: where }],
+  };
+  return result;
+}
+
 async function start(): Promise<void> {
   const launch = serverLaunch(config());
   const serverOptions: ServerOptions = { command: launch.command, args: launch.args };
@@ -47,9 +69,23 @@ async function start(): Promise<void> {
     documentSelector: languages(config()).map((language) => ({ language })),
     initializationOptions: launch.initializationOptions,
     outputChannel: output,
-    // VS Code shows the suggestion as ghost text (inline completion); the same text in
-    // the suggest widget would only duplicate it, so the completion feature stays quiet.
-    middleware: { provideCompletionItem: () => [] },
+    middleware: {
+      // VS Code shows the suggestion as ghost text (inline completion); the same text in
+      // the suggest widget would only duplicate it, so the completion feature stays quiet.
+      provideCompletionItem: () => [],
+      provideInlineCompletionItems: async (document, position, context, token, next) => {
+        // Ask only once typing pauses; the server's newest-wins is the second line.
+        const wait = debounceMs(config());
+        if (wait > 0) {
+          await new Promise((resolve) => setTimeout(resolve, wait));
+        }
+        if (token.isCancellationRequested) {
+          return null;
+        }
+        const result = await next(document, position, context, token);
+        return reportShown(document.uri.toString(), position, result);
+      },
+    },
   };
   client = new LanguageClient("bigcode-ls", "bigcode-ls", serverOptions, clientOptions);
   await client.start();
@@ -74,6 +110,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     statusItem,
     vscode.commands.registerCommand("bigcode.restart", restart),
     vscode.commands.registerCommand("bigcode.showLogs", () => output.show(true)),
+    vscode.commands.registerCommand("bigcode.didAccept", (params: unknown) =>
+      client?.sendNotification("bigcode/didAcceptCompletion", params),
+    ),
     vscode.workspace.onDidChangeConfiguration(async (event) => {
       if (!event.affectsConfiguration("bigcode") || !client) {
         return;

@@ -52,7 +52,12 @@ export const SERVER_KEYS = [
   "fimTemplate",
   "tokenizer",
 ] as const;
-export const EXTENSION_KEYS = ["serverPath", "serverArgs", "languages"] as const;
+export const EXTENSION_KEYS = ["serverPath", "serverArgs", "languages", "debounceMs"] as const;
+
+export function debounceMs(config: ConfigReader): number {
+  const ms = config.get<number>("debounceMs", 150);
+  return typeof ms === "number" && Number.isFinite(ms) ? Math.min(2000, Math.max(0, ms)) : 150;
+}
 
 export function serverSettings(config: ConfigReader): Record<string, unknown> {
   const out: Record<string, unknown> = {};

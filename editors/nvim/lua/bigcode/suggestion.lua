@@ -6,7 +6,9 @@ local client = require("bigcode.client")
 
 local M = {}
 local ns = vim.api.nvim_create_namespace("bigcode")
-local state = { timer = nil, request = nil, shown = nil }
+-- `origin` is the server's suggestion being worked through (shown, then accepted in
+-- parts or dismissed): what the acceptance notifications report, once per suggestion.
+local state = { timer = nil, request = nil, shown = nil, origin = nil }
 
 local has_inline_virt_text = vim.fn.has("nvim-0.10") == 1
 
@@ -25,12 +27,39 @@ local function cancel_pending()
   end
 end
 
-function M.clear()
+local function notify(method, params)
+  local c = client.get()
+  if c then
+    pcall(c.notify, method, params)
+  end
+end
+
+-- Tell the server what became of the suggestion: accepted (whole or in part) or dismissed.
+local function resolve()
+  local origin = state.origin
+  state.origin = nil
+  if not origin then
+    return
+  end
+  if origin.accepted > 0 then
+    notify("bigcode/didAcceptCompletion", {
+      uri = origin.uri, text = origin.text, acceptedLength = origin.accepted, position = origin.position,
+    })
+  else
+    notify("bigcode/didDismissCompletion", { uri = origin.uri, text = origin.text })
+  end
+end
+
+-- `keep_origin`: a partial accept is redrawing the rest of the same suggestion.
+function M.clear(keep_origin)
   cancel_pending()
   if state.shown then
     pcall(vim.api.nvim_buf_clear_namespace, state.shown.bufnr, ns, 0, -1)
   end
   state.shown = nil
+  if not keep_origin then
+    resolve()
+  end
 end
 
 -- The LSP position of the cursor, in UTF-16 code units.
@@ -46,7 +75,7 @@ local function cursor_params(bufnr)
 end
 
 function M.show(bufnr, row, col, text)
-  M.clear()
+  M.clear(true)
   if text == nil or text == "" then
     return
   end
@@ -107,6 +136,11 @@ function M.request()
     local item = items and items[1]
     if item then
       local text = type(item.insertText) == "table" and item.insertText.value or item.insertText
+      if text and text ~= "" then
+        resolve()
+        state.origin = { uri = params.textDocument.uri, text = text, accepted = 0, position = params.position }
+        notify("bigcode/didShowCompletion", { uri = state.origin.uri, text = text })
+      end
       M.show(bufnr, row, col, text)
     end
   end, bufnr)
@@ -137,7 +171,10 @@ end
 
 -- Insert `part` (the start of the shown text) and show what is left after it.
 local function insert(shown, part)
-  M.clear()
+  M.clear(true)
+  if state.origin then
+    state.origin.accepted = state.origin.accepted + vim.fn.strchars(part)
+  end
   local lines = vim.split(part, "\n", { plain = true })
   vim.api.nvim_buf_set_text(shown.bufnr, shown.row, shown.col, shown.row, shown.col, lines)
   local last_row = shown.row + #lines - 1
@@ -147,6 +184,8 @@ local function insert(shown, part)
   if rest ~= "" then
     state.keep_once = true -- the change we just made must not clear what is left
     M.show(shown.bufnr, last_row, last_col, rest)
+  else
+    resolve() -- all of it taken
   end
 end
 

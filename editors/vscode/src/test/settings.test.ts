@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { test } from "node:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXTENSION_KEYS, SERVER_KEYS, languages, serverLaunch, serverSettings } from "../settings";
+import { EXTENSION_KEYS, SERVER_KEYS, languages, serverLaunch, serverSettings, debounceMs } from "../settings";
 import { stateOf, statusText } from "../status";
 
 function reader(values: Record<string, unknown>) {
@@ -22,6 +22,13 @@ test("launch uses serverPath and serverArgs, trimmed", () => {
   assert.deepEqual(launch.args, ["--threads", "2"]);
   assert.deepEqual(launch.initializationOptions, { bigcode: { device: "cpu" } });
   assert.equal(serverLaunch(reader({ serverPath: "" })).command, "bigcode-ls");
+});
+
+test("debounce: 150 ms by default, clamped, 0 allowed", () => {
+  assert.equal(debounceMs(reader({})), 150);
+  assert.equal(debounceMs(reader({ debounceMs: 0 })), 0);
+  assert.equal(debounceMs(reader({ debounceMs: 99999 })), 2000);
+  assert.equal(debounceMs(reader({ debounceMs: "x" })), 150);
 });
 
 test("languages default to python", () => {

@@ -1,0 +1,73 @@
+"""Acceptance statistics: the counting rules, retention, back-off, the stats file and
+`bigcode-ls stats` (the notifications through a real client: test_server.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from lsp_server.__main__ import main
+from lsp_server.acceptance import BACK_OFF_AFTER, AcceptanceStats, load_counts
+
+
+def test_show_accept_partial_dismiss_are_counted_per_language():
+    stats = AcceptanceStats()
+    stats.shown("a.py", "python", "return x")
+    stats.shown("a.py", "python", "return x")  # drawn again: still one
+    stats.accepted("a.py", "python", "return x", 8, 0)
+    stats.shown("a.py", "python", "foo(bar)")
+    stats.accepted("a.py", "python", "foo(bar)", 3, 0)  # a word of it
+    stats.shown("a.py", "python", "one")
+    stats.shown("a.py", "python", "two")  # replaced without an accept: dismissed
+    stats.dismissed("a.py")
+    stats.shown("b.rs", "rust", "fn main()")
+    py, rust = stats.summary()["python"], stats.summary()["rust"]
+    assert (py["shown"], py["accepted"], py["partial"], py["dismissed"]) == (4, 1, 1, 2)
+    assert py["acceptedChars"] == 8 + 3 and py["takenRate"] == 0.5
+    assert rust["shown"] == 1 and rust["dismissed"] == 0
+
+
+def test_retention_counts_what_is_still_there_after_30_s():
+    stats = AcceptanceStats()
+    stats.shown("a.py", "python", "total = compute(values)")
+    stats.accepted("a.py", "python", "total = compute(values)", 23, 10)
+    assert stats.due_checks() == []  # not yet
+    (accept,) = stats.due_checks(now=float("inf"))
+    doc = "x = 1\n    total = compute(values, strict=True)\n"  # edited after the accept
+    stats.check(accept, doc)
+    py = stats.summary()["python"]
+    assert py["checkedChars"] == 23 and 18 <= py["retainedChars"] < 23
+    stats.shown("a.py", "python", "gone()")
+    stats.accepted("a.py", "python", "gone()", 6, 0)
+    stats.check(stats.due_checks(now=float("inf"))[0], "nothing like it")
+    assert stats.summary()["python"]["retainedChars"] < 23
+
+
+def test_back_off_starts_when_suggestions_are_ignored_and_lifts(caplog):
+    caplog.set_level(logging.INFO, logger="bigcode_ls")
+    stats = AcceptanceStats()
+    for i in range(BACK_OFF_AFTER):
+        stats.shown("a.md", "markdown", f"text {i}")
+    assert "markdown" in stats.backed_off
+    assert "markdown: 0 of" in caplog.text and "backing off" in caplog.text
+    for i in range(5):
+        stats.shown("a.md", "markdown", f"more {i}")
+        stats.accepted("a.md", "markdown", f"more {i}", 6, 0)
+    assert "markdown" not in stats.backed_off and "lifted" in caplog.text
+
+
+def test_stats_file_merges_sessions_and_cli_prints_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert main(["stats"]) == 1 and "statsFile" in capsys.readouterr().err
+    path = tmp_path / "bigcode-ls" / "stats.json"
+    for _ in range(2):  # two sessions
+        stats = AcceptanceStats()
+        stats.shown("a.py", "python", "x = 1")
+        stats.accepted("a.py", "python", "x = 1", 5, 0)
+        stats.save(path)
+    assert load_counts(path)["python"]["accepted"] == 2
+    assert main(["stats"]) == 0
+    table = capsys.readouterr().out
+    assert "python" in table and "100.0" in table
+    assert main(["stats", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["python"]["shown"] == 2
