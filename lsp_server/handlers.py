@@ -33,9 +33,15 @@ from .acceptance_handlers import (
 from .completion import Completion, CompletionRequest
 from .documents import Document, PositionError
 from .logs import attach_client
+from .notebook_handlers import (
+    did_change_notebook,
+    did_close_notebook,
+    did_open_notebook,
+    did_save_notebook,
+)
 from .server import BigCodeServer, user_notifier, watch_parent
 from .settings import SECTION
-from .workspace import uri_to_path
+from .sync import change_text, close_text, open_text
 from .workspace_handlers import (
     did_change_watched_files,
     did_change_workspace_folders,
@@ -103,46 +109,16 @@ async def did_change_configuration(
 
 def did_open(ls: BigCodeServer, params: types.DidOpenTextDocumentParams) -> None:
     d = params.text_document
-    ls.documents.open(d.uri, d.text, d.version, d.language_id)
-    ls.service.note_version(d.uri, d.version)
-    path = uri_to_path(d.uri)
-    if path is not None:
-        ls.index.update(path, d.text)
+    open_text(ls, d.uri, d.text, d.version, d.language_id)
 
 
 def did_change(ls: BigCodeServer, params: types.DidChangeTextDocumentParams) -> None:
-    uri, version = params.text_document.uri, params.text_document.version
-    doc = ls.documents.get(uri)
-    if doc is None:
-        log.warning("didChange for %s, which is not open; ignored", uri)
-        return
-    changes = []
-    for c in params.content_changes:
-        rng = getattr(c, "range", None)
-        span = (
-            (rng.start.line, rng.start.character, rng.end.line, rng.end.character) if rng else None
-        )
-        changes.append((span, c.text))
-    try:
-        doc.apply_changes(changes, ls.encoding)
-    except PositionError as exc:
-        log.error("rejected an edit to %s (the document is unchanged): %s", uri, exc)
-        return
-    doc.version = version
-    ls.service.note_version(uri, version)
-    ls.edited.add(uri)
+    d = params.text_document
+    change_text(ls, d.uri, d.version, params.content_changes)
 
 
 def did_close(ls: BigCodeServer, params: types.DidCloseTextDocumentParams) -> None:
-    uri = params.text_document.uri
-    ls.documents.close(uri)
-    ls.service.close(uri)
-    ls.edited.discard(uri)
-    ls.last_position.pop(uri, None)
-    ls.acceptance.dismissed(uri)  # a suggestion still on screen was not taken
-    path = uri_to_path(uri)
-    if path is not None:
-        ls.index.update(path)  # unsaved edits are gone: the file on disk counts again
+    close_text(ls, params.text_document.uri)
 
 
 # --- completion ------------------------------------------------------------------------
@@ -176,6 +152,8 @@ async def suggest(
         column = doc.column(position.line, position.character, ls.encoding)
     except PositionError as exc:
         raise JsonRpcInvalidParams(f"{exc}") from None
+    if ls.notebooks.notebook_of(uri) is not None:  # a cell: the other cells around it
+        prefix, suffix = ls.notebooks.surround(uri, prefix, suffix, ls.text_of, window)
     ls.last_position[uri] = (position.line, column)
     language = doc.language_id or "unknown"
     backed_off = ls.settings.back_off and language in ls.acceptance.backed_off
@@ -330,6 +308,10 @@ HANDLERS = (
         completion,
     ),
     (STATUS_METHOD, None, status),
+    (types.NOTEBOOK_DOCUMENT_DID_OPEN, None, did_open_notebook),
+    (types.NOTEBOOK_DOCUMENT_DID_CHANGE, None, did_change_notebook),
+    (types.NOTEBOOK_DOCUMENT_DID_CLOSE, None, did_close_notebook),
+    (types.NOTEBOOK_DOCUMENT_DID_SAVE, None, did_save_notebook),
     (SHOW_METHOD, None, did_show),
     (ACCEPT_METHOD, None, did_accept),
     (DISMISS_METHOD, None, did_dismiss),

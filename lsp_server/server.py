@@ -21,6 +21,7 @@ from . import __version__
 from .acceptance import AcceptanceStats
 from .completion import CompletionService
 from .documents import DocumentStore
+from .notebooks import NotebookStore
 from .protocol import BigCodeProtocol
 from .repo_context import RepoContext
 from .settings import RELOAD_KEYS, Settings
@@ -28,6 +29,14 @@ from .transport import pump, stdin_reader
 from .workspace import WorkspaceIndex
 
 log = logging.getLogger("bigcode_ls")
+# Python code cells of any notebook type (Jupyter's "jupyter-notebook", others alike).
+NOTEBOOK_SYNC = types.NotebookDocumentSyncOptions(
+    notebook_selector=[
+        types.NotebookDocumentFilterWithCells(
+            notebook="*", cells=[types.NotebookCellLanguage(language="python")]
+        )
+    ]
+)
 PARENT_POLL_S = 1.0
 TCP_GRACE_S = 1.0  # os.kill(pid, 0) costs microseconds
 
@@ -41,8 +50,14 @@ def index_limits(settings: Settings) -> FileLimits:
 
 class BigCodeServer(LanguageServer):
     def __init__(self, settings: Settings | None = None) -> None:
-        super().__init__("bigcode-ls", __version__, protocol_cls=BigCodeProtocol)
+        super().__init__(
+            "bigcode-ls",
+            __version__,
+            protocol_cls=BigCodeProtocol,
+            notebook_document_sync=NOTEBOOK_SYNC,
+        )
         self.documents = DocumentStore()
+        self.notebooks = NotebookStore()  # cell order; the cells are in `documents`
         self.base_settings = self.settings = settings or Settings()
         self.index = WorkspaceIndex(index_limits(self.settings))
         self.service = CompletionService(self.settings, RepoContext(self.index))
@@ -64,6 +79,10 @@ class BigCodeServer(LanguageServer):
         except RuntimeError:
             return "utf-16"
         return str(getattr(enc, "value", enc) or "utf-16")
+
+    def text_of(self, uri: str) -> str | None:
+        doc = self.documents.get(uri)
+        return doc.text if doc is not None else None
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         # Errors in a request already go back in its response; a malformed notification
@@ -112,6 +131,7 @@ class BigCodeServer(LanguageServer):
         for uri in self.documents.uris():
             self.service.close(uri)
         self.documents = DocumentStore()
+        self.notebooks = NotebookStore()
         self.declined = set()
         self.edited = set()
         self.settings = self.service.settings = self.base_settings

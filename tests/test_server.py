@@ -413,3 +413,105 @@ async def test_notifications_reach_bigcode_status(shared):
     notify("bigcode/didShowCompletion", {"uri": "file:///not/open.py", "text": "x"})
     py = plain((await status_of(shared))["acceptance"])["python"]
     assert (py["shown"], py["partial"], py["dismissed"], py["acceptedChars"]) == (2, 1, 1, 7)
+
+
+def notebook_cell(uri: str, kind: int = 2) -> types.NotebookCell:
+    return types.NotebookCell(kind=types.NotebookCellKind(kind), document=uri)
+
+
+@SHARED
+async def test_notebook_cells_sync_and_complete_with_the_other_cells_as_context(shared):
+    nb = "file:///work/analysis.ipynb"
+    cells = [f"vscode-notebook-cell:/work/analysis.ipynb#C{i}" for i in range(4)]
+    texts = ["import math\n", "# Areas", "def area(r):\n    return ", "print(area(2))\n"]
+    kinds = [2, 1, 2, 2]
+    shared.notebook_document_did_open(
+        types.DidOpenNotebookDocumentParams(
+            notebook_document=types.NotebookDocument(
+                uri=nb,
+                notebook_type="jupyter-notebook",
+                version=1,
+                cells=[notebook_cell(c, k) for c, k in zip(cells, kinds, strict=True)],
+            ),
+            cell_text_documents=[
+                types.TextDocumentItem(
+                    uri=c, language_id="markdown" if k == 1 else "python", version=1, text=t
+                )
+                for c, t, k in zip(cells, texts, kinds, strict=True)
+            ],
+        )
+    )
+    # Type in the third cell, and insert a new code cell before the last one.
+    new_cell = "vscode-notebook-cell:/work/analysis.ipynb#C9"
+    end = types.Position(line=1, character=11)
+    shared.notebook_document_did_change(
+        types.DidChangeNotebookDocumentParams(
+            notebook_document=types.VersionedNotebookDocumentIdentifier(version=2, uri=nb),
+            change=types.NotebookDocumentChangeEvent(
+                cells=types.NotebookDocumentCellChanges(
+                    structure=types.NotebookDocumentCellChangeStructure(
+                        array=types.NotebookCellArrayChange(
+                            start=3, delete_count=0, cells=[notebook_cell(new_cell)]
+                        ),
+                        did_open=[
+                            types.TextDocumentItem(
+                                uri=new_cell, language_id="python", version=1, text="r = 3\n"
+                            )
+                        ],
+                    ),
+                    text_content=[
+                        types.NotebookDocumentCellContentChanges(
+                            document=types.VersionedTextDocumentIdentifier(uri=cells[2], version=2),
+                            changes=[
+                                types.TextDocumentContentChangePartial(
+                                    range=types.Range(start=end, end=end), text="ma"
+                                )
+                            ],
+                        )
+                    ],
+                )
+            ),
+        )
+    )
+    cell = (await status_of(shared, cells[2]))["document"]
+    assert cell["text"] == "def area(r):\n    return ma" and cell["version"] == 2
+    at = types.Position(line=1, character=13)
+    params = types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=cells[2]),
+        position=at,
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Automatic
+        ),
+    )
+    items = (await shared.text_document_inline_completion_async(params)).items
+    assert items and items[0].insert_text == "xxxxx"
+    in_notebook = (await last_of(shared, cells[2]))["promptTokens"]
+    # The same cell as a lone file: a shorter prompt (the other cells are context).
+    lone = "file:///work/lone_cell.py"
+    shared.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=lone, language_id="python", version=1, text="def area(r):\n    return ma"
+            )
+        )
+    )
+    params.text_document = types.TextDocumentIdentifier(uri=lone)
+    await shared.text_document_inline_completion_async(params)
+    assert in_notebook > (await last_of(shared, lone))["promptTokens"] + 10
+    shared.notebook_document_did_close(
+        types.DidCloseNotebookDocumentParams(
+            notebook_document=types.NotebookDocumentIdentifier(uri=nb),
+            cell_text_documents=[types.TextDocumentIdentifier(uri=c) for c in [*cells, new_cell]],
+        )
+    )
+    assert "document" not in await status_of(shared, cells[2])
+
+
+async def test_notebook_sync_is_advertised_to_clients_that_take_it(start):
+    caps = client_capabilities("visual_studio_code")
+    caps.notebook_document = types.NotebookDocumentClientCapabilities(
+        synchronization=types.NotebookDocumentSyncClientCapabilities()
+    )
+    client = await start(capabilities=caps)
+    sync = client.init_result.capabilities.notebook_document_sync
+    assert sync is not None and sync.notebook_selector[0].cells[0].language == "python"

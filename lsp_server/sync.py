@@ -1,0 +1,56 @@
+"""Text documents opened, edited and closed: the store, the service and the index kept
+in step. Plain text documents and notebook cells both come through here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from .documents import PositionError
+from .server import BigCodeServer
+from .workspace import uri_to_path
+
+log = logging.getLogger("bigcode_ls")
+
+
+def open_text(ls: BigCodeServer, uri: str, text: str, version: int, language: str) -> None:
+    ls.documents.open(uri, text, version, language)
+    ls.service.note_version(uri, version)
+    path = uri_to_path(uri)
+    if path is not None:
+        ls.index.update(path, text)
+
+
+def change_text(ls: BigCodeServer, uri: str, version: int, content_changes: Sequence[Any]) -> None:
+    """Apply LSP content changes (ranged or whole-text) to an open document."""
+    doc = ls.documents.get(uri)
+    if doc is None:
+        log.warning("didChange for %s, which is not open; ignored", uri)
+        return
+    changes = []
+    for c in content_changes:
+        rng = getattr(c, "range", None)
+        span = (
+            (rng.start.line, rng.start.character, rng.end.line, rng.end.character) if rng else None
+        )
+        changes.append((span, c.text))
+    try:
+        doc.apply_changes(changes, ls.encoding)
+    except PositionError as exc:
+        log.error("rejected an edit to %s (the document is unchanged): %s", uri, exc)
+        return
+    doc.version = version
+    ls.service.note_version(uri, version)
+    ls.edited.add(uri)
+
+
+def close_text(ls: BigCodeServer, uri: str) -> None:
+    ls.documents.close(uri)
+    ls.service.close(uri)
+    ls.edited.discard(uri)
+    ls.last_position.pop(uri, None)
+    ls.acceptance.dismissed(uri)  # a suggestion still on screen was not taken
+    path = uri_to_path(uri)
+    if path is not None:
+        ls.index.update(path)  # unsaved edits are gone: the file on disk counts again
