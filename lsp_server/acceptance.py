@@ -84,6 +84,7 @@ class AcceptanceStats:
     backed_off: set[str] = field(default_factory=set)
     _showing: dict[str, tuple[str, str]] = field(default_factory=dict)  # uri -> (lang, text)
     _pending: list[Accept] = field(default_factory=list)  # accepts awaiting their check
+    _saved_before: dict[str, dict] | None = None  # the file's counts from earlier sessions
 
     def of(self, language: str) -> LanguageStats:
         return self.languages.setdefault(language or "unknown", LanguageStats())
@@ -175,16 +176,18 @@ class AcceptanceStats:
         }
 
     def save(self, path: Path) -> None:
-        """Merge this session's counts into the file (written atomically)."""
-        saved = load_counts(path)
+        """Write the earlier sessions' counts (read at the first save) plus this one's,
+        atomically; saving again rewrites the same total, never counting twice."""
+        if self._saved_before is None:
+            self._saved_before = load_counts(path)
+        merged = {lang: dict(counts) for lang, counts in self._saved_before.items()}
         for lang, s in self.languages.items():
-            old = saved.get(lang, {})
-            saved[lang] = {k: old.get(k, 0) + v for k, v in asdict(s).items()}
+            old = merged.get(lang, {})
+            merged[lang] = {k: old.get(k, 0) + v for k, v in asdict(s).items()}
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".tmp")
-        partial.write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")
+        partial.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")
         partial.replace(path)
-        self.languages = {}  # now in the file: never counted twice
 
 
 def load_counts(path: Path) -> dict[str, dict]:

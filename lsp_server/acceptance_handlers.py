@@ -56,6 +56,7 @@ def did_accept(ls: BigCodeServer, params: Any) -> None:
     length = field_of(params, "acceptedLength", int)
     offset = _accept_offset(ls, uri, field_of(params, "position", object))
     ls.acceptance.accepted(uri, language, text, len(text) if length is None else length, offset)
+    save_stats(ls)  # an accept is rare and worth keeping even if the editor is killed
     asyncio.get_running_loop().call_later(RETENTION_S + 0.1, check_retention, ls)
 
 

@@ -60,11 +60,13 @@ def test_stats_file_merges_sessions_and_cli_prints_it(tmp_path, monkeypatch, cap
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     assert main(["stats"]) == 1 and "statsFile" in capsys.readouterr().err
     path = tmp_path / "bigcode-ls" / "stats.json"
-    for _ in range(2):  # two sessions
+    for _ in range(2):  # two sessions, each saving twice
         stats = AcceptanceStats()
         stats.shown("a.py", "python", "x = 1")
         stats.accepted("a.py", "python", "x = 1", 5, 0)
         stats.save(path)
+        stats.save(path)
+        assert stats.summary()["python"]["accepted"] == 1  # status keeps the session's
     assert load_counts(path)["python"]["accepted"] == 2
     assert main(["stats"]) == 0
     table = capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -117,9 +118,12 @@ def test_vscode_ghost_text_in_code_server(model, tmp_path):
         BIGCODE_PYTHON=sys.executable,
         BIGCODE_MODEL=str(model),
         BIGCODE_WORK=str(tmp_path / "work"),
-        BIGCODE_SCREENSHOT=str(ROOT / "docs" / "vscode_ghost_text.png"),
+        BIGCODE_SCREENSHOT=str(tmp_path / "vscode_ghost_text.png"),
     )
     result = run_in_process_group(
         ["node", str(ROOT / "editors" / "vscode" / "e2e" / "ghost_text.js")], env, timeout=300
     )
     assert "BIGCODE-VSCODE-OK" in result.stdout, result.stdout + result.stderr
+    # The extension reported the accept: the server's stats file (statsFile on) has it.
+    stats = json.loads((Path(env["XDG_STATE_HOME"]) / "bigcode-ls" / "stats.json").read_text())
+    assert stats["python"]["accepted"] >= 1 and stats["python"]["shown"] >= 1, stats

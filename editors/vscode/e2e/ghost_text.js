@@ -1,6 +1,8 @@
-// Real VS Code (code-server) + Chromium: open a Python file, see bigcode-ls's ghost text,
-// accept it with Tab. Env: CODE_SERVER_DIR, BIGCODE_VSIX, BIGCODE_PYTHON, BIGCODE_MODEL,
-// BIGCODE_WORK (a temp dir), BIGCODE_SCREENSHOT (where to save the picture).
+// Real VS Code (code-server) + Chromium: open a Python file, see bigcode-ls's ghost text
+// exactly at the cursor, accept it with Tab. Env: CODE_SERVER_DIR, BIGCODE_VSIX,
+// BIGCODE_PYTHON, BIGCODE_MODEL, BIGCODE_WORK (a temp dir), BIGCODE_SCREENSHOT (where to
+// save the picture). With BIGCODE_DEMO=1 it only takes the documentation's screenshot:
+// the bundled model (BIGCODE_MODEL empty) suggesting in a realistic file.
 const { spawn, execFileSync } = require("node:child_process");
 const fs = require("node:fs");
 const path = require("node:path");
@@ -20,16 +22,55 @@ function freePort() {
   });
 }
 
+const DEMO = process.env.BIGCODE_DEMO === "1";
+const DEMO_SOURCE = `import os
+
+
+def python_files(root):
+    """The paths of the .py files under root, sorted."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames:
+            if name.endswith(".py"):
+                found.append(
+`;
+
+// The ghost text starts at the cursor: its left edge within a pixel or two of the caret's.
+async function checkPosition(page, ghost) {
+  const g = await ghost.boundingBox();
+  // The caret of the editor that shows the ghost text (other editors have theirs).
+  const handle = await ghost.evaluateHandle((el) => el.closest(".monaco-editor").querySelector(".cursors-layer .cursor"));
+  const caret = await handle.asElement().boundingBox();
+  if (!g || !caret || Math.abs(g.x - caret.x) > 3 || Math.abs(g.y - caret.y) > caret.height) {
+    throw new Error(`ghost text at ${JSON.stringify(g)}, caret at ${JSON.stringify(caret)}`);
+  }
+  const line = await page.evaluate((el) => el.closest(".view-line").innerText, ghost);
+  return line.replace(/\u00a0/g, " ");
+}
+
 async function main() {
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
-  fs.writeFileSync(path.join(dirs.ws, "demo.py"), "import os\n\n\ndef main():\n    value = f()\n");
+  const source = DEMO ? DEMO_SOURCE : "import os\n\n\ndef main():\n    value = f()\n";
+  fs.writeFileSync(path.join(dirs.ws, "demo.py"), source);
+  const cell = (text) => ({ cell_type: "code", execution_count: null, metadata: {}, outputs: [], source: [text] });
+  const notebook = {
+    cells: [cell("import os\n"), cell("def main():\n    value = f()")],
+    metadata: { language_info: { name: "python" } },
+    nbformat: 4,
+    nbformat_minor: 5,
+  };
+  fs.writeFileSync(path.join(dirs.ws, "demo.ipynb"), JSON.stringify(notebook));
   fs.mkdirSync(path.join(dirs.user, "User"), { recursive: true });
   fs.writeFileSync(
     path.join(dirs.user, "User", "settings.json"),
     JSON.stringify({
       "bigcode.serverPath": process.env.BIGCODE_PYTHON,
-      "bigcode.serverArgs": ["-m", "lsp_server", "--model", process.env.BIGCODE_MODEL, "--threads", "1"],
-      "bigcode.maxNewTokens": 4,
+      "bigcode.serverArgs": ["-m", "lsp_server", "--threads", "1"].concat(
+        process.env.BIGCODE_MODEL ? ["--model", process.env.BIGCODE_MODEL] : [],
+      ),
+      "bigcode.maxNewTokens": DEMO ? 32 : 4,
+      "bigcode.statsFile": true,
+      "editor.fontSize": 15,
       "workbench.startupEditor": "none",
       "security.workspace.trust.enabled": false,
       "editor.inlineSuggest.enabled": true,
@@ -72,6 +113,15 @@ async function main() {
     await page.keyboard.press("Control+End");
     await page.keyboard.press("ArrowUp");
     await page.keyboard.press("End");
+    if (DEMO) {
+      await page.waitForTimeout(8000); // the bundled model loads
+      await page.keyboard.type("os");
+      const ghost = await page.waitForSelector(".ghost-text-decoration, .ghost-text", { timeout: 30000 });
+      await page.waitForTimeout(500);
+      await page.screenshot({ path: process.env.BIGCODE_SCREENSHOT });
+      console.log(`BIGCODE-VSCODE-OK demo ghost=${JSON.stringify(await ghost.innerText())}`);
+      return;
+    }
     await page.keyboard.press("ArrowLeft"); // between "(" and ")"
     // Type, then wait for the ghost text (the model may still be loading: type again).
     let ghost = null;
@@ -81,12 +131,36 @@ async function main() {
     }
     if (!ghost) throw new Error("no ghost text appeared");
     const shown = await ghost.innerText();
-    await page.screenshot({ path: process.env.BIGCODE_SCREENSHOT });
+    // Mid-line: the suggestion sits between "(a" and ")", where Tab will put it.
+    const line = await checkPosition(page, ghost);
+    if (!/value = f\(a+xxxx\)$/.test(line)) throw new Error(`line as drawn: ${JSON.stringify(line)}`);
     await page.keyboard.press("Tab");
     await page.waitForTimeout(500);
     const text = await page.innerText(".monaco-editor .view-lines");
     if (!text.includes("xxxx")) throw new Error(`after Tab: ${JSON.stringify(text)}`);
-    console.log(`BIGCODE-VSCODE-OK ghost=${JSON.stringify(shown)}`);
+    await page.waitForTimeout(1000); // the accept notification reaches the server
+    // A notebook (VS Code's built-in .ipynb support; cells reach the server through LSP
+    // notebook sync): ghost text in the second code cell, at the cursor.
+    const nbRow = await page.waitForSelector('.explorer-folders-view .monaco-list-row[aria-label*="demo.ipynb"]');
+    await nbRow.dblclick();
+    const cellEditors = ".notebook-editor .cell-editor-container .monaco-editor .view-lines";
+    const cells = await page
+      .waitForFunction((sel) => document.querySelectorAll(sel).length >= 2, cellEditors, { timeout: 30000 })
+      .catch(() => null);
+    const editors = await page.$$(cellEditors);
+    if (editors.length < 2) throw new Error(`notebook cells: ${editors.length}`);
+    await editors[1].click();
+    await page.keyboard.press("Control+End");
+    await page.keyboard.press("ArrowLeft"); // between "(" and ")"
+    let cellGhost = null;
+    for (let i = 0; i < 10 && !cellGhost; i++) {
+      await page.keyboard.type("b");
+      cellGhost = await page.waitForSelector(".notebook-editor .ghost-text-decoration", { timeout: 5000 }).catch(() => null);
+    }
+    if (!cellGhost || !cells) throw new Error("no ghost text in the notebook cell");
+    const cellLine = await checkPosition(page, cellGhost);
+    if (!/value = f\(b+x+\)$/.test(cellLine)) throw new Error(`cell line as drawn: ${JSON.stringify(cellLine)}`);
+    console.log(`BIGCODE-VSCODE-OK ghost=${JSON.stringify(shown)} line=${JSON.stringify(line)} cell=${JSON.stringify(cellLine)}`);
   } catch (e) {
     const pages = browser ? browser.contexts().flatMap((c) => c.pages()) : [];
     if (pages.length) await pages[0].screenshot({ path: process.env.BIGCODE_SCREENSHOT + ".fail.png" }).catch(() => {});
