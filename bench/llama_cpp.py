@@ -118,6 +118,7 @@ def server_binary() -> Path:
             "-DLLAMA_BUILD_TESTS=OFF",
             "-DLLAMA_BUILD_EXAMPLES=OFF",
             "-DLLAMA_BUILD_SERVER=ON",
+            "-DLLAMA_USE_PREBUILT_UI=OFF",  # no web UI: its assets would come from the net
         ]
         _log(f"building llama-server in {build} (a few minutes)")
         t0 = time.monotonic()
