@@ -8,10 +8,19 @@ Cases are line starts in held-out stdlib files, through the server's completion 
     plain      any code line (most have nothing to copy)
 
 Each case is asked twice with the document's cache on: the first request prefills the
-prompt, the second reuses all of it and only decodes, and that one is timed. Reported per
+prompt (its suggestion is then cut from the cache, so that the second cannot draft it
+from the previous output), the second reuses the prompt and only decodes, and that one is
+timed. Reported per
 set: decode tokens/s off and on, the ratio, and whether every suggestion is identical.
 
-    python -m bench.lookup [--cases 60] [--json docs/results/lookup.json]
+    typing     a keystroke replay: the repeated line of an edit-like case typed key by
+               key, a request after each with the product's default settings (single or
+               multi-line as the cursor decides), the document's cache carrying over; each
+               request timed whole (the typed character's prefill and the decode). Here
+               the previous suggestion is a draft source too: typing what was suggested
+               asks for the rest of it.
+
+    python -m bench.lookup [--cases 60] [--typing 20] [--json docs/results/lookup.json]
 """
 
 from __future__ import annotations
@@ -56,7 +65,10 @@ def run(service: CompletionService, pairs: list[tuple[str, str]], label: str) ->
     bar = Progress(len(pairs), label)
     for i, (prefix, suffix) in enumerate(pairs):
         request = CompletionRequest(f"file:///lookup/{i}.py", 1, prefix, suffix)
-        service.complete_now(request)  # prefill
+        warm = service.complete_now(request)  # prefill
+        # Keep only the prompt in the cache: the timed request must not draft this very
+        # suggestion from the "previous output" (that is the typing set's business).
+        service.backend.sessions.peek(request.uri).cache.truncate(warm.prompt_tokens - 1)
         t0 = time.perf_counter()
         done = service.complete_now(request)  # the whole prompt reused: decode only
         seconds += time.perf_counter() - t0
@@ -67,12 +79,61 @@ def run(service: CompletionService, pairs: list[tuple[str, str]], label: str) ->
     return {"tokens": tokens, "seconds": seconds, "tok_s": tokens / seconds, "texts": texts}
 
 
+def typing_run(service: CompletionService, pairs: list[tuple[str, str]], label: str) -> dict:
+    """Type each case's next line key by key, asking after every key."""
+    tokens, seconds, texts = 0, 0.0, []
+    lines = [(p, s.split("\n", 1)) for p, s in pairs]
+    bar = Progress(sum(len(line) + 1 for _, (line, _) in lines), label)
+    for i, (prefix, (line, rest)) in enumerate(lines):
+        uri = f"file:///typing/{i}.py"
+        for k in range(len(line) + 1):
+            # The line is being written: the text after the cursor is the rest of the file.
+            request = CompletionRequest(uri, k + 1, prefix + line[:k], "\n" + rest)
+            t0 = time.perf_counter()
+            done = service.complete_now(request)
+            seconds += time.perf_counter() - t0
+            tokens += done.generated_tokens
+            texts.append(done.text)
+            bar.update(1)
+    bar.close()
+    return {"tokens": tokens, "seconds": seconds, "tok_s": tokens / seconds, "texts": texts}
+
+
+def compare(off: dict, on: dict) -> dict:
+    return {
+        "off_tok_s": off["tok_s"],
+        "on_tok_s": on["tok_s"],
+        "speedup": on["tok_s"] / off["tok_s"],
+        "tokens": off["tokens"],
+        "requests": len(off["texts"]),
+        "identical": sum(a == b for a, b in zip(off["texts"], on["texts"], strict=True)),
+    }
+
+
+def typing_services(model: str | None, threads: int) -> dict[bool, CompletionService]:
+    services = {}
+    for flag in (False, True):
+        settings = Settings(
+            model=model,
+            threads=threads,
+            deadline_ms=60_000,
+            repo_context=False,
+            prompt_lookup=flag,
+            precompute=False,
+        )
+        services[flag] = CompletionService(settings)
+        services[flag].load().result()
+    return services
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--model", default=None)
     p.add_argument("--cases", type=int, default=60)
+    p.add_argument("--typing", type=int, default=20, help="edit-like lines typed key by key")
+    p.add_argument("--only-typing", action="store_true", help="skip the two per-case sets")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", type=Path, default=Path("docs/results/lookup.json"))
     args = p.parse_args(argv)
@@ -93,16 +154,19 @@ def main(argv: list[str] | None = None) -> int:
         services[flag] = CompletionService(settings)
         services[flag].load().result()
     for name, pairs in sets.items():
+        if args.only_typing:
+            break
         off = run(services[False], pairs, f"{name}, lookup off")
         on = run(services[True], pairs, f"{name}, lookup on")
-        results["sets"][name] = {
-            "off_tok_s": off["tok_s"],
-            "on_tok_s": on["tok_s"],
-            "speedup": on["tok_s"] / off["tok_s"],
-            "tokens": off["tokens"],
-            "identical": sum(a == b for a, b in zip(off["texts"], on["texts"], strict=True)),
-        }
+        results["sets"][name] = compare(off, on)
         print(name, results["sets"][name], file=sys.stderr)
+    if args.typing:
+        typed = typing_services(args.model, args.threads)
+        pairs = [c for c in sets["edit-like"] if len(c[1].split("\n", 1)[0]) <= 60][: args.typing]
+        off = typing_run(typed[False], pairs, "typing, lookup off")
+        on = typing_run(typed[True], pairs, "typing, lookup on")
+        results["sets"]["typing"] = compare(off, on)
+        print("typing", results["sets"]["typing"], file=sys.stderr)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(results, indent=1))

@@ -49,6 +49,11 @@ class SessionPool:
             self._sessions[uri] = session
         return session
 
+    def peek(self, uri: str) -> Session | None:
+        """The document's session, if it has one (for benchmarks and tests)."""
+        with self._lock:
+            return self._sessions.get(uri)
+
     def drop(self, uri: str) -> None:
         with self._lock:
             self._sessions.pop(uri, None)

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .cache import KVCache, common_prefix_len
+from .cache import UNKNOWN_TOKEN, KVCache, common_prefix_len
 from .lookup import PromptLookup
 from .modeling import GPTBigCodeForCausalLM
 
 PREFILL_CHUNK = 1024
+LOOKUP_OVERLAP = 4  # prompt-lookup's longest n-gram
 
 __all__ = [
     "GenerationStats",
@@ -151,7 +152,13 @@ def generate(
         raise ValueError(
             f"prompt of {len(prompt_ids)} tokens leaves no room in a context of {cache.capacity}"
         )
+    held = cache.tokens if lookup else []
     keep = cache.reuse(prompt_ids)
+    # What the cache held past the shared prefix (the last output), with the few shared
+    # tokens before it, so that an n-gram running into it is found.
+    recent = held[max(0, keep - LOOKUP_OVERLAP) :] if len(held) > keep else []
+    if UNKNOWN_TOKEN in recent:  # positions written from embeddings name no token
+        recent = recent[: recent.index(UNKNOWN_TOKEN)]
     if stats is not None:
         stats.prompt_tokens, stats.reused_tokens = len(prompt_ids), keep
     logits = prefill(lm, cache, prompt_ids[keep:])
@@ -160,7 +167,9 @@ def generate(
         generator = torch.Generator(device=logits.device)
         generator.manual_seed(seed if seed is not None else torch.seed())
     stops = set(stop_token_ids)
-    successor = Successor(lm, cache, prompt_ids if lookup and temperature <= 0 else None)
+    successor = Successor(
+        lm, cache, prompt_ids if lookup and temperature <= 0 else None, recent=recent
+    )
     for i in range(max_new_tokens):
         if should_stop is not None and should_stop():
             return
@@ -182,10 +191,16 @@ class Successor:
     logits are then handed out without computing anything."""
 
     def __init__(
-        self, lm: GPTBigCodeForCausalLM, cache: KVCache, prompt_ids: Sequence[int] | None = None
+        self,
+        lm: GPTBigCodeForCausalLM,
+        cache: KVCache,
+        prompt_ids: Sequence[int] | None = None,
+        recent: Sequence[int] = (),
     ):
         self.lm, self.cache = lm, cache
-        self.drafts = PromptLookup(prompt_ids) if prompt_ids is not None else None
+        self.drafts = (
+            PromptLookup(prompt_ids, recent=recent) if prompt_ids is not None else None
+        )
         self.pending: list[torch.Tensor] = []  # logits after each accepted draft token
 
     def after(self, token: int, wanted: int) -> torch.Tensor:

@@ -1,10 +1,13 @@
 """Prompt-lookup drafting: guess the next tokens from where the newest n-gram appeared
-before in the same sequence (the prompt holds the document's prefix and suffix).
+before in the same sequence (the prompt holds the document's prefix and suffix), or in
+a recent output (the suggestion the previous request for this document produced).
 
 Code repeats itself — a renamed variable, the next branch of an `if`, an edit that makes
 a line look like one above — so after the last few generated tokens, the tokens that
-followed their latest earlier occurrence are often what comes next. `generate` checks a
-draft in one forward pass and keeps only what greedy decoding would have produced.
+followed their latest earlier occurrence are often what comes next. And a user who types
+what was suggested instead of accepting it asks, key after key, for the rest of the same
+suggestion. `generate` checks a draft in one forward pass and keeps only what greedy
+decoding would have produced.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class PromptLookup:
         self,
         tokens: Sequence[int],
         *,
+        recent: Sequence[int] = (),
         min_ngram: int = 2,
         max_ngram: int = 4,
         max_draft: int = 8,
@@ -31,6 +35,15 @@ class PromptLookup:
         self.sizes = range(max_ngram, min_ngram - 1, -1)
         self.max_draft = max_draft
         self.index: dict[int, dict[tuple[int, ...], int]] = {n: {} for n in self.sizes}
+        # A recent output, indexed apart: it is not part of the sequence, and where an
+        # n-gram occurs in both, what followed it there is the better guess. Its first
+        # occurrence counts: the rest of the output follows it.
+        self.recent = list(recent)
+        self.recent_index: dict[int, dict[tuple[int, ...], int]] = {n: {} for n in self.sizes}
+        for end in range(len(self.recent)):
+            for n in self.sizes:
+                if end >= n:
+                    self.recent_index[n].setdefault(tuple(self.recent[end - n : end]), end)
         self.extend(tokens)
 
     def extend(self, tokens: Sequence[int]) -> None:
@@ -50,7 +63,11 @@ class PromptLookup:
         for n in self.sizes:
             if len(self.tokens) < n:
                 continue
-            start = self.index[n].get(tuple(self.tokens[-n:]))
+            tail = tuple(self.tokens[-n:])
+            start = self.recent_index[n].get(tail)
+            if start is not None:
+                return self.recent[start : start + limit]
+            start = self.index[n].get(tail)
             if start is not None:
                 return self.tokens[start : start + limit]
         return []

@@ -222,6 +222,40 @@ def test_prompt_lookup_drafts_what_followed_the_newest_ngram():
     assert PromptLookup([5, 5], min_ngram=2).draft() == []  # the tail never matches itself
 
 
+def test_prompt_lookup_prefers_what_followed_in_the_recent_output():
+    from model.lookup import PromptLookup
+
+    # The prompt has "1 2" followed by 3; the last suggestion had "1 2" followed by 7 8.
+    index = PromptLookup([1, 2, 3, 0, 1, 2], recent=[5, 1, 2, 7, 8], max_draft=4)
+    assert index.draft() == [7, 8]
+    assert PromptLookup([1, 2, 3, 0, 1, 2], max_draft=4).draft() == [3, 0, 1, 2]
+
+
+def test_prompt_lookup_drafts_the_rest_of_the_last_suggestion_when_it_is_typed(monkeypatch):
+    """A user types the suggestion instead of accepting it: the next request's output is
+    the rest of the last one, drafted from the cache and accepted in one pass."""
+    import model.generate as g
+
+    _, ours = hf_and_ours(seed=3, **tiny_kwargs(n_positions=160))
+    prompt = [5, 17, 29, 41, 53, 17, 29]
+    cache = new_cache(ours, 160)
+    first = list(generate(ours, prompt, 12, cache=cache))
+    typed = prompt + first[:2]
+    plain = list(generate(ours, typed, 10))
+    calls = {"verify": 0}
+    real_verify = g.verify
+
+    def counting_verify(*a, **k):
+        calls["verify"] += 1
+        return real_verify(*a, **k)
+
+    monkeypatch.setattr(g, "verify", counting_verify)
+    drafted = list(generate(ours, typed, 10, cache=cache, lookup=True))
+    assert drafted == plain  # the same tokens as greedy decoding
+    assert drafted[:8] == first[2:10]  # greedy continues its own output here
+    assert calls["verify"] <= 2  # the rest of the suggestion came in one or two passes
+
+
 def test_prompt_lookup_keeps_greedy_tokens_exactly(monkeypatch):
     import model.generate as g
 
