@@ -47,6 +47,18 @@ def _valid_id(value: Any) -> bool:
     return isinstance(value, int | str) and not isinstance(value, bool)
 
 
+def passthrough(method: str):
+    """A built-in handler that only calls the feature registered for `method` (it takes
+    the place of pygls' own, which would also keep a copy in its workspace)."""
+
+    @lsp_method(method)
+    def handler(self, params):
+        if (feature := self.fm.features.get(method)) is not None:
+            yield feature, (params,), None
+
+    return handler
+
+
 class BigCodeProtocol(LanguageServerProtocol):
     phase = "new"  # new -> running (after initialize) -> shut down (after shutdown)
 
@@ -136,34 +148,11 @@ class BigCodeProtocol(LanguageServerProtocol):
         self.phase = "new"
         self._shutdown = False
 
-    # --- text sync goes straight to our handlers, bypassing pygls' workspace ----------
-    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
-            yield handler, (params,), None
-
-    # --- notebooks likewise (cells live in our document store, not pygls' workspace) ---
-    @lsp_method(types.NOTEBOOK_DOCUMENT_DID_OPEN)
-    def lsp_notebook_document__did_open(self, params: types.DidOpenNotebookDocumentParams):
-        if (handler := self.fm.features.get(types.NOTEBOOK_DOCUMENT_DID_OPEN)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
-    def lsp_notebook_document__did_change(self, params: types.DidChangeNotebookDocumentParams):
-        if (handler := self.fm.features.get(types.NOTEBOOK_DOCUMENT_DID_CHANGE)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
-    def lsp_notebook_document__did_close(self, params: types.DidCloseNotebookDocumentParams):
-        if (handler := self.fm.features.get(types.NOTEBOOK_DOCUMENT_DID_CLOSE)) is not None:
-            yield handler, (params,), None
+    # --- document sync goes straight to our handlers, bypassing pygls' workspace: text
+    # documents and notebooks (whose cells live in our document store) --------------------
+    lsp_text_document__did_open = passthrough(types.TEXT_DOCUMENT_DID_OPEN)
+    lsp_text_document__did_change = passthrough(types.TEXT_DOCUMENT_DID_CHANGE)
+    lsp_text_document__did_close = passthrough(types.TEXT_DOCUMENT_DID_CLOSE)
+    lsp_notebook_document__did_open = passthrough(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+    lsp_notebook_document__did_change = passthrough(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+    lsp_notebook_document__did_close = passthrough(types.NOTEBOOK_DOCUMENT_DID_CLOSE)

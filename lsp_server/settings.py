@@ -110,8 +110,9 @@ class Settings:
     )
     prompt_lookup: bool = setting(
         True,
-        "Draft tokens from text that repeats earlier in the prompt and check them in one "
-        "pass (greedy only; the same suggestions, faster when code repeats).",
+        "Draft tokens from text that repeats earlier in the prompt or in the document's last "
+        "suggestion and check them in one pass (greedy only; the same suggestions, faster "
+        "when code repeats or a suggestion is typed out).",
     )
     precompute: bool = setting(
         True,
