@@ -154,21 +154,13 @@ def generate(
         )
     held = cache.tokens if lookup else []
     keep = cache.reuse(prompt_ids)
-    # What the cache held past the shared prefix (the last output), with the few shared
-    # tokens before it, so that an n-gram running into it is found.
-    recent = held[max(0, keep - LOOKUP_OVERLAP) :] if len(held) > keep else []
-    if UNKNOWN_TOKEN in recent:  # positions written from embeddings name no token
-        recent = recent[: recent.index(UNKNOWN_TOKEN)]
     if stats is not None:
         stats.prompt_tokens, stats.reused_tokens = len(prompt_ids), keep
     logits = prefill(lm, cache, prompt_ids[keep:])
-    generator = None
-    if temperature > 0.0:
-        generator = torch.Generator(device=logits.device)
-        generator.manual_seed(seed if seed is not None else torch.seed())
+    generator = sampling_generator(temperature, seed, logits.device)
     stops = set(stop_token_ids)
     successor = Successor(
-        lm, cache, prompt_ids if lookup and temperature <= 0 else None, recent=recent
+        lm, cache, prompt_ids if lookup and temperature <= 0 else None, last_output(held, keep)
     )
     for i in range(max_new_tokens):
         if should_stop is not None and should_stop():
@@ -185,6 +177,23 @@ def generate(
         logits = successor.after(token, max_new_tokens - i - 2)
 
 
+def sampling_generator(temperature: float, seed: int | None, device) -> torch.Generator | None:
+    """The random generator a sampled generation draws from (None when greedy)."""
+    if temperature <= 0.0:
+        return None
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed if seed is not None else torch.seed())
+    return generator
+
+
+def last_output(held: list[int], keep: int) -> list[int]:
+    """What a cache held past the `keep` tokens a new prompt shares with it (the last
+    output), with the few shared tokens before it, so that an n-gram running into it is
+    found; cut where a position was written from embeddings (no token id)."""
+    recent = held[max(0, keep - LOOKUP_OVERLAP) :] if len(held) > keep else []
+    return recent[: recent.index(UNKNOWN_TOKEN)] if UNKNOWN_TOKEN in recent else recent
+
+
 class Successor:
     """The logits that follow each generated token: one decode step, or with prompt
     lookup (`prompt_ids` given) a draft checked in one pass, whose accepted tokens'
@@ -198,9 +207,7 @@ class Successor:
         recent: Sequence[int] = (),
     ):
         self.lm, self.cache = lm, cache
-        self.drafts = (
-            PromptLookup(prompt_ids, recent=recent) if prompt_ids is not None else None
-        )
+        self.drafts = PromptLookup(prompt_ids, recent=recent) if prompt_ids is not None else None
         self.pending: list[torch.Tensor] = []  # logits after each accepted draft token
 
     def after(self, token: int, wanted: int) -> torch.Tensor:
