@@ -63,8 +63,26 @@ def cases(n: int, seed: int = 0) -> dict[str, list[tuple[str, str]]]:
     return {"edit-like": rng.sample(edit, min(n, len(edit))), "plain": rng.sample(plain, n)}
 
 
+class Tally:
+    """Timed requests: tokens, seconds and suggestions, in order."""
+
+    def __init__(self) -> None:
+        self.tokens, self.seconds, self.texts = 0, 0.0, []
+
+    def ask(self, service: CompletionService, request: CompletionRequest) -> None:
+        t0 = time.perf_counter()
+        done = service.complete_now(request)
+        self.seconds += time.perf_counter() - t0
+        self.tokens += done.generated_tokens
+        self.texts.append(done.text)
+
+    def result(self) -> dict:
+        tok_s = self.tokens / self.seconds
+        return {"tokens": self.tokens, "seconds": self.seconds, "tok_s": tok_s, "texts": self.texts}
+
+
 def run(service: CompletionService, pairs: list[tuple[str, str]], label: str) -> dict:
-    tokens, seconds, texts = 0, 0.0, []
+    tally = Tally()
     bar = Progress(len(pairs), label)
     for i, (prefix, suffix) in enumerate(pairs):
         request = CompletionRequest(f"file:///lookup/{i}.py", 1, prefix, suffix)
@@ -72,34 +90,27 @@ def run(service: CompletionService, pairs: list[tuple[str, str]], label: str) ->
         # Keep only the prompt in the cache: the timed request must not draft this very
         # suggestion from the "previous output" (that is the typing set's business).
         service.backend.sessions.peek(request.uri).cache.truncate(warm.prompt_tokens - 1)
-        t0 = time.perf_counter()
-        done = service.complete_now(request)  # the whole prompt reused: decode only
-        seconds += time.perf_counter() - t0
-        tokens += done.generated_tokens
-        texts.append(done.text)
+        tally.ask(service, request)  # the whole prompt reused: decode only
         bar.update(1)
     bar.close()
-    return {"tokens": tokens, "seconds": seconds, "tok_s": tokens / seconds, "texts": texts}
+    return tally.result()
 
 
 def typing_run(service: CompletionService, pairs: list[tuple[str, str]], label: str) -> dict:
     """Type each case's next line key by key, asking after every key."""
-    tokens, seconds, texts = 0, 0.0, []
+    tally = Tally()
     lines = [(p, s.split("\n", 1)) for p, s in pairs]
     bar = Progress(sum(len(line) + 1 for _, (line, _) in lines), label)
     for i, (prefix, (line, rest)) in enumerate(lines):
-        uri = f"file:///typing/{i}.py"
         for k in range(len(line) + 1):
             # The line is being written: the text after the cursor is the rest of the file.
-            request = CompletionRequest(uri, k + 1, prefix + line[:k], "\n" + rest)
-            t0 = time.perf_counter()
-            done = service.complete_now(request)
-            seconds += time.perf_counter() - t0
-            tokens += done.generated_tokens
-            texts.append(done.text)
+            request = CompletionRequest(
+                f"file:///typing/{i}.py", k + 1, prefix + line[:k], "\n" + rest
+            )
+            tally.ask(service, request)
             bar.update(1)
     bar.close()
-    return {"tokens": tokens, "seconds": seconds, "tok_s": tokens / seconds, "texts": texts}
+    return tally.result()
 
 
 def compare(off: dict, on: dict) -> dict:
