@@ -165,7 +165,7 @@ def run_complete(args: argparse.Namespace) -> int:
         return 2
     request = CompletionRequest(doc.uri, 0, text[:offset], text[offset:], args.file.name)
     result = service.complete_now(request)
-    if result.status == "error":
+    if result.status in ("error", "unavailable"):
         sys.stderr.write(f"bigcode-ls: completion failed: {result.detail}\n")
         return 1
     if args.json:

@@ -47,7 +47,7 @@ RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 5.0
 
 
-class RemoteConfigError(Exception):
+class RemoteConfigError(ValueError):
     """Settings that cannot work (no API key in the named variable, bad extra fields, a
     model the server does not serve)."""
 

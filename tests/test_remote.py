@@ -218,3 +218,19 @@ def test_https_to_a_plain_server_is_a_tls_failure():
         service, messages = remote_service(url)
         assert service.status()["remote"]["state"] == "down"
         assert len(messages) == 1 and "TLS" in messages[0]
+
+
+def test_complete_command_line_says_what_is_wrong_with_the_remote(tmp_path, unused_port):
+    from tests.test_cli import run
+
+    src = tmp_path / "a.py"
+    src.write_text("def add(a, b):\n")
+    where = ["complete", str(src), "--line", "1", "--character", "0", "--backend", "openai"]
+    down = run(*where, "--remote-url", f"http://127.0.0.1:{unused_port}")
+    assert down.returncode == 1 and "connection refused" in down.stderr
+    with FakeServer() as server:
+        wrong = run(*where, "--remote-url", server.url, "--remote-model", "nope")
+        assert wrong.returncode == 2 and "does not serve the model 'nope'" in wrong.stderr
+        assert "Traceback" not in wrong.stderr
+        ok = run(*where, "--remote-url", server.url, "--remote-model", "bigcode/starcoder")
+        assert ok.returncode == 0 and ok.stdout.strip() == "return a + b"
