@@ -222,6 +222,17 @@ def test_prompt_lookup_drafts_what_followed_the_newest_ngram():
     assert PromptLookup([5, 5], min_ngram=2).draft() == []  # the tail never matches itself
 
 
+def count_calls(monkeypatch, owner, name: str, counter: dict) -> None:
+    """Make `owner.name` count its calls in `counter["n"]`."""
+    real = getattr(owner, name)
+
+    def counting(*a, **k):
+        counter["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(owner, name, counting)
+
+
 def test_prompt_lookup_prefers_what_followed_in_the_recent_output():
     from model.lookup import PromptLookup
 
@@ -242,18 +253,12 @@ def test_prompt_lookup_drafts_the_rest_of_the_last_suggestion_when_it_is_typed(m
     first = list(generate(ours, prompt, 12, cache=cache))
     typed = prompt + first[:2]
     plain = list(generate(ours, typed, 10))
-    calls = {"verify": 0}
-    real_verify = g.verify
-
-    def counting_verify(*a, **k):
-        calls["verify"] += 1
-        return real_verify(*a, **k)
-
-    monkeypatch.setattr(g, "verify", counting_verify)
+    calls = {"n": 0}
+    count_calls(monkeypatch, g, "verify", calls)
     drafted = list(generate(ours, typed, 10, cache=cache, lookup=True))
     assert drafted == plain  # the same tokens as greedy decoding
     assert drafted[:8] == first[2:10]  # greedy continues its own output here
-    assert calls["verify"] <= 2  # the rest of the suggestion came in one or two passes
+    assert calls["n"] <= 2  # the rest of the suggestion came in one or two passes
 
 
 def test_prompt_lookup_keeps_greedy_tokens_exactly(monkeypatch):
@@ -309,20 +314,8 @@ def test_prompt_lookup_saves_forward_passes_on_repeated_text(monkeypatch):
     # Feed the model's own continuation back as the prompt: now everything repeats.
     prompt = prompt + plain
     passes = {"n": 0}
-    real = ours.forward
-
-    def counting(*a, **kw):
-        passes["n"] += 1
-        return real(*a, **kw)
-
-    monkeypatch.setattr(ours, "forward", counting)
-    real_step = ours.decode_step
-
-    def counting_step(token, cache):
-        passes["n"] += 1
-        return real_step(token, cache)
-
-    monkeypatch.setattr(ours, "decode_step", counting_step)
+    count_calls(monkeypatch, ours, "forward", passes)
+    count_calls(monkeypatch, ours, "decode_step", passes)
     plain = list(generate(ours, prompt, 60))
     plain_passes, passes["n"] = passes["n"], 0
     assert list(generate(ours, prompt, 60, lookup=True)) == plain
