@@ -27,6 +27,7 @@ from .acceptance_handlers import (
     did_accept,
     did_dismiss,
     did_show,
+    field_of,
     save_periodically,
     save_stats,
 )
@@ -261,7 +262,7 @@ def completion_item(text: str, prefix: str, end: types.Position) -> types.Comple
 def status(ls: BigCodeServer, params: Any) -> dict:
     """Server state for health checks and tests: the model, the KV cache sessions and,
     with {"uri": ...}, the server's copy of that document and its last completion."""
-    uri = params.get("uri") if isinstance(params, dict) else getattr(params, "uri", None)
+    uri = field_of(params, "uri", str)
     out = {
         "version": __version__,
         "positionEncoding": ls.encoding,
@@ -271,7 +272,7 @@ def status(ls: BigCodeServer, params: Any) -> dict:
         "workspace": ls.index.status(),
         "acceptance": ls.acceptance.summary(),
     }
-    doc = ls.documents.get(uri) if isinstance(uri, str) else None
+    doc = ls.documents.get(uri) if uri else None
     if doc is not None:
         out["document"] = {"text": doc.text, "version": doc.version}
         last = ls.service.last(uri)

@@ -266,7 +266,6 @@ class RemoteBackend:
     def request_body(self, plan: Plan, settings: Settings) -> tuple[str, dict[str, Any]]:
         """(endpoint, JSON body) for one plan."""
         sampling = {"temperature": settings.temperature, "top_p": settings.top_p}
-        stops = list(self.fmt.stop_texts) if self.fmt else []
         if self.kind == "llamacpp":
             body = {
                 "input_prefix": plan.prompt.prefix,
@@ -286,7 +285,7 @@ class RemoteBackend:
             "max_tokens": plan.max_new_tokens,
             "stream": True,
             "stream_options": {"include_usage": True},  # vLLM reports cached tokens there
-            "stop": stops,
+            "stop": list(self.fmt.stop_texts) if self.fmt else [],
             **sampling,
         }
         if settings.remote_model:
