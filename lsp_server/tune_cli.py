@@ -32,6 +32,16 @@ def add_parser(sub) -> None:
     tune.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     tune.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
     tune.add_argument("--holes", type=int, default=HOLES, help="held-out holes to report on")
+    tune.add_argument("--lr", type=float, default=None, help="peak learning rate (default 3e-5)")
+    tune.add_argument(
+        "--steps", type=int, default=0, help="stop after this many steps (default: by --minutes)"
+    )
+    tune.add_argument(
+        "--general-share",
+        type=float,
+        default=None,
+        help="general-code chunks mixed in per repository chunk (default 1)",
+    )
     tune.add_argument(
         "--heldout-percent",
         type=int,
@@ -47,8 +57,17 @@ def run_tune(args: argparse.Namespace) -> int:
 
     base = (args.base or bundled_model_path()).expanduser()
     threads = args.threads or len(os.sched_getaffinity(0))
+    given = {"lr": args.lr, "general_share": args.general_share}
     o = TuneOptions(
-        args.path, args.out, base, args.minutes, args.device, threads, args.heldout_percent
+        args.path,
+        args.out,
+        base,
+        args.minutes,
+        args.device,
+        threads,
+        args.heldout_percent,
+        steps=args.steps,
+        **{k: v for k, v in given.items() if v is not None},
     )
     try:
         if not (base / "config.json").is_file():
@@ -80,14 +99,17 @@ def held_out_holes(texts: dict[str, str], held: list[str], n: int) -> list[dict]
     return line_holes([File(r) for r in held], n, seed=0)
 
 
-def score_model(model: Path, holes: list[dict], threads: int) -> dict:
-    """Exact and first-10 match of `model` on `holes`, through the server's own path."""
+def score_model(model: Path, holes: list[dict], threads: int, **settings) -> dict:
+    """Exact and first-10 match of `model` on `holes`, through the server's own path
+    (`settings`: further Settings fields, e.g. a device)."""
     from fim.holes import score
 
     from .completion import CompletionRequest, CompletionService
 
     service = CompletionService(
-        Settings(model=str(model), threads=threads, multiline="single", precompute=False)
+        Settings(
+            model=str(model), threads=threads, multiline="single", precompute=False, **settings
+        )
     )
     service.load().result()
     exact = first10 = 0

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -159,3 +160,39 @@ def test_tune_refuses_bad_inputs_with_a_reason(tmp_path, repo, base, capsys):
     assert "not a model directory" in capsys.readouterr().err
     assert tune(tmp_path / "missing", tmp_path / "o4", base) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_tune_stops_at_its_step_budget_and_records_the_recipe(tmp_path, repo, base):
+    out = tmp_path / "tuned"
+    assert tune(repo, out, base, 5, "--steps", "7", "--lr", "2e-5", "--general-share", "0.5") == 0
+    summary = json.loads((out / "tune.json").read_text())
+    assert summary["steps"] == 7  # long before the 5 minutes
+    assert summary["options"]["lr"] == 2e-5 and summary["options"]["general_share"] == 0.5
+
+
+def test_the_learning_rate_follows_a_cosine_over_steps_when_steps_are_given():
+    from training.tune import TuneOptions, lr_at
+
+    o = TuneOptions(Path("r"), Path("o"), Path("b"), minutes=10.0, lr=1e-4, steps=100)
+    assert lr_at(0.0, 10, o) == pytest.approx(1e-4 * 11 / 20 * 0.97798, rel=1e-4)
+    assert lr_at(1e9, 50, o) == pytest.approx(1e-4 * 0.55)  # half way: elapsed time is ignored
+    assert lr_at(0.0, 100, o) == pytest.approx(1e-5)  # the floor, a tenth of the peak
+    by_time = TuneOptions(Path("r"), Path("o"), Path("b"), minutes=10.0, lr=1e-4)
+    assert lr_at(300.0, 1000, by_time) == pytest.approx(1e-4 * 0.55)
+
+
+def test_the_general_share_sets_how_much_general_code_is_mixed_in(monkeypatch):
+    from training import tune as tune_module
+
+    seen = []
+    monkeypatch.setattr(tune_module, "epoch_batches", lambda tok, mixed, *a: seen.append(mixed))
+    repo_chunks, general = [f"r{i}" for i in range(8)], [f"g{i}" for i in range(100)]
+    for share, expected in ((1.0, 8), (0.25, 2), (0.0, 0), (3.0, 24)):
+        tune_module._epoch(None, None, repo_chunks, general, SimpleNamespace(seed=0), 0, share)
+        assert seen[-1][:8] == repo_chunks
+        assert len([c for c in seen[-1] if c.startswith("g")]) == expected
+
+
+def test_tune_refuses_a_nonsense_recipe(tmp_path, repo, base, capsys):
+    assert tune(repo, tmp_path / "o", base, 0.05, "--lr", "0") == 2
+    assert "--lr must be above 0" in capsys.readouterr().err

@@ -76,7 +76,14 @@ class TuneOptions:
     device: str = "cpu"
     threads: int = 1
     heldout_percent: int = 10
-    lr: float = 1e-4
+    # A low rate: in a sweep of 11 recipes over 5 held-out packages (bench/tune_sweep.py,
+    # docs/model.md) 3e-5 did best; 1e-3 and more made held-out files worse at once.
+    lr: float = 3e-5
+    # 0: the cosine runs over `minutes`; else over this many steps, and the run stops there
+    # (a recipe measured on a fast machine then means the same on a slow one).
+    steps: int = 0
+    # General-code chunks mixed in per repository chunk (forgetting guard).
+    general_share: float = 1.0
     # Windows as long as the bundled model's training windows: a 3,000-character FIM
     # example cut across two shorter windows teaches a middle without its prefix and
     # suffix (measured: 512-token windows lowered held-out first-10 match on toolz).
@@ -123,6 +130,8 @@ def estimated_step_s(base: Path, o: TuneOptions) -> float:
 def check_inputs(o: TuneOptions) -> None:
     if not o.repo.is_dir():
         raise TuneError(f"{o.repo} is not a folder")
+    if not (o.lr > 0 and o.general_share >= 0 and o.steps >= 0):
+        raise TuneError("--lr must be above 0, --general-share and --steps at least 0")
     if o.out.exists() and any(o.out.iterdir()) and not (o.out / RUN / "tune.json").exists():
         raise TuneError(
             f"{o.out} exists and is not a tune run to resume; choose a new --out folder"
@@ -146,7 +155,7 @@ def check_inputs(o: TuneOptions) -> None:
 
 def lr_at(elapsed_s: float, step_no: int, o: TuneOptions) -> float:
     warm = min(1.0, (step_no + 1) / 20)
-    progress = min(1.0, elapsed_s / (o.minutes * 60))
+    progress = min(1.0, step_no / o.steps if o.steps else elapsed_s / (o.minutes * 60))
     return warm * (o.lr / 10 + 0.45 * o.lr * (1 + math.cos(math.pi * progress)))
 
 
@@ -267,7 +276,8 @@ def tune(o: TuneOptions, say=lambda m: print(m, file=sys.stderr)) -> dict:
     )
     say(
         f"tune: {len(train)} training and {len(held)} held-out files, "
-        f"{len(repo_chunks)} repository chunks mixed 1:1 with general code; autocast {amp}"
+        f"{len(repo_chunks)} repository chunks, {o.general_share:g} general chunk(s) each; "
+        f"autocast {amp}"
     )
     if not meta["curve"]:
         loss = evaluate(model, held_batches)
@@ -278,9 +288,9 @@ def tune(o: TuneOptions, say=lambda m: print(m, file=sys.stderr)) -> dict:
     return meta
 
 
-def _epoch(tokenizer, fmt, repo_chunks, general, recipe, epoch):
+def _epoch(tokenizer, fmt, repo_chunks, general, recipe, epoch, share: float):
     rng = random.Random(recipe.seed * 7919 + epoch)
-    mixed = repo_chunks + rng.sample(general, min(len(general), len(repo_chunks)))
+    mixed = repo_chunks + rng.sample(general, min(len(general), round(share * len(repo_chunks))))
     return epoch_batches(tokenizer, mixed, recipe, epoch, fmt)
 
 
@@ -288,13 +298,15 @@ def _loop(o, model, opt, recipe, state, meta, tokenizer, fmt, repo_chunks, gener
     run = o.out / RUN
     budget = o.minutes * 60
     amp = choose_amp(recipe.amp, o.device)
-    batches = _epoch(tokenizer, fmt, repo_chunks, general, recipe, state.epoch)
+    batches = _epoch(tokenizer, fmt, repo_chunks, general, recipe, state.epoch, o.general_share)
     bar = Progress(int(budget), "tune", start=int(state.elapsed_s))
     t0, elapsed0 = time.monotonic(), state.elapsed_s
-    while state.elapsed_s < budget:
+    while state.elapsed_s < budget and not (o.steps and state.step >= o.steps):
         if state.batch_in_epoch >= len(batches):
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
-            batches = _epoch(tokenizer, fmt, repo_chunks, general, recipe, state.epoch)
+            batches = _epoch(
+                tokenizer, fmt, repo_chunks, general, recipe, state.epoch, o.general_share
+            )
         x = batches[state.batch_in_epoch].to(o.device)
         loss = step(model, opt, x, lr_at(state.elapsed_s, state.step, o), 1.0, o.device, amp)
         state.step, state.batch_in_epoch = state.step + 1, state.batch_in_epoch + 1
