@@ -112,6 +112,14 @@ def bench_ours(
     return len(prompt) / t_prefill, n_decode / max(tn - t1, 1e-9), tokens
 
 
+def bench_variant(ours, transform, prompt, short, n_decode: int, repeats: int):
+    """bench_ours on a copy of `ours` changed in place by `transform` (int8, packing)."""
+    copy = GPTBigCodeForCausalLM(ours.config)
+    copy.load_state_dict(ours.state_dict())
+    transform(copy.eval())
+    return bench_ours(copy, prompt, short, n_decode, repeats)
+
+
 def bench_hf(
     hf, prompt: list[int], short: list[int], n_decode: int, repeats: int
 ) -> tuple[float, float, list[int]]:
@@ -205,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-ct2", action="store_true")
     p.add_argument("--int8", action="store_true", help="also time our weight-only int8 model")
+    p.add_argument(
+        "--packed", action="store_true", help="also time ours with oneDNN-packed linears"
+    )
     p.add_argument("--json", type=Path, default=Path("docs/results/engine.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -230,16 +241,19 @@ def main(argv: list[str] | None = None) -> int:
         short = prompt[:16]
         repeats = args.repeats if shape != "santacoder" else 1
         o_pre, o_dec, o_tok = bench_ours(ours, prompt, short, n_decode, repeats)
-        q_pre = q_dec = q_tok = None
+        variants = {}
         if args.int8:
             from model.quantize import quantize_int8
 
-            q = GPTBigCodeForCausalLM(ours.config)
-            q.load_state_dict(ours.state_dict())
-            q_pre, q_dec, q_tok = bench_ours(
-                quantize_int8(q.eval()), prompt, short, n_decode, repeats
+            variants["ours_int8"] = bench_variant(
+                ours, quantize_int8, prompt, short, n_decode, repeats
             )
-            del q
+        if args.packed:
+            from model.packed import pack_linears
+
+            variants["ours_packed"] = bench_variant(
+                ours, pack_linears, prompt, short, n_decode, repeats
+            )
         h_pre, h_dec, h_tok = bench_hf(hf, prompt, short, n_decode, repeats)
         weight_bytes = sum(
             t.numel() * t.element_size()
@@ -257,13 +271,14 @@ def main(argv: list[str] | None = None) -> int:
             "identical_greedy_tokens": o_tok == h_tok,
             "bandwidth_floor_tok_s": bandwidth / 2 / weight_bytes,
         }
-        if q_dec is not None:
-            same = sum(a == b for a, b in zip(q_tok, o_tok, strict=False)) / len(o_tok)
-            row["ours_int8"] = {
-                "prefill_tok_s": q_pre,
-                "decode_tok_s": q_dec,
-                "decode_ratio_vs_hf": q_dec / h_dec,
-                "greedy_agreement": same,
+        for name, (v_pre, v_dec, v_tok) in variants.items():
+            row[name] = {
+                "prefill_tok_s": v_pre,
+                "decode_tok_s": v_dec,
+                "prefill_ratio_vs_hf": v_pre / h_pre,
+                "decode_ratio_vs_hf": v_dec / h_dec,
+                "greedy_agreement": sum(a == b for a, b in zip(v_tok, o_tok, strict=False))
+                / len(o_tok),
             }
         kinds = ("float32", "int8") if args.int8 else ("float32",)
         for kind in kinds if not args.no_ct2 and shape != "santacoder" else ():
@@ -280,10 +295,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{shape} ({row['parameters_m']:.0f}M): prefill ours {o_pre:.0f} vs HF {h_pre:.0f} tok/s ({row['prefill_ratio']:.2f}x); "
             f"decode ours {o_dec:.1f} vs HF {h_dec:.1f} tok/s ({row['decode_ratio']:.2f}x); "
             f"floor {row['bandwidth_floor_tok_s']:.0f} tok/s; same tokens: {row['identical_greedy_tokens']}"
-            + (
-                f"; int8 decode {row['ours_int8']['decode_tok_s']:.1f} tok/s"
-                if "ours_int8" in row
-                else ""
+            + "".join(
+                f"; {name[5:]} prefill {row[name]['prefill_tok_s']:.0f}, decode "
+                f"{row[name]['decode_tok_s']:.1f} tok/s"
+                for name in variants
             )
             + (
                 f"; CT2 prefill {row['ct2']['prefill_tok_s']:.0f}, decode {row['ct2']['decode_tok_s']:.1f}"

@@ -80,7 +80,9 @@ def open_backend(
         from .local_backend import LocalBackend
 
         s = settings
-        return LocalBackend(Engine.load(s.model, s.device, s.dtype, s.threads, s.quantize, report))
+        return LocalBackend(
+            Engine.load(s.model, s.device, s.dtype, s.threads, s.quantize, report, s.packed_linears)
+        )
     from .remote import RemoteBackend
 
     return RemoteBackend.open(settings, report, notify)

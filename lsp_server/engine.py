@@ -17,6 +17,7 @@ from typing import Any
 from model import ModelLoadError, load_model, load_tokenizer, set_threads
 from model.generate import GenerationStats, generate, new_cache
 from model.loading import token_starts, token_texts
+from model.packed import parameter_count
 
 log = logging.getLogger("bigcode_ls")
 
@@ -49,6 +50,17 @@ def auto_int8(lm) -> bool:
         and str(lm.dtype) == "torch.float32"  # the server never touches torch itself
         and lm.num_parameters() >= AUTO_INT8_PARAMETERS
     )
+
+
+def pack_for_cpu(lm) -> None:
+    """The float32 linears on oneDNN's packed weights (`model/packed.py`), where it runs."""
+    from model.packed import onednn_problem, pack_linears
+
+    problem = onednn_problem()
+    if problem:
+        log.info("packed linears: off (%s)", problem)
+        return
+    log.info("packed linears: %d float32 layers on oneDNN's packed weights", pack_linears(lm))
 
 
 def default_threads(cpus: int) -> int:
@@ -91,6 +103,7 @@ class Engine:
         threads: int = 0,
         quantize: str = "none",
         report: Callable[[str, int], None] = lambda message, percent: None,
+        packed: bool = True,
     ) -> Engine:
         """Load weights and tokenizer; `report(message, percent)` tracks progress."""
         path = Path(path).expanduser() if path else bundled_model_path()
@@ -118,6 +131,8 @@ class Engine:
             n = lm.num_parameters() / 1e6  # before: int8 weights are buffers, not parameters
             quantize_int8(lm)
             log.info("quantize auto: int8 weights (CPU, %.0fM parameters)", n)
+        if packed and lm.device.type == "cpu":
+            pack_for_cpu(lm)
         if lm.config.vocab_size < tokenizer.get_vocab_size():
             raise ModelLoadError(
                 f"{path}: tokenizer has {tokenizer.get_vocab_size()} tokens but the model only {lm.config.vocab_size}"
@@ -181,13 +196,7 @@ class Engine:
     @property
     def description(self) -> str:
         c = self.lm.config
-        tied = "lm_head." if c.tie_word_embeddings else "-"  # an int8 copy of the embeddings
-        int8 = sum(
-            b.numel()
-            for n, b in self.lm.named_buffers()
-            if n.endswith("weight_int8") and not n.startswith(tied)
-        )
-        params = (self.lm.num_parameters() + int8) / 1e6
+        params = parameter_count(self.lm) / 1e6
         weights = "int8" if c.extra.get("quantized") == "int8" else str(self.lm.dtype)
         return f"{self.path.name} ({params:.1f}M parameters, {c.n_layer} layers, context {c.n_positions}, {weights}, {self.lm.device})"
 

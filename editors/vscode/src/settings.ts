@@ -40,6 +40,7 @@ export const SERVER_KEYS = [
   "promptLookup",
   "precompute",
   "quantize",
+  "packedLinears",
   "statsFile",
   "backOff",
   "backend",
