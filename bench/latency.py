@@ -222,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="0: the server's default")
     p.add_argument("--accepts", type=int, default=10)
     p.add_argument("--accept-pause-ms", type=int, default=400, help="before each accept")
+    p.add_argument(
+        "--default-kernels",
+        action="store_true",
+        help="also replay with packedLinears off (PyTorch's default CPU kernels)",
+    )
     p.add_argument("--json", type=Path, default=Path("docs/results/latency.json"))
     args = p.parse_args(argv)
 
@@ -238,6 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     warm = run_replay(True, typed, base, at, args)
     cold = run_replay(False, typed, base, at, args)
+    kernels = {}
+    if args.default_kernels:
+        off = {"packedLinears": False}
+        kernels = {
+            "warm_default_kernels": run_replay(True, typed, base, at, args, extra=off),
+            "cold_default_kernels": run_replay(False, typed, base, at, args, extra=off),
+        }
     result = {
         "model_dir": args.model,
         "file": FILE,
@@ -249,10 +261,11 @@ def main(argv: list[str] | None = None) -> int:
         "cold": cold,
         "p50_speedup": cold["p50_ms"] / warm["p50_ms"],
         "p95_speedup": cold["p95_ms"] / warm["p95_ms"],
+        **kernels,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
-    for name in ("warm", "cold"):
+    for name in ("warm", "cold", *kernels):
         r = result[name]
         print(
             f"{name}: p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, prompt {r['mean_prompt_tokens']:.0f} tokens, "

@@ -101,15 +101,23 @@ def tune_curves(tuned: list[Path], out: Path) -> None:
 def latency(result: Path, out: Path) -> None:
     data = json.loads(result.read_text())
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, color in (("cold", "tab:red"), ("warm", "tab:green")):
+    series = (
+        ("cold_default_kernels", "lightcoral"),
+        ("cold", "tab:red"),
+        ("warm_default_kernels", "yellowgreen"),
+        ("warm", "tab:green"),
+    )
+    for name, color in ((n, c) for n, c in series if n in data):
         times = data[name]["times_ms"]
+        kernels = ", default kernels" if name.endswith("default_kernels") else ""
         ax.plot(
             range(1, len(times) + 1),
             times,
             ".",
             ms=3,
             color=color,
-            label=f"cache {'off' if name == 'cold' else 'on'} (p50 {data[name]['p50_ms']:.0f} ms)",
+            label=f"cache {'off' if name.startswith('cold') else 'on'}{kernels} "
+            f"(p50 {data[name]['p50_ms']:.0f} ms)",
         )
     ax.set_yscale("log")
     ax.set_xlabel("keystroke")
