@@ -6,7 +6,8 @@
    each task's tests in a subprocess with a timeout.
 
 Each is run for PSM and SPM prompts, with and without token healing, and once with the
-int8 weight-only model (the quality delta of `quantize="int8"`).
+int8 weight-only model (the quality delta of `quantize="int8"`); `+default-kernels`
+turns `packedLinears` off (PyTorch's default CPU kernels).
 
     python -m bench.quality [--model DIR] [--holes 400] [--humaneval 300]
 
@@ -168,16 +169,20 @@ def main(argv: list[str] | None = None) -> int:
     holes = stdlib_holes(args.holes)
     tasks = humaneval_tasks(args.humaneval) if args.humaneval and HUMANEVAL.exists() else []
     results = {"model": engine.description, "configs": {}}
-    services = {"none": service}
+    services = {("none", True): service}
     for config in args.configs.split(","):
         order = config.split("+")[0]
-        quantize = "int8" if "+int8" in config else "none"
-        if quantize not in services:  # the int8 engine: the same weights, quantized at load
-            services[quantize] = CompletionService(replace(base, quantize=quantize))
-            services[quantize].load().result()
-        service = services[quantize]
+        weights = {
+            "quantize": "int8" if "+int8" in config else "none",
+            "packed_linears": "+default-kernels" not in config,
+        }
+        key = tuple(weights.values())
+        if key not in services:  # another engine: the same weights, changed at load
+            services[key] = CompletionService(replace(base, **weights))
+            services[key].load().result()
+        service = services[key]
         service.settings = replace(
-            base, fim_order=order, token_healing="+heal" in config, quantize=quantize
+            base, fim_order=order, token_healing="+heal" in config, **weights
         )
         row = {"stdlib": evaluate(service, holes, f"{config} stdlib", run_tests=False)}
         if tasks:

@@ -49,6 +49,13 @@ def linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return layer.forward(x)
 
 
+def frozen_bias(layer: nn.Linear) -> nn.Parameter | None:
+    """A copy of `layer`'s bias for a linear that replaces it at inference (int8, packed)."""
+    if layer.bias is None:
+        return None
+    return nn.Parameter(layer.bias.detach().clone(), requires_grad=False)
+
+
 def layer_norm(ln: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
     return F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
 

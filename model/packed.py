@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .layers import frozen_bias
 from .modeling import GPTBigCodeForCausalLM
 
 # The packing is tuned for a batch of this many rows; every other count works too.
@@ -48,11 +49,7 @@ class PackedLinear(nn.Module):
         if w.dtype != torch.float32 or w.device.type != "cpu":
             raise ValueError("packed linears take float32 weights on a CPU")
         self.packed = torch.ops.mkldnn._reorder_linear_weight(w, ROWS_HINT)
-        self.bias = (
-            None
-            if linear.bias is None
-            else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
-        )
+        self.bias = frozen_bias(linear)
         self.in_features, self.out_features = linear.in_features, linear.out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

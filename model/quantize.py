@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .layers import frozen_bias
 from .modeling import GPTBigCodeForCausalLM
 
 
@@ -24,11 +25,7 @@ class Int8Linear(nn.Module):
             "weight_int8", torch.round(w / scales[:, None]).clamp(-127, 127).to(torch.int8)
         )
         self.register_buffer("scales", scales.to(torch.bfloat16))
-        self.bias = (
-            None
-            if linear.bias is None
-            else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
-        )
+        self.bias = frozen_bias(linear)
         self.in_features, self.out_features = linear.in_features, linear.out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
