@@ -26,8 +26,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 PACKAGES = ("toolz", "sqlparse", "marshmallow", "humanize", "pyparsing")
-# (name, lr, general chunks per repository chunk, steps); "now" is the shipped recipe
-# at this CPU's step count for 15 minutes.
+# (name, lr, general chunks per repository chunk, steps); "now" is the recipe shipped
+# before this sweep (lr 1e-4; the default is now 3e-5), at this CPU's step count for 15
+# minutes. The names are the keys of docs/results/tune_sweep.json.
 RECIPES = (
     ("now", 1e-4, 1.0, 1200),
     ("lr3e-4", 3e-4, 1.0, 1200),
@@ -56,6 +57,7 @@ def job(repo: str, recipe: tuple, base: str, work: str, holes: int, device: str)
     t0 = time.monotonic()
     out = Path(work) / f"{Path(repo).name}-{name}"
     shutil.rmtree(out, ignore_errors=True)
+    lr, share, steps = recipe[1:] if recipe else (TuneOptions.lr, 1.0, 0)
     o = TuneOptions(
         Path(repo),
         out,
@@ -64,11 +66,13 @@ def job(repo: str, recipe: tuple, base: str, work: str, holes: int, device: str)
         device=device,
         threads=1,
         heldout_percent=HELDOUT_PERCENT,
+        lr=lr,
+        steps=steps,
+        general_share=share,
     )
     result = {"package": Path(repo).name, "recipe": name}
     texts, _, held = load_repo(o)
     if recipe:
-        _, o.lr, o.general_share, o.steps = recipe
         summary = tune(o, say=lambda m: print(f"{out.name}: {m}", file=sys.stderr))
         result.update(
             lr=o.lr,

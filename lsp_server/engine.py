@@ -17,7 +17,7 @@ from typing import Any
 from model import ModelLoadError, load_model, load_tokenizer, set_threads
 from model.generate import GenerationStats, generate, new_cache
 from model.loading import token_starts, token_texts
-from model.packed import parameter_count
+from model.packed import onednn_problem, pack_linears, parameter_count
 
 log = logging.getLogger("bigcode_ls")
 
@@ -54,8 +54,6 @@ def auto_int8(lm) -> bool:
 
 def pack_for_cpu(lm) -> None:
     """The float32 linears on oneDNN's packed weights (`model/packed.py`), where it runs."""
-    from model.packed import onednn_problem, pack_linears
-
     problem = onednn_problem()
     if problem:
         log.info("packed linears: off (%s)", problem)

@@ -153,12 +153,12 @@ def few_queries_on_cpu(q: torch.Tensor, mask: AttentionMask, multi_query: bool, 
     float32 queries after a past (an explicit causal mask), one key/value head, on a CPU.
     Long prompts keep SDPA's blocked kernel, which never holds all T x S scores."""
     return (
-        multi_query
+        1 < q.shape[2] <= FEW_QUERIES  # first: a decode step (one query) leaves at once
+        and multi_query
         and not dropout
         and q.device.type == "cpu"
         and q.dtype == torch.float32
         and q.shape[0] == 1
-        and 1 < q.shape[2] <= FEW_QUERIES
         and mask.mask is not None
     )
 

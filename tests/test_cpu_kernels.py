@@ -81,10 +81,9 @@ def test_the_engine_packs_by_default_and_the_setting_turns_it_off(caplog, tmp_pa
 
 def test_the_engine_keeps_default_kernels_where_onednn_cannot_run(monkeypatch, caplog, tmp_path):
     from lsp_server import engine as engine_module
-    from model import packed as packed_module
     from tests.models import make_model_dir
 
-    monkeypatch.setattr(packed_module, "onednn_problem", lambda: "no oneDNN in this test")
+    monkeypatch.setattr(engine_module, "onednn_problem", lambda: "no oneDNN in this test")
     path = make_model_dir(tmp_path / "m")
     with caplog.at_level(logging.INFO, logger="bigcode_ls"):
         engine = engine_module.Engine.load(path, threads=1)
