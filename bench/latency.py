@@ -122,6 +122,7 @@ def run_replay(
     server.open(uri, base)
     server.wait_model(timeout=600)
     text, version, times, prompt_tokens, prefilled, cut = base, 1, [], [], [], 0
+    document_lines = 0
     bar = Progress(len(typed), label or f"typing (cache {'on' if cache else 'off'})")
     for i, ch in enumerate(typed):
         pos = position(text, at + i)
@@ -141,6 +142,7 @@ def run_replay(
         prompt_tokens.append(last.get("promptTokens", 0))
         prefilled.append(last.get("promptTokens", 0) - last.get("reusedTokens", 0))
         cut += bool(last.get("cutByDeadline"))
+        document_lines += last.get("source") == "document"
         bar.update(1, ms=times[-1])
     bar.close()
 
@@ -199,6 +201,7 @@ def run_replay(
         "mean_prompt_tokens": statistics.fmean(prompt_tokens),
         "mean_prefilled_tokens": statistics.fmean(prefilled),
         "cut_by_deadline": cut,
+        "document_lines": document_lines,
         "accept_ms": accept_ms,
         "accept_prefilled_tokens": accept_prefill,
         "accept_precomputed": precomputed,
@@ -227,6 +230,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also replay with packedLinears off (PyTorch's default CPU kernels)",
     )
+    p.add_argument(
+        "--without-line-candidates",
+        action="store_true",
+        help="also replay (cache on) with lineCandidates off",
+    )
     p.add_argument("--json", type=Path, default=Path("docs/results/latency.json"))
     args = p.parse_args(argv)
 
@@ -250,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
             "warm_default_kernels": run_replay(True, typed, base, at, args, extra=off),
             "cold_default_kernels": run_replay(False, typed, base, at, args, extra=off),
         }
+    if args.without_line_candidates:
+        off = {"lineCandidates": False}
+        kernels["warm_without_line_candidates"] = run_replay(True, typed, base, at, args, extra=off)
     result = {
         "model_dir": args.model,
         "file": FILE,

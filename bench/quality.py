@@ -7,7 +7,8 @@
 
 Each is run for PSM and SPM prompts, with and without token healing, and once with the
 int8 weight-only model (the quality delta of `quantize="int8"`); `+default-kernels`
-turns `packedLinears` off (PyTorch's default CPU kernels).
+turns `packedLinears` off (PyTorch's default CPU kernels); `+lines` turns
+`lineCandidates` on (off otherwise, so that older configurations mean what they did).
 
     python -m bench.quality [--model DIR] [--holes 400] [--humaneval 300]
 
@@ -163,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         max_new_tokens=args.max_new_tokens,
         multiline="single",
         precompute=False,  # holes are scored, not accepted
+        line_candidates=False,  # `+lines` turns it on
     )
     service = CompletionService(base)
     engine = service.load().result()
@@ -182,7 +184,11 @@ def main(argv: list[str] | None = None) -> int:
             services[key].load().result()
         service = services[key]
         service.settings = replace(
-            base, fim_order=order, token_healing="+heal" in config, **weights
+            base,
+            fim_order=order,
+            token_healing="+heal" in config,
+            line_candidates="+lines" in config,
+            **weights,
         )
         row = {"stdlib": evaluate(service, holes, f"{config} stdlib", run_tests=False)}
         if tasks:

@@ -4,11 +4,13 @@ Whole-line holes in the files of real, permissively licensed packages that the b
 model never trained on (the corpus' held-out packages, training/packages.py HELDOUT),
 with the package's folder as the workspace, driven through the real server over stdio.
 Each hole's file is opened with the line's code removed, one inline completion is asked
-at the line's indentation, and the document is closed again. Three server runs:
+at the line's indentation, and the document is closed again. Server runs:
 
     off      repoContext false, dropEchoes false   (the product before this change)
     off+echo repoContext false, dropEchoes true
-    on       repoContext true,  dropEchoes true    (the defaults now)
+    on       repoContext true,  dropEchoes true    (the defaults of session 7)
+    off+lines  as off+echo, with lineCandidates true (lines the document suggests)
+    on+lines   as on, with lineCandidates true    (the defaults now)
 
 Reported: exact match, first-line prefix match, first-10-characters match, echo rates
 (strict: the rule post-processing applies; near: the suggestion equals any of the three
@@ -24,12 +26,18 @@ does not.
 The second form measures latency only (exact match means nothing there): a random-weight
 model shaped like the bundled one but with 8,192 positions, as users' own checkpoints
 have, and a prompt budget that leaves room for real context.
+
+`--typed-word` asks after the line's first word is typed (the cursor after `return`,
+`self`, `if`...; lines that are one word, or start with a bracket or a quote, are asked
+at their indentation as before), the state most keystrokes leave a line in; a
+suggestion is then right when the typed word and it make the line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -49,9 +57,11 @@ from training.corpus import stdlib_root
 from training.packages import HELDOUT, PACKAGES, fetch
 
 CONFIGS = {
-    "off": {"repoContext": False, "dropEchoes": False},
-    "off+echo": {"repoContext": False, "dropEchoes": True},
-    "on": {"repoContext": True, "dropEchoes": True},
+    "off": {"repoContext": False, "dropEchoes": False, "lineCandidates": False},
+    "off+echo": {"repoContext": False, "dropEchoes": True, "lineCandidates": False},
+    "on": {"repoContext": True, "dropEchoes": True, "lineCandidates": False},
+    "off+lines": {"repoContext": False, "dropEchoes": True, "lineCandidates": True},
+    "on+lines": {"repoContext": True, "dropEchoes": True, "lineCandidates": True},
 }
 
 
@@ -80,6 +90,14 @@ def package_holes(folder: Path, n: int) -> list[dict]:
     for h in holes:
         h["path"] = folder / h["file"]
     return holes
+
+
+def type_first_word(h: dict) -> dict:
+    """The hole with its line's first word typed (the cursor after it), when more follows."""
+    word = re.match(r"[A-Za-z_]\w*", h["target"])
+    if not word or word.end() == len(h["target"]):
+        return h
+    return {**h, "prefix": h["prefix"] + word.group(0), "typed": word.group(0)}
 
 
 def near_echo(line: str, h: dict) -> bool:
@@ -130,18 +148,20 @@ def run_config(model: str, settings: dict, folder: Path, holes: list[dict], bar)
             wall = (time.perf_counter() - t0) * 1000
             last = server.status(uri).get("last") or {}
             server.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
-            text = (last.get("text") or "").split("\n", 1)[0].strip()
+            shown = (last.get("text") or "").split("\n", 1)[0]
+            text = (h.get("typed", "") + shown).strip()  # the whole line, as typed + shown
             exact, first10 = score(text, h["target"])
             rows.append(
                 {
                     "exact": exact,
                     "first10": first10,
-                    "prefix": bool(text) and h["target"].startswith(text),
-                    "empty": not text,
-                    "echo": echoes(text, h["prefix"], h["suffix"]),
+                    "prefix": bool(shown.strip()) and h["target"].startswith(text),
+                    "empty": not shown.strip(),
+                    "echo": echoes(shown.rstrip(), h["prefix"], h["suffix"]),
                     "near_echo": near_echo(text, h),
                     "ms": wall,
                     "context": len(last.get("context") or []),
+                    "document_line": last.get("source") == "document",
                     "prompt_tokens": last.get("promptTokens", 0),
                 }
             )
@@ -167,6 +187,7 @@ def summarize(rows: list[dict]) -> dict:
         "p95_ms": ms[int(0.95 * (n - 1))],
         "mean_snippets": sum(r["context"] for r in rows) / n,
         "mean_prompt_tokens": sum(r["prompt_tokens"] for r in rows) / n,
+        "document_lines": sum(r["document_line"] for r in rows) / n,
     }
 
 
@@ -226,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--context-tokens", type=int, default=None, help="the contextTokens setting")
     p.add_argument("--random-positions", type=int, default=None)
     p.add_argument("--configs", default=",".join(CONFIGS), help="which server runs")
+    p.add_argument(
+        "--typed-word",
+        action="store_true",
+        help="ask after the line's first word is typed (as mid-line typing does)",
+    )
     args = p.parse_args(argv)
     if args.random_positions:
         args.model = str(random_model(Path("runs/random-long"), args.random_positions))
@@ -233,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
 
     folders = unpack(args.wheels, args.workspaces)
     holes = {f.name: package_holes(f, args.holes_per_package) for f in folders}
+    if args.typed_word:
+        holes = {name: [type_first_word(h) for h in hs] for name, hs in holes.items()}
     total = sum(len(h) for h in holes.values())
     results: dict = {
         "model": args.model or "bundled",
@@ -261,6 +289,15 @@ def main(argv: list[str] | None = None) -> int:
             / max(1e-9, results["off"]["exact_match"]),
             "p50_on_vs_off_echo": results["on"]["p50_ms"] / results["off+echo"]["p50_ms"],
         }
+    for name in ("off+lines", "on+lines"):
+        if {name, "off", "off+echo"} <= results.keys():
+            ratios = results.setdefault("ratios", {})
+            ratios[f"exact_{name}_vs_off"] = results[name]["exact_match"] / max(
+                1e-9, results["off"]["exact_match"]
+            )
+            ratios[f"p50_{name}_vs_off_echo"] = (
+                results[name]["p50_ms"] / results["off+echo"]["p50_ms"]
+            )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(results.get("ratios", {})), file=sys.stderr)

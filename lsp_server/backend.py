@@ -62,6 +62,18 @@ class Backend(Protocol):
         self, plan: Plan, uri: str, settings: Settings, should_stop: Callable[[], bool]
     ) -> TextStream: ...
 
+    def score(
+        self,
+        plan: Plan,
+        uri: str,
+        settings: Settings,
+        texts: list[str],
+        should_stop: Callable[[], bool],
+    ) -> list[float] | None:
+        """Log-probabilities of `texts` as generations after the plan's prompt, in order
+        (fewer when `should_stop()` turns true); None: this backend cannot tell."""
+        ...
+
     def forget(self, uri: str) -> None: ...
 
     def status(self) -> dict[str, Any]: ...

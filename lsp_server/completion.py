@@ -24,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
+from fim.candidates import line_candidates
 from fim.plan import Plan, PlanOptions, plan_completion
 from fim.prompt import Snippet
 
@@ -256,12 +257,11 @@ class CompletionService:
         plan = self._plan(request, backend, snippets)
         if not plan.prompt.pieces:
             return Completion(status="empty")
-        stream = backend.stream(
-            plan,
-            request.uri,
-            self.settings,
-            lambda: interrupted() is not None or time.monotonic() > deadline,
-        )
+
+        def should_stop() -> bool:
+            return interrupted() is not None or time.monotonic() > deadline
+
+        stream = backend.stream(plan, request.uri, self.settings, should_stop)
         text = self._read(stream, plan, request.uri)
         stats = stream.stats
         done = Completion(
@@ -276,8 +276,40 @@ class CompletionService:
         if time.monotonic() > deadline and not plan.finisher.done(text):
             done.detail = "deadline"  # cut short: the suggestion is a prefix of the full one
         done.text = plan.finisher.finish(text)
+        if self.settings.line_candidates and not plan.multiline and "\n" not in done.text:
+            line = self._likelier_line(request, plan, backend, snippets, done.text, should_stop)
+            if line is not None:
+                done.text, done.source = line, "document"
         done.status = "ok" if done.text else "empty"
         return done
+
+    def _likelier_line(
+        self,
+        request: CompletionRequest,
+        plan: Plan,
+        backend: Backend,
+        snippets: list[Snippet],
+        suggestion: str,
+        should_stop: Callable[[], bool],
+    ) -> str | None:
+        """A line the document suggests (`fim.candidates`) that the model finds likelier
+        than its own single-line `suggestion`, or None. Each is scored as the whole line
+        the model would have written, its end included, so a short line wins only if the
+        model would end it there."""
+        window = self.window_chars()
+        found = line_candidates(
+            request.prefix[-window:], request.suffix[:window], [s.text for s in snippets]
+        )
+        finisher = plan.finisher
+        lines = [c for c in found if finisher.finish(finisher.healed + c + "\n") == c]
+        if not lines:
+            return None
+        texts = [finisher.healed + line + "\n" for line in (suggestion, *lines)]
+        scores = backend.score(plan, request.uri, self.settings, texts, should_stop)
+        if not scores or len(scores) < 2 or should_stop():
+            return None
+        best = max(range(1, len(scores)), key=scores.__getitem__)
+        return lines[best - 1] if scores[best] > scores[0] else None
 
     def _read(self, stream: TextStream, plan: Plan, uri: str) -> str:
         """The stream's text up to where the finisher is done (the stream is closed then,

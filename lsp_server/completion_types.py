@@ -27,6 +27,7 @@ class Completion:
     ms: float = 0.0
     detail: str = ""
     context: tuple[str, ...] = ()  # the labels of the repository snippets in the prompt
+    source: str = "model"  # or "document": a line from the document (`fim.candidates`) won
 
     @property
     def prefilled_tokens(self) -> int:

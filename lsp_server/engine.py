@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from model import ModelLoadError, load_model, load_tokenizer, set_threads
-from model.generate import GenerationStats, generate, new_cache
+from model.generate import GenerationStats, continuation_logprobs, generate, new_cache
 from model.loading import token_starts, token_texts
 from model.packed import onednn_problem, pack_linears, parameter_count
 
@@ -240,3 +240,17 @@ class Engine:
             lookup=lookup,
         )
         return Generation(tokens, stats)
+
+    def logprobs(
+        self,
+        prompt_ids: Sequence[int],
+        continuations: Sequence[Sequence[int]],
+        *,
+        cache: Any = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[float]:
+        """Each continuation's log-probability after the prompt (see
+        `model.generate.continuation_logprobs`); the cache keeps the prompt."""
+        needed = len(prompt_ids) + max((len(c) for c in continuations), default=0)
+        cache = cache if cache is not None else self.new_cache(needed)
+        return continuation_logprobs(self.lm, cache, prompt_ids, continuations, should_stop)

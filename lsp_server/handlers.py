@@ -284,6 +284,7 @@ def status(ls: BigCodeServer, params: Any) -> dict:
                 "promptTokens": last.prompt_tokens,
                 "reusedTokens": last.reused_tokens,
                 "context": list(last.context),
+                "source": last.source,
                 "ms": round(last.ms, 2),
                 "cutByDeadline": last.detail == "deadline",
             }

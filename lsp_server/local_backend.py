@@ -110,3 +110,22 @@ class LocalBackend:
             stats.reused_tokens = run.reused_tokens
 
         return TextStream(texts(), stats)
+
+    def score(
+        self,
+        plan: Plan,
+        uri: str,
+        settings: Settings,
+        texts: list[str],
+        should_stop: Callable[[], bool],
+    ) -> list[float]:
+        """Each text's log-probability as the generation after the plan's prompt, computed
+        on the document's cache (which keeps the prompt for the next keystroke)."""
+        ids = self.encode(plan.prompt.pieces)
+        if not ids:
+            return []
+        engine = self.engine
+        cache = self._session(uri, settings).cache
+        return engine.logprobs(
+            ids, [engine.encode(t) for t in texts], cache=cache, should_stop=should_stop
+        )

@@ -211,6 +211,16 @@ class RemoteBackend:
     def forget(self, uri: str) -> None:
         pass  # the server's prefix cache is its own business
 
+    def score(
+        self,
+        plan: Plan,
+        uri: str,
+        settings: Settings,
+        texts: list[str],
+        should_stop: Callable[[], bool],
+    ) -> None:
+        return None  # would cost a round trip per candidate line: not worth it remotely
+
     def status(self) -> dict[str, Any]:
         t = self.totals
         return {

@@ -94,6 +94,12 @@ class Settings:
         "Drop a suggestion that repeats the line below or above the cursor or the enclosing "
         "def/class header.",
     )
+    line_candidates: bool = setting(
+        True,
+        "Weigh lines that followed the line above the cursor elsewhere in the file (or in a "
+        "repository snippet) against the model's own single-line suggestion, and show the "
+        "one the model finds likelier (local backend only).",
+    )
     repo_context: bool = setting(
         True,
         "Put snippets of other workspace files (similar code, definitions of names used at "

@@ -23,6 +23,7 @@ LOOKUP_OVERLAP = 4  # prompt-lookup's longest n-gram
 __all__ = [
     "GenerationStats",
     "common_prefix_len",
+    "continuation_logprobs",
     "decode_one",
     "generate",
     "new_cache",
@@ -83,6 +84,41 @@ def verify(
     ids = torch.tensor([[token_id, *draft]], dtype=torch.long, device=cache.k.device)
     with torch.inference_mode():
         return lm(ids, past_key_values=cache).logits[0]
+
+
+def continuation_logprobs(
+    lm: GPTBigCodeForCausalLM,
+    cache: KVCache,
+    prompt_ids: Sequence[int],
+    continuations: Sequence[Sequence[int]],
+    should_stop: Callable[[], bool] | None = None,
+) -> list[float]:
+    """The log-probability of each continuation after `prompt_ids` (a sum over its tokens).
+
+    One pass per continuation over its tokens alone: the cache keeps the prompt but its
+    last token, and each pass feeds that token and the continuation, then is rolled back.
+    Stops early (shorter list) when `should_stop()` turns true between continuations.
+    """
+    prompt_ids = list(prompt_ids)
+    if not prompt_ids:
+        raise ValueError("continuation_logprobs needs a non-empty prompt")
+    held = len(prompt_ids) - 1
+    keep = cache.reuse(prompt_ids)
+    if keep < held:
+        prefill(lm, cache, prompt_ids[keep:held])
+    out = []
+    for ids in continuations:
+        if should_stop is not None and should_stop():
+            break
+        if not ids or held + 1 + len(ids) > cache.capacity:
+            out.append(float("-inf"))
+            continue
+        logits = verify(lm, cache, prompt_ids[-1], ids[:-1])
+        targets = torch.tensor(ids, device=logits.device)[:, None]
+        picked = torch.log_softmax(logits.float(), dim=-1).gather(1, targets)
+        out.append(float(picked.sum()))
+        cache.truncate(held)
+    return out
 
 
 def sample(

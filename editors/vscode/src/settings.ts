@@ -33,6 +33,7 @@ export const SERVER_KEYS = [
   "maxDocumentMib",
   "threads",
   "dropEchoes",
+  "lineCandidates",
   "repoContext",
   "repoContextShare",
   "indexMaxFiles",

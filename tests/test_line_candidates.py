@@ -1,0 +1,193 @@
+"""Lines the document suggests (`fim.candidates`), their scores (`continuation_logprobs`)
+and the completion service choosing between them and the model's own line."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fim.candidates import line_candidates
+from lsp_server.backend import TextStream
+from lsp_server.completion import CompletionRequest, CompletionService
+from lsp_server.settings import Settings
+from model.generate import continuation_logprobs, new_cache
+from tests.conftest import tiny_kwargs
+from tests.hf_reference import hf_and_ours
+from tests.models import make_model_dir
+from training.corpus import stdlib_root
+
+K = "for t in s:\n"
+CANDIDATE_CASES = [
+    # (why, prefix, suffix, sources, expected)
+    ("a follower above", K + "    a(t)\n\n" + K + "    ", "\n", [], ["a(t)"]),
+    ("a follower below", K + "    ", "\npass\n" + K + "    b(t)\n", [], ["b(t)"]),
+    ("the cursor's own place never counts", K + "    ", "\n    a(t)\n", [], []),
+    (
+        "a line that came before the line below",
+        "a()\n    ",
+        "\n    return t\n\nb()\n    t = a + b\n    return t\n",
+        [],
+        ["t = a + b"],
+    ),
+    (
+        "both directions, nearest first, each once",
+        "k\nv1\nz\nk\nv2\nk\n",
+        "\nz\n",
+        [],
+        ["v2", "v1"],
+    ),
+    (
+        "nearest first, above and below in turn",
+        "k:\n  far\nk:\n  near_above\nk:\n  ",
+        "\nk:\n  near_below\n",
+        [],
+        ["near_above", "near_below", "far"],
+    ),
+    (
+        "what was typed filters, the rest is inserted",
+        "x()\ny = 2\nx()\nself.a = 1\nx()\nself.",
+        "\n",
+        [],
+        ["a = 1"],
+    ),
+    ("mid-line: nothing", "x()\nself.a\nx()\nse", "lf\n", [], []),
+    ("first line: nothing", "    ", "\nx()\n", [], []),
+    ("only blank lines above: nothing", "\n\n    ", "\n", [], []),
+    ("a typed-out line adds nothing", "k\nab\nk\nab", "\n", [], []),
+    (
+        "snippets after the document",
+        "def g():\n    ",
+        "\n",
+        ["def g():\n    return 2\n"],
+        ["return 2"],
+    ),
+    ("duplicates once", "k\nv\nk\nv\nk\n", "\n", ["k\nv"], ["v"]),
+]
+
+
+@pytest.mark.parametrize(
+    "prefix,suffix,sources,expected",
+    [c[1:] for c in CANDIDATE_CASES],
+    ids=[c[0] for c in CANDIDATE_CASES],
+)
+def test_line_candidates(prefix, suffix, sources, expected):
+    assert line_candidates(prefix, suffix, sources) == expected
+
+
+def test_line_candidates_stop_at_the_limit():
+    prefix = "".join(f"k\nv{i}\n" for i in range(20)) + "k\n"
+    assert line_candidates(prefix, "\n", limit=3) == ["v19", "v18", "v17"]
+
+
+def test_continuation_logprobs_equal_a_full_forward_and_keep_the_prompt():
+    _, lm = hf_and_ours(seed=7, **tiny_kwargs(n_positions=128))
+    prompt = list(range(3, 30))
+    continuations = [[5], [9, 11, 13], list(range(40, 60))]
+    cache = new_cache(lm)
+    got = continuation_logprobs(lm, cache, prompt, continuations)
+    for ids, score in zip(continuations, got, strict=True):
+        with torch.inference_mode():
+            logits = lm(torch.tensor([prompt + ids])).logits[0, len(prompt) - 1 : -1]
+        want = torch.log_softmax(logits.float(), -1).gather(1, torch.tensor(ids)[:, None]).sum()
+        assert score == pytest.approx(float(want), abs=1e-4)
+    assert cache.tokens == prompt[:-1]  # a next request reuses all but the last token
+    again = continuation_logprobs(lm, cache, prompt, continuations[:1])
+    assert again[0] == pytest.approx(got[0], abs=1e-5)
+
+
+def test_continuation_logprobs_stop_and_refuse_what_does_not_fit():
+    _, lm = hf_and_ours(seed=7, **tiny_kwargs(n_positions=32))
+    calls = iter([False, True])
+    got = continuation_logprobs(lm, new_cache(lm), [1, 2, 3], [[4], [5]], lambda: next(calls))
+    assert len(got) == 1
+    too_long = continuation_logprobs(lm, new_cache(lm), list(range(1, 20)), [list(range(20))])
+    assert too_long == [float("-inf")]
+
+
+class ScriptedBackend:
+    """A backend whose line and scores are given: the service's choice, alone."""
+
+    kind, description, path = "local", "scripted", None
+    fmt, vocab, token_starts, filename_header, context_size = None, None, None, False, 2048
+
+    def __init__(self, line: str, scores: dict[str, float] | None):
+        self.line, self.scores, self.scored = line, scores, []
+
+    def count(self, text: str) -> int:
+        return len(text) // 3 + 1
+
+    def stream(self, plan, uri, settings, should_stop) -> TextStream:
+        return TextStream(iter([self.line + "\n"]))
+
+    def score(self, plan, uri, settings, texts, should_stop):
+        self.scored.append(texts)
+        return None if self.scores is None else [self.scores[t.strip()] for t in texts]
+
+    def forget(self, uri: str) -> None:
+        pass
+
+    def status(self) -> dict:
+        return {}
+
+
+def choose(prefix: str, suffix: str, line: str, scores, **settings):
+    svc = CompletionService(Settings(**{"multiline": "single", "precompute": False, **settings}))
+    svc._backend = backend = ScriptedBackend(line, scores)
+    result = svc.complete_now(CompletionRequest("file:///c.py", 1, prefix, suffix, "c.py"))
+    svc.shutdown()
+    return result, backend.scored
+
+
+DOC = K + "    total += t\n\n" + K + "    "
+
+
+def test_the_likelier_document_line_is_shown():
+    result, scored = choose(DOC, "\n", "print(t)", {"print(t)": -5.0, "total += t": -1.0})
+    assert (result.text, result.source) == ("total += t", "document")
+    assert scored == [["print(t)\n", "total += t\n"]]  # each as a whole line, its end included
+
+
+def test_the_model_line_stays_when_it_is_likelier():
+    result, _ = choose(DOC, "\n", "print(t)", {"print(t)": -1.0, "total += t": -5.0})
+    assert (result.text, result.source) == ("print(t)", "model")
+
+
+@pytest.mark.parametrize(
+    "prefix,suffix,settings,why",
+    [
+        ("x = 1\n", "\n", {}, "no candidate"),
+        (DOC, "\n", {"line_candidates": False}, "turned off"),
+        (DOC, "\n", {"multiline": "multi"}, "a block is asked for"),
+        (K + "    ", "\n    total += t\n" + K + "    total += t\n", {}, "the only one is an echo"),
+    ],
+)
+def test_no_scoring_when(prefix, suffix, settings, why):
+    result, scored = choose(prefix, suffix, "print(t)", {}, **settings)
+    assert scored == [] and result.text == "print(t)", why
+
+
+def test_a_backend_that_cannot_score_keeps_the_model_line():
+    result, scored = choose(DOC, "\n", "print(t)", None)
+    assert len(scored) == 1 and (result.text, result.source) == ("print(t)", "model")
+
+
+def test_scoring_leaves_the_cache_right_for_the_next_keystroke(tmp_path):
+    """After candidates were scored on a document's cache, the next request answers as a
+    fresh service does, and reuses the prompt."""
+    path = make_model_dir(tmp_path, n_positions=1024)
+    base = dict(model=str(path), max_new_tokens=6, context_tokens=700, multiline="single")
+    source = (stdlib_root() / "textwrap.py").read_text()[:1500]
+    doc = source + "\n" + K + "    total += t\n" + K + "    "
+    typing, fresh = (CompletionService(Settings(**base, precompute=False)) for _ in range(2))
+    typing.load().result(), fresh.load().result()
+    scored = []
+    score = typing.backend.score
+    typing.backend.score = lambda *a: scored.append(a[3]) or score(*a)
+    first = typing.complete_now(CompletionRequest("file:///a.py", 1, doc, "\n", "a.py"))
+    assert first.status in ("ok", "empty") and scored and scored[0][1].endswith("total += t\n")
+    nxt = CompletionRequest("file:///a.py", 2, doc + "t", "\n", "a.py")
+    warm, cold = typing.complete_now(nxt), fresh.complete_now(nxt)
+    assert (warm.text, warm.source) == (cold.text, cold.source)
+    assert warm.reused_tokens >= first.prompt_tokens - 2
+    for svc in (typing, fresh):
+        svc.shutdown(wait_s=5)
