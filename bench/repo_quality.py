@@ -235,6 +235,46 @@ def retrieval_costs(folders: list[Path], holes: dict[str, list[dict]]) -> dict:
     }
 
 
+def line_costs(model: str, folders: list[Path], holes: dict[str, list[dict]]) -> dict:
+    """What weighing document lines adds to a request, paired: each hole asked twice in
+    this process, `lineCandidates` off and on in alternating order, each a cold request
+    (its own document), so that a machine slowing down mid-run cannot bias the ratio."""
+    from dataclasses import replace
+
+    from fim.candidates import line_candidates
+    from lsp_server.completion import CompletionRequest, CompletionService
+    from lsp_server.settings import Settings
+
+    base = Settings(model=model, threads=1, multiline="single", precompute=False)
+    ms: dict[bool, list[float]] = {False: [], True: []}
+    extra = []  # on minus off, for the requests that had candidate lines
+    for folder in folders:
+        index = WorkspaceIndex()
+        index.set_folders([folder]).result()
+        service = CompletionService(base, context=RepoContext(index))
+        service.load().result()
+        for i, h in enumerate(holes[folder.name]):
+            uri = h["path"].as_uri()
+            for flag in (False, True) if i % 2 else (True, False):
+                service.settings = replace(base, line_candidates=flag)
+                request = CompletionRequest(f"{uri}?{flag}", 1, h["prefix"], h["suffix"], h["file"])
+                t0 = time.perf_counter()
+                service.complete_now(request)
+                ms[flag].append((time.perf_counter() - t0) * 1000)
+                service.close(request.uri)
+            if line_candidates(h["prefix"], h["suffix"]):
+                extra.append(ms[True][-1] - ms[False][-1])
+        service.shutdown(wait_s=5)
+    return {
+        "p50_ms_off": statistics.median(ms[False]),
+        "p50_ms_on": statistics.median(ms[True]),
+        "p50_ratio": statistics.median(ms[True]) / statistics.median(ms[False]),
+        "mean_ratio": statistics.fmean(ms[True]) / statistics.fmean(ms[False]),
+        "requests_with_candidates": len(extra),
+        "median_extra_ms_with_candidates": statistics.median(extra) if extra else 0.0,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -283,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     results["retrieval"] = retrieval_costs(folders, holes)
+    if "on+lines" in args.configs.split(","):
+        results["line_costs"] = line_costs(args.model, folders, holes)
+        print(json.dumps(results["line_costs"]), file=sys.stderr)
     if {"on", "off", "off+echo"} <= results.keys():
         results["ratios"] = {
             "exact_on_vs_off": results["on"]["exact_match"]

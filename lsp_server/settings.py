@@ -96,9 +96,10 @@ class Settings:
     )
     line_candidates: bool = setting(
         True,
-        "Weigh lines that followed the line above the cursor elsewhere in the file (or in a "
-        "repository snippet) against the model's own single-line suggestion, and show the "
-        "one the model finds likelier (local backend only).",
+        "Weigh the lines that followed the line above the cursor (or preceded the line below "
+        "it) elsewhere in the file or a repository snippet against the model's own "
+        "single-line suggestion, and show the one the model finds likelier (local backend "
+        "only).",
     )
     repo_context: bool = setting(
         True,
