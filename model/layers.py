@@ -99,6 +99,13 @@ def build_attention_mask(
     attention_mask: torch.Tensor | None, batch: int, new: int, past: int, device: torch.device
 ) -> AttentionMask:
     total = past + new
+    if attention_mask is not None and attention_mask.dim() == 4:  # the caller's own mask
+        if attention_mask.shape != (batch, 1, new, total):
+            raise ValueError(
+                f"a 4-D attention_mask has shape {tuple(attention_mask.shape)}, expected "
+                f"({batch}, 1, {new}, {total})"
+            )
+        return AttentionMask(attention_mask.bool(), causal=False)
     if attention_mask is not None and bool(attention_mask.all()):
         attention_mask = None  # no padding: let the kernels use their causal fast path
     if attention_mask is None:

@@ -8,6 +8,8 @@ semantics are those of HF's GPTBigCodeForCausalLM before its move to Cache objec
 
 `past_key_values` may also be a preallocated `KVCache` (model/cache.py), which the
 generation engine uses: keys and values are written in place instead of concatenated.
+A 4-D boolean `attention_mask` (B, 1, new, past + new), with explicit `position_ids`, is
+taken as the mask itself: the engine scores several continuations in one pass with it.
 `GPTBigCodeForCausalLM.decode_step` is the engine's one-token path; it runs the same
 blocks (model/layers.py) as `forward`, without building masks, positions or outputs.
 
@@ -204,6 +206,8 @@ class GPTBigCodeModel(GPTBigCodePreTrainedModel):
         device = inputs_embeds.device
         store, past = self._store(past_key_values, T)
         if position_ids is None:
+            if attention_mask is not None and attention_mask.dim() == 4:
+                raise ValueError("a 4-D attention_mask needs explicit position_ids")
             position_ids = self._positions(attention_mask, past, T, device)
         mask = build_attention_mask(attention_mask, B, T, past, device)
 

@@ -10,7 +10,7 @@ from fim.candidates import line_candidates
 from lsp_server.backend import TextStream
 from lsp_server.completion import CompletionRequest, CompletionService
 from lsp_server.settings import Settings
-from model.generate import continuation_logprobs, new_cache
+from model.generate import continuation_logprobs, new_cache, one_by_one, prefill, tree_pass
 from tests.conftest import tiny_kwargs
 from tests.hf_reference import hf_and_ours
 from tests.models import make_model_dir
@@ -97,11 +97,36 @@ def test_continuation_logprobs_equal_a_full_forward_and_keep_the_prompt():
 
 def test_continuation_logprobs_stop_and_refuse_what_does_not_fit():
     _, lm = hf_and_ours(seed=7, **tiny_kwargs(n_positions=32))
-    calls = iter([False, True])
-    got = continuation_logprobs(lm, new_cache(lm), [1, 2, 3], [[4], [5]], lambda: next(calls))
-    assert len(got) == 1
-    too_long = continuation_logprobs(lm, new_cache(lm), list(range(1, 20)), [list(range(20))])
-    assert too_long == [float("-inf")]
+    assert continuation_logprobs(lm, new_cache(lm), [1, 2, 3], [[4], [5]], lambda: True) == []
+    too_long = continuation_logprobs(lm, new_cache(lm), list(range(1, 20)), [list(range(20)), [3]])
+    assert too_long[0] == float("-inf") and too_long[1] > float("-inf")
+
+
+def test_one_pass_with_a_tree_mask_equals_one_pass_each():
+    _, lm = hf_and_ours(seed=9, **tiny_kwargs(n_positions=256))
+    prompt = list(range(5, 60))
+    # 1 to 30 tokens each: the folded few-query kernel and SDPA both serve the tree pass
+    continuations = [[7], [8, 9], list(range(10, 40)), [11, 12, 13, 14]]
+    cache = new_cache(lm)
+    prefill(lm, cache, prompt[:-1])
+    together = tree_pass(lm, cache, prompt[-1], continuations)
+    assert cache.tokens == prompt[:-1]
+    calls = iter([False, False, True])
+    apart = list(one_by_one(lm, cache, prompt[-1], continuations, lambda: next(calls)))
+    assert cache.tokens == prompt[:-1] and len(apart) == 2  # stopped before the third
+    apart += list(one_by_one(lm, cache, prompt[-1], continuations[2:], None))
+    assert together == pytest.approx(apart, abs=1e-4)
+    few = tree_pass(lm, cache, prompt[-1], continuations[:2])  # 4 new tokens: folded kernel
+    assert few == pytest.approx(apart[:2], abs=1e-4)
+
+
+def test_a_4d_mask_is_checked():
+    _, lm = hf_and_ours(seed=9, **tiny_kwargs(n_positions=64))
+    ids = torch.tensor([[1, 2, 3]])
+    with pytest.raises(ValueError, match="position_ids"):
+        lm(ids, attention_mask=torch.ones(1, 1, 3, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="expected"):
+        lm(ids, attention_mask=torch.ones(1, 1, 3, 4, dtype=torch.bool), position_ids=ids)
 
 
 class ScriptedBackend:
