@@ -251,6 +251,6 @@ class Engine:
     ) -> list[float]:
         """Each continuation's log-probability after the prompt (see
         `model.generate.continuation_logprobs`); the cache keeps the prompt."""
-        needed = len(prompt_ids) + max((len(c) for c in continuations), default=0)
+        needed = len(prompt_ids) + sum(len(c) for c in continuations)  # one pass for all
         cache = cache if cache is not None else self.new_cache(needed)
         return continuation_logprobs(self.lm, cache, prompt_ids, continuations, should_stop)
