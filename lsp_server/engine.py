@@ -246,11 +246,9 @@ class Engine:
         prompt_ids: Sequence[int],
         continuations: Sequence[Sequence[int]],
         *,
-        cache: Any = None,
+        cache: Any,
         should_stop: Callable[[], bool] | None = None,
     ) -> list[float]:
-        """Each continuation's log-probability after the prompt (see
-        `model.generate.continuation_logprobs`); the cache keeps the prompt."""
-        needed = len(prompt_ids) + sum(len(c) for c in continuations)  # one pass for all
-        cache = cache if cache is not None else self.new_cache(needed)
+        """Each continuation's log-probability after the prompt, computed on a document's
+        `cache`, which keeps the prompt (see `model.generate.continuation_logprobs`)."""
         return continuation_logprobs(self.lm, cache, prompt_ids, continuations, should_stop)

@@ -42,6 +42,9 @@ class LocalBackend:
         self.path = str(engine.path)
         self.count = engine.count
         self.sessions = SessionPool()
+        # The last plan streamed and its prompt ids: scoring candidates after it needs
+        # the same ids (both run on the model worker, one request at a time).
+        self._encoded: tuple[Plan | None, list[int]] = (None, [])
 
     def forget(self, uri: str) -> None:
         self.sessions.drop(uri)
@@ -79,6 +82,7 @@ class LocalBackend:
     ) -> TextStream:
         """Generate into the document's cache; yields the decoded text after each token."""
         ids = self.encode(plan.prompt.pieces)
+        self._encoded = (plan, ids)
         stats = StreamStats(prompt_tokens=len(ids))
         if not ids:
             return TextStream(iter(()), stats)
@@ -121,7 +125,9 @@ class LocalBackend:
     ) -> list[float]:
         """Each text's log-probability as the generation after the plan's prompt, computed
         on the document's cache (which keeps the prompt for the next keystroke)."""
-        ids = self.encode(plan.prompt.pieces)
+        last, ids = self._encoded
+        if last is not plan:
+            ids = self.encode(plan.prompt.pieces)
         if not ids:
             return []
         engine = self.engine

@@ -110,17 +110,18 @@ def continuation_logprobs(
     if keep < held:
         prefill(lm, cache, prompt_ids[keep:held])
     room = cache.capacity - held - 1
-    fits = [list(c) for c in continuations if 0 < len(c) <= room]
+    fits = [0 < len(c) <= room for c in continuations]
+    scored = [list(c) for c, ok in zip(continuations, fits, strict=True) if ok]
     if should_stop is not None and should_stop():
         return []
-    if lm.config.attn_implementation != "flash_attention_2" and sum(map(len, fits)) <= room:
-        scores = iter(tree_pass(lm, cache, prompt_ids[-1], fits))
+    if lm.config.attn_implementation != "flash_attention_2" and sum(map(len, scored)) <= room:
+        scores = iter(tree_pass(lm, cache, prompt_ids[-1], scored))
     else:
-        scores = iter(one_by_one(lm, cache, prompt_ids[-1], fits, should_stop))
+        scores = iter(one_by_one(lm, cache, prompt_ids[-1], scored, should_stop))
     out = []
-    for c in continuations:
-        score = next(scores, None) if 0 < len(c) <= room else float("-inf")
-        if score is None:
+    for ok in fits:
+        score = next(scores, None) if ok else float("-inf")
+        if score is None:  # stopped
             break
         out.append(score)
     return out

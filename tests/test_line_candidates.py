@@ -205,11 +205,13 @@ def test_scoring_leaves_the_cache_right_for_the_next_keystroke(tmp_path):
     doc = source + "\n" + K + "    total += t\n" + K + "    "
     typing, fresh = (CompletionService(Settings(**base, precompute=False)) for _ in range(2))
     typing.load().result(), fresh.load().result()
-    scored = []
-    score = typing.backend.score
+    scored, encoded = [], []
+    score, encode = typing.backend.score, typing.backend.encode
     typing.backend.score = lambda *a: scored.append(a[3]) or score(*a)
+    typing.backend.encode = lambda pieces: encoded.append(1) or encode(pieces)
     first = typing.complete_now(CompletionRequest("file:///a.py", 1, doc, "\n", "a.py"))
     assert first.status in ("ok", "empty") and scored and scored[0][1].endswith("total += t\n")
+    assert len(encoded) == 1  # scoring reuses the prompt ids the generation encoded
     nxt = CompletionRequest("file:///a.py", 2, doc + "t", "\n", "a.py")
     warm, cold = typing.complete_now(nxt), fresh.complete_now(nxt)
     assert (warm.text, warm.source) == (cold.text, cold.source)
