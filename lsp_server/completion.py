@@ -30,7 +30,7 @@ from fim.prompt import Snippet
 
 from .backend import Backend, BackendUnavailable, TextStream, open_backend
 from .completion_types import Completion, CompletionRequest, Ticket
-from .lookahead import Lookahead
+from .lookahead import Lookahead, Mark
 from .repo_context import RepoContext
 from .settings import RELOAD_KEYS, Settings
 from .worker import Worker
@@ -164,7 +164,7 @@ class CompletionService:
             self._serial += 1
             serial = self._serial
             self._latest[request.uri] = serial
-        self._ahead.interrupt()
+        self._ahead.interrupt(request)
         cancelled = threading.Event()
         future = self._worker.submit(lambda: self._serve(request, serial, cancelled))
         return Ticket(future, cancelled)
@@ -201,7 +201,7 @@ class CompletionService:
                 self._last[request.uri] = result
         after = Lookahead.after(request, result) if self._precompute() else None
         if after is not None:  # runs once the worker has nothing newer to do
-            mark = self._ahead.mark()
+            mark = self._ahead.mark(after)
             self._worker.submit(lambda: self._look_ahead(after, mark))
         return result
 
@@ -210,9 +210,10 @@ class CompletionService:
         backend = self._backend
         return self.settings.precompute and backend is not None and backend.kind == "local"
 
-    def _look_ahead(self, request: CompletionRequest, mark: int) -> None:
-        """On the worker: the answer after accepting the last one, unless any request
-        came since it was queued (then, or when one comes meanwhile, it stops)."""
+    def _look_ahead(self, request: CompletionRequest, mark: Mark) -> None:
+        """On the worker: the answer after accepting the last one, unless a request for
+        other text came since it was queued (then, or when one comes meanwhile, it
+        stops; the accept itself waits for it instead)."""
         settings = self.settings
 
         def interrupted() -> str | None:

@@ -6,6 +6,10 @@ inserted, the cursor after it), as llama.vim does. Accepting it then finds the a
 ready: the next ghost text costs a lookup, not a generation. Any real request stops the
 work at its next decode step; an answer is only ever served for exactly the text it was
 computed for, with the settings it was computed with.
+
+The one request that does not stop it is the accept it was computed for: with a large
+model the user can accept before the look-ahead is done, and throwing away a half-made
+answer only to start the same one again would make that accept the slowest keystroke.
 """
 
 from __future__ import annotations
@@ -24,11 +28,20 @@ class Ahead:
     result: Completion
 
 
+Mark = tuple[int, tuple[str, str, str]]  # (real requests so far, the text looked ahead for)
+
+
+def _text(request: CompletionRequest) -> tuple[str, str, str]:
+    return request.uri, request.prefix, request.suffix
+
+
 class Lookahead:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ready: dict[str, Ahead] = {}
         self._requests = 0  # real requests so far: a look-ahead queued before one is moot
+        self._queued: tuple[str, str, str] | None = None  # the latest look-ahead's text
+        self._awaited: tuple[str, str, str] | None = None  # set when the last request is it
         self.hits = 0
 
     @staticmethod
@@ -39,17 +52,25 @@ class Lookahead:
             return None
         return dataclasses.replace(request, prefix=request.prefix + result.text)
 
-    def interrupt(self) -> None:
-        """A real request came: every look-ahead queued or running before it stops."""
+    def interrupt(self, request: CompletionRequest) -> None:
+        """A real request came: every look-ahead queued or running before it stops, except
+        the latest one if it is for exactly this request (it runs on and answers it)."""
         with self._lock:
             self._requests += 1
+            self._awaited = self._queued if self._queued == _text(request) else None
 
-    def mark(self) -> int:
-        """Taken when a look-ahead is queued; `moot(mark)` says a request came since."""
-        return self._requests
+    def mark(self, request: CompletionRequest) -> Mark:
+        """Taken when the look-ahead for `request` is queued; `moot(mark)` says a request
+        for other text came since."""
+        with self._lock:
+            self._queued = _text(request)
+            return self._requests, self._queued
 
-    def moot(self, mark: int) -> bool:
-        return self._requests != mark
+    def moot(self, mark: Mark) -> bool:
+        count, text = mark
+        with self._lock:
+            awaited = self._requests == count + 1 and self._awaited == text
+            return self._requests != count and not awaited
 
     def store(self, request: CompletionRequest, settings: object, result: Completion) -> None:
         if result.status in ("ok", "empty"):  # a finished answer, not a stopped one

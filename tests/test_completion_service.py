@@ -161,6 +161,40 @@ def test_a_new_request_stops_the_look_ahead(tmp_path, monkeypatch):
     svc.shutdown(wait_s=5)
 
 
+def test_an_accept_during_the_look_ahead_waits_for_it(tmp_path, monkeypatch):
+    path = make_model_dir(tmp_path, n_positions=1024)
+    svc = CompletionService(Settings(model=str(path), max_new_tokens=6, multiline="single"))
+    svc.load().result()
+    source = (stdlib_root() / "textwrap.py").read_text()[:2000] + "\n    x = "
+    started, gate, look_ahead = threading.Event(), threading.Event(), svc._look_ahead
+    runs = []
+
+    def held(request, mark):
+        started.set()
+        gate.wait(10)  # the accept arrives while the look-ahead is under way
+        runs.append((request.prefix, svc._ahead.moot(mark)))
+        return look_ahead(request, mark)
+
+    monkeypatch.setattr(svc, "_look_ahead", held)
+    shown = svc.complete_now(request(source, 1))
+    assert shown.text and started.wait(10)
+    accepted = svc.submit(request(source + shown.text, 2))
+    gate.set()
+    answer = accepted.future.result()
+    assert runs[0] == (source + shown.text, False)  # the accept did not stop it
+    assert answer.detail == "precomputed" and svc.status()["precomputedHits"] == 1
+    # A request for other text still stops a running look-ahead.
+    svc._worker.submit(lambda: None).result()  # the accept's own look-ahead is done
+    started.clear(), gate.clear()
+    third = svc.complete_now(request(source, 3))
+    assert third.text and started.wait(10)
+    typed = svc.submit(request(source + "z", 4))
+    gate.set()
+    assert typed.future.result().detail != "precomputed"
+    assert (source + third.text, True) in runs
+    svc.shutdown(wait_s=5)
+
+
 def test_quantize_auto_picks_int8_only_for_large_models_on_a_cpu(tmp_path, monkeypatch):
     from lsp_server import engine as engine_module
     from lsp_server.engine import Engine
