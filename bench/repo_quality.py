@@ -27,6 +27,11 @@ The second form measures latency only (exact match means nothing there): a rando
 model shaped like the bundled one but with 8,192 positions, as users' own checkpoints
 have, and a prompt budget that leaves room for real context.
 
+`--ceiling` adds, in this process, the bound on what repository snippets can give the
+model: each hole asked with no snippets, with the server's retrieval, and with a
+retrieval told the answer (`ToldContext`), document lines off; and where the targets
+occur (elsewhere in their own file, only in other files, in the server's snippets).
+
 `--typed-word` asks after the line's first word is typed (the cursor after `return`,
 `self`, `if`...; lines that are one word, or start with a bracket or a quote, are asked
 at their indentation as before), the state most keystrokes leave a line in; a
@@ -48,10 +53,11 @@ from types import SimpleNamespace
 from bench.rawlsp import RawServer
 from fim.holes import line_holes, score
 from fim.postprocess import echoes
+from fim.prompt import Snippet
 from fim.repo_files import iter_repo_files, read_source
-from fim.retrieval import identifiers, query_of
-from lsp_server.repo_context import RepoContext
-from lsp_server.workspace import WorkspaceIndex
+from fim.retrieval import Window, choose_snippets, identifiers, query_of
+from lsp_server.repo_context import DEFINITIONS, SIMILAR, RepoContext
+from lsp_server.workspace import WorkspaceIndex, uri_to_path
 from model.progress import Progress
 from training.corpus import stdlib_root
 from training.packages import HELDOUT, PACKAGES, fetch
@@ -122,6 +128,84 @@ def random_model(path: Path, positions: int) -> Path:
     GPTBigCodeForCausalLM(config).save_pretrained(path)
     shutil.copyfile(bundled / "tokenizer.json", path / "tokenizer.json")
     return path
+
+
+class ToldContext(RepoContext):
+    """Retrieval that is told the hole's answer: the query holds the target line (so
+    similar windows and definitions are chosen for its names), and a window of another
+    file that holds the target line verbatim, if any, goes nearest the cursor. No real
+    retrieval can do better, so it bounds what repository snippets can give this model."""
+
+    target = ""
+
+    def snippets(self, uri: str, prefix: str, suffix: str) -> list[Snippet]:
+        corpus = self.index.snapshot()
+        path = uri_to_path(uri)
+        exclude = self.index.label_of(path) if path else ""
+        indent = prefix[prefix.rfind("\n") + 1 :]
+        told = f"{prefix}{self.target}\n{indent}"
+        chosen = choose_snippets(corpus, told, suffix, exclude, DEFINITIONS, SIMILAR)
+        verbatim = next(
+            (w for w in corpus.windows if w.path != exclude and holds(w, self.target)), None
+        )
+        if verbatim is not None:
+            chosen = [verbatim, *(w for w in chosen if w != verbatim)][: DEFINITIONS + SIMILAR]
+        return [Snippet(w.path, w.text) for w in reversed(chosen)]
+
+
+def holds(window: Window, line: str) -> bool:
+    return any(body.strip() == line for body in window.text.split("\n"))
+
+
+def context_ceiling(model: str, folders: list[Path], holes: dict[str, list[dict]]) -> dict:
+    """Exact and first-10 match in this process with no repository context, with the
+    server's retrieval and with retrieval told the answer (`ToldContext`), document lines
+    off so that only the snippets differ; and where the targets occur: elsewhere in their
+    own file, only in other files of the package, in the server's chosen snippets."""
+    from lsp_server.completion import CompletionRequest, CompletionService
+    from lsp_server.settings import Settings
+
+    kinds = ("none", "server", "told")
+    exact, first10 = dict.fromkeys(kinds, 0), dict.fromkeys(kinds, 0)
+    targets = dict.fromkeys(("own_file", "other_files_only", "in_server_snippets"), 0)
+    for folder in folders:
+        index = WorkspaceIndex()
+        index.set_folders([folder]).result()
+        contexts = {"none": None, "server": RepoContext(index), "told": ToldContext(index)}
+        for kind, context in contexts.items():
+            settings = Settings(
+                model=model,
+                threads=1,
+                multiline="single",
+                precompute=False,
+                line_candidates=False,
+                repo_context=context is not None,
+            )
+            service = CompletionService(settings, context=context)
+            service.load().result()
+            for h in holes[folder.name]:
+                ToldContext.target = h["target"]
+                uri = h["path"].as_uri()
+                request = CompletionRequest(uri, 1, h["prefix"], h["suffix"], h["file"])
+                hit = score(h.get("typed", "") + service.complete_now(request).text, h["target"])
+                service.close(uri)
+                exact[kind] += hit[0]
+                first10[kind] += hit[1]
+            service.shutdown(wait_s=5)
+        windows = index.snapshot().windows
+        for h in holes[folder.name]:
+            label, uri = index.label_of(h["path"]), h["path"].as_uri()
+            own = h["target"] in {x.strip() for x in (h["prefix"] + "\n" + h["suffix"]).split("\n")}
+            other = any(w.path != label and holds(w, h["target"]) for w in windows)
+            chosen = contexts["server"].snippets(uri, h["prefix"], h["suffix"])
+            contexts["server"].forget(uri)
+            targets["own_file"] += own
+            targets["other_files_only"] += other and not own
+            targets["in_server_snippets"] += any(
+                h["target"] in {x.strip() for x in s.text.split("\n")} for s in chosen
+            )
+    holes_n = sum(len(h) for h in holes.values())
+    return {"holes": holes_n, "exact": exact, "first10": first10, "targets": targets}
 
 
 def run_config(model: str, settings: dict, folder: Path, holes: list[dict], bar) -> list[dict]:
@@ -292,6 +376,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="ask after the line's first word is typed (as mid-line typing does)",
     )
+    p.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also measure, in process, what retrieval told the answer would give",
+    )
     args = p.parse_args(argv)
     if args.random_positions:
         args.model = str(random_model(Path("runs/random-long"), args.random_positions))
@@ -323,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     results["retrieval"] = retrieval_costs(folders, holes)
+    if args.ceiling:
+        results["ceiling"] = context_ceiling(args.model, folders, holes)
+        print(json.dumps(results["ceiling"]), file=sys.stderr)
     if "on+lines" in args.configs.split(","):
         results["line_costs"] = line_costs(args.model, folders, holes)
         print(json.dumps(results["line_costs"]), file=sys.stderr)
