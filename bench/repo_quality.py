@@ -10,7 +10,12 @@ at the line's indentation, and the document is closed again. Server runs:
     off+echo repoContext false, dropEchoes true
     on       repoContext true,  dropEchoes true    (the defaults of session 7)
     off+lines  as off+echo, with lineCandidates true (lines the document suggests)
-    on+lines   as on, with lineCandidates true    (the defaults now)
+    on+lines   as on, with lineCandidates true    (the defaults of session 8)
+    gate0.5    as on+lines, with minConfidence 0.5 (doubtful suggestions hidden)
+
+The other runs set minConfidence 0 (the default); each reports what the values in GATES
+would have kept of its suggestions (from the server's `confidence` of each), which
+`gate0.5` checks for one value.
 
 Reported: exact match, first-line prefix match, first-10-characters match, echo rates
 (strict: the rule post-processing applies; near: the suggestion equals any of the three
@@ -62,13 +67,22 @@ from model.progress import Progress
 from training.corpus import stdlib_root
 from training.packages import HELDOUT, PACKAGES, fetch
 
+NO_GATE = {"minConfidence": 0.0}
 CONFIGS = {
-    "off": {"repoContext": False, "dropEchoes": False, "lineCandidates": False},
-    "off+echo": {"repoContext": False, "dropEchoes": True, "lineCandidates": False},
-    "on": {"repoContext": True, "dropEchoes": True, "lineCandidates": False},
-    "off+lines": {"repoContext": False, "dropEchoes": True, "lineCandidates": True},
-    "on+lines": {"repoContext": True, "dropEchoes": True, "lineCandidates": True},
+    "off": {"repoContext": False, "dropEchoes": False, "lineCandidates": False, **NO_GATE},
+    "off+echo": {"repoContext": False, "dropEchoes": True, "lineCandidates": False, **NO_GATE},
+    "on": {"repoContext": True, "dropEchoes": True, "lineCandidates": False, **NO_GATE},
+    "off+lines": {"repoContext": False, "dropEchoes": True, "lineCandidates": True, **NO_GATE},
+    "on+lines": {"repoContext": True, "dropEchoes": True, "lineCandidates": True, **NO_GATE},
+    "gate0.5": {
+        "repoContext": True,
+        "dropEchoes": True,
+        "lineCandidates": True,
+        "minConfidence": 0.5,
+    },
 }
+# minConfidence values whose effect `summarize` works out from the ungated runs' rows
+GATES = (0.2, 0.3, 0.4, 0.5, 0.6)
 
 
 def unpack(wheels: Path, root: Path) -> list[Path]:
@@ -246,6 +260,7 @@ def run_config(model: str, settings: dict, folder: Path, holes: list[dict], bar)
                     "ms": wall,
                     "context": len(last.get("context") or []),
                     "document_line": last.get("source") == "document",
+                    "confidence": last.get("confidence"),
                     "prompt_tokens": last.get("promptTokens", 0),
                 }
             )
@@ -272,7 +287,22 @@ def summarize(rows: list[dict]) -> dict:
         "mean_snippets": sum(r["context"] for r in rows) / n,
         "mean_prompt_tokens": sum(r["prompt_tokens"] for r in rows) / n,
         "document_lines": sum(r["document_line"] for r in rows) / n,
+        "gates": gates(shown),
     }
+
+
+def gates(shown: list[dict]) -> dict[str, dict]:
+    """What each `minConfidence` in GATES would keep of an ungated run's suggestions: the
+    server hides a model suggestion below it and nothing else, so this is exact."""
+    out = {}
+    for gate in GATES:
+        kept = [r for r in shown if r["confidence"] is None or r["confidence"] >= gate]
+        out[str(gate)] = {
+            "suggestions": len(kept),
+            "exact": sum(r["exact"] for r in kept),
+            "first10": sum(r["first10"] for r in kept),
+        }
+    return out
 
 
 def retrieval_costs(folders: list[Path], holes: dict[str, list[dict]]) -> dict:

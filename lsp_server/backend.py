@@ -9,6 +9,7 @@ which kind it has.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,6 +29,21 @@ class StreamStats:
     prompt_tokens: int = 0
     reused_tokens: int = 0  # prompt tokens served from a cache (ours or the server's)
     generated_tokens: int = 0
+    # per generated token, where a backend reports them: its log-probability, and the
+    # length of the text generated up to and including it
+    logprobs: list[float] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+
+    def confidence(self, chars: int) -> float | None:
+        """The geometric mean of the probabilities of the tokens that wrote the first
+        `chars` characters of the generated text: how sure the model was of them, on a
+        scale that does not fall with the length of the text. None: not reported."""
+        picked = []
+        for logprob, end in zip(self.logprobs, self.ends, strict=False):
+            picked.append(logprob)
+            if end >= chars:
+                break
+        return math.exp(sum(picked) / len(picked)) if picked and chars > 0 else None
 
 
 @dataclass

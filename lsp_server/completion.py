@@ -281,6 +281,10 @@ class CompletionService:
             line = self._likelier_line(request, plan, backend, snippets, done.text, should_stop)
             if line is not None:
                 done.text, done.source = line, "document"
+        if done.text and done.source == "model":
+            done.confidence = stats.confidence(len(plan.finisher.healed) + len(done.text))
+            if done.confidence is not None and done.confidence < self.settings.min_confidence:
+                done.text, done.detail = "", "unsure"  # the model doubts it: show nothing
         done.status = "ok" if done.text else "empty"
         return done
 

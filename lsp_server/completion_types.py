@@ -28,6 +28,8 @@ class Completion:
     detail: str = ""
     context: tuple[str, ...] = ()  # the labels of the repository snippets in the prompt
     source: str = "model"  # or "document": a line from the document (`fim.candidates`) won
+    # the model's own suggestion: its tokens' geometric-mean probability (None: not known)
+    confidence: float | None = None
 
     @property
     def prefilled_tokens(self) -> int:

@@ -285,6 +285,8 @@ def status(ls: BigCodeServer, params: Any) -> dict:
                 "reusedTokens": last.reused_tokens,
                 "context": list(last.context),
                 "source": last.source,
+                "confidence": last.confidence,
+                "detail": last.detail,
                 "ms": round(last.ms, 2),
                 "cutByDeadline": last.detail == "deadline",
             }

@@ -105,9 +105,12 @@ class LocalBackend:
                     if token in engine.stop_ids:
                         break
                     tokens.append(token)
+                    text = engine.decode(tokens)
                     stats.generated_tokens = len(tokens)
                     stats.reused_tokens = run.reused_tokens
-                    yield engine.decode(tokens)
+                    stats.logprobs.append(run.stats.logprobs[-1])
+                    stats.ends.append(len(text))
+                    yield text
             except Exception:
                 self.sessions.drop(uri)  # its cache may be half written
                 raise

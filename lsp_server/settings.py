@@ -101,6 +101,13 @@ class Settings:
         "single-line suggestion, and show the one the model finds likelier (local backend "
         "only).",
     )
+    min_confidence: float = setting(
+        0.0,
+        "Hide a suggestion of the model's own when its tokens' geometric-mean probability is "
+        "below this (0.5: a fifth fewer suggestions, nearly all wrong, and 5-10 % of the right "
+        "ones; docs/benchmarks.md, section 8). Local backend; document lines always show.",
+        bounds=(0.0, 1.0),
+    )
     repo_context: bool = setting(
         True,
         "Put snippets of other workspace files (similar code, definitions of names used at "
@@ -380,12 +387,7 @@ def write_views(root: Path) -> None:
     source.write_text(text)
 
 
-EXTENSION_KEYS = (
-    "serverPath",
-    "serverArgs",
-    "languages",
-    "debounceMs",
-)  # the VS Code extension's own
+EXTENSION_KEYS = ("serverPath", "serverArgs", "languages", "debounceMs")  # the extension's own
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--markdown"]:

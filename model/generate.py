@@ -9,7 +9,7 @@ tokenization or documents.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -38,6 +38,9 @@ class GenerationStats:
 
     prompt_tokens: int = 0
     reused_tokens: int = 0
+    # each yielded token's log-probability under the model's distribution (within the
+    # allowed first tokens, before temperature or top-p): how sure the model was of it
+    logprobs: list[float] = field(default_factory=list)
 
     @property
     def prefilled_tokens(self) -> int:
@@ -242,17 +245,15 @@ def generate(
     longest common prefix with the prompt is kept and only the rest is prefilled; the
     generated tokens stay cached for a following request that extends them.
     `allowed_first_ids` restricts the first token (token healing). `stats`, when given,
-    is filled in with the prompt's size and how much of it came from the cache.
+    is filled in with the prompt's size, how much of it came from the cache and each new
+    token's log-probability.
     `lookup` (greedy only): the same tokens, fewer passes where text repeats (`Successor`).
     """
     prompt_ids = list(prompt_ids)
     if not prompt_ids:
         raise ValueError("generate needs a non-empty prompt")
     cache = cache if cache is not None else new_cache(lm, len(prompt_ids) + max_new_tokens)
-    if len(prompt_ids) >= cache.capacity:
-        raise ValueError(
-            f"prompt of {len(prompt_ids)} tokens leaves no room in a context of {cache.capacity}"
-        )
+    check_room(len(prompt_ids), cache)
     held = cache.tokens if lookup else []
     keep = cache.reuse(prompt_ids)
     if stats is not None:
@@ -271,11 +272,24 @@ def generate(
                 return
             logits = only(logits, allowed_first_ids)
         token = sample(logits, temperature, top_k, top_p, generator)
+        if stats is not None:
+            stats.logprobs.append(log_probability(logits, token))
         yield token
         # P + i tokens fed so far (the cache may hold more: a verified draft is pending)
         if token in stops or i + 1 == max_new_tokens or len(prompt_ids) + i + 1 >= cache.capacity:
             return
         logits = successor.after(token, max_new_tokens - i - 2)
+
+
+def log_probability(logits: torch.Tensor, token: int) -> float:
+    return float(logits[token].float() - torch.logsumexp(logits.float(), -1))
+
+
+def check_room(prompt_tokens: int, cache: KVCache) -> None:
+    if prompt_tokens >= cache.capacity:
+        raise ValueError(
+            f"prompt of {prompt_tokens} tokens leaves no room in a context of {cache.capacity}"
+        )
 
 
 def sampling_generator(temperature: float, seed: int | None, device) -> torch.Generator | None:

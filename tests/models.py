@@ -51,7 +51,8 @@ def make_constant_model_dir(path: Path, token_text: str = "x", **overrides) -> P
     assert target is not None, token_text
     state = load_file(str(path / "model.safetensors"))
     wte = state["transformer.wte.weight"]
-    wte[target] = torch.nn.functional.normalize(torch.ones(wte.shape[1]), dim=0) * 2.0
+    # norm 4: the target's logit is 16, so the model is sure of it (as minConfidence needs)
+    wte[target] = torch.nn.functional.normalize(torch.ones(wte.shape[1]), dim=0) * 4.0
     state["transformer.ln_f.weight"] = torch.zeros_like(state["transformer.ln_f.weight"])
     state["transformer.ln_f.bias"] = wte[target].clone()
     save_file(state, str(path / "model.safetensors"))

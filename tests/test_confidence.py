@@ -1,0 +1,121 @@
+"""How sure the model was of a suggestion: each generated token's log-probability
+(`GenerationStats.logprobs`), their geometric mean over the shown text
+(`StreamStats.confidence`), and the `minConfidence` setting hiding the doubtful ones."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from lsp_server.backend import StreamStats, TextStream
+from lsp_server.completion import CompletionRequest, CompletionService
+from lsp_server.settings import Settings
+from model.generate import GenerationStats, generate
+from tests.conftest import tiny_kwargs
+from tests.hf_reference import hf_and_ours
+
+
+@pytest.mark.parametrize("lookup", [False, True])
+def test_each_generated_token_carries_its_log_probability(lookup):
+    _, lm = hf_and_ours(seed=3, **tiny_kwargs(n_positions=128))
+    prompt = [5, 6, 7, 5, 6, 7, 5, 6]  # repeats, so prompt lookup drafts some tokens
+    with torch.inference_mode():
+        first = lm(torch.tensor([prompt])).logits[0, -1]
+    allowed = torch.topk(first, 3).indices[1:].tolist()  # the constraint (token healing)
+    stats = GenerationStats()
+    out = list(generate(lm, prompt, 12, stats=stats, allowed_first_ids=allowed, lookup=lookup))
+    assert out[0] == allowed[0] and len(stats.logprobs) == len(out)
+    with torch.inference_mode():
+        logits = lm(torch.tensor([prompt + out])).logits[0, len(prompt) - 1 : -1].float()
+    want = torch.log_softmax(logits, -1).gather(1, torch.tensor(out)[:, None])[:, 0].tolist()
+    # the first among the tokens the user's text allows: how sure, given what was typed
+    want[0] = float(torch.log_softmax(logits[0, allowed], -1)[0])
+    assert stats.logprobs == pytest.approx(want, abs=1e-4)
+    assert stats.logprobs[0] > float(torch.log_softmax(logits[0], -1)[out[0]])
+
+
+CONFIDENCE_CASES = [
+    # (why, logprobs, ends, chars, expected)
+    ("the tokens that wrote the text", [-1.0, -3.0, -9.0], [2, 5, 9], 5, math.exp(-2.0)),
+    ("a token that runs past the text counts", [-1.0, -3.0, -9.0], [2, 5, 9], 3, math.exp(-2.0)),
+    ("all of them", [-1.0, -3.0], [2, 5], 50, math.exp(-2.0)),
+    ("nothing shown", [-1.0], [2], 0, None),
+    ("not reported (a remote backend)", [], [], 5, None),
+]
+
+
+@pytest.mark.parametrize(
+    "logprobs,ends,chars,expected",
+    [c[1:] for c in CONFIDENCE_CASES],
+    ids=[c[0] for c in CONFIDENCE_CASES],
+)
+def test_confidence_of_the_shown_text(logprobs, ends, chars, expected):
+    got = StreamStats(logprobs=logprobs, ends=ends).confidence(chars)
+    assert got == (pytest.approx(expected) if expected is not None else None)
+
+
+class SureBackend:
+    """Streams `line` one character per token, each with probability `p` (or none)."""
+
+    kind, description, path = "local", "scripted", None
+    fmt, vocab, token_starts, filename_header, context_size = None, None, None, False, 2048
+
+    def __init__(self, line: str, p: float | None, scores: dict[str, float] | None = None):
+        self.line, self.p, self.scores = line + "\n", p, scores
+
+    def count(self, text: str) -> int:
+        return len(text)
+
+    def stream(self, plan, uri, settings, should_stop) -> TextStream:
+        stats = StreamStats()
+
+        def texts():
+            for i in range(1, len(self.line) + 1):
+                if self.p is not None:
+                    stats.logprobs.append(math.log(self.p))
+                    stats.ends.append(i)
+                yield self.line[:i]
+
+        return TextStream(texts(), stats)
+
+    def score(self, plan, uri, settings, texts, should_stop):
+        return None if self.scores is None else [self.scores[t.strip()] for t in texts]
+
+    def forget(self, uri: str) -> None:
+        pass
+
+    def status(self) -> dict:
+        return {}
+
+
+def ask(backend, prefix: str = "x = 1\n", **settings):
+    svc = CompletionService(Settings(**{"multiline": "single", "precompute": False, **settings}))
+    svc._backend = backend
+    result = svc.complete_now(CompletionRequest("file:///c.py", 1, prefix, "\n", "c.py"))
+    svc.shutdown()
+    return result
+
+
+@pytest.mark.parametrize(
+    "p,threshold,shown",
+    [
+        (0.3, 0.5, False),  # doubtful: hidden
+        (0.6, 0.5, True),
+        (0.01, 0.0, True),  # 0 shows every suggestion
+        (None, 0.99, True),  # a backend that reports no probabilities is never gated
+    ],
+)
+def test_min_confidence_hides_doubtful_suggestions(p, threshold, shown):
+    result = ask(SureBackend("print(t)", p), min_confidence=threshold)
+    assert (result.text == "print(t)") is shown and result.status == ("ok" if shown else "empty")
+    assert result.confidence == (pytest.approx(p) if p is not None else None)
+    assert result.detail == ("" if shown else "unsure")
+
+
+def test_a_document_line_the_model_preferred_is_always_shown():
+    doc = "for t in s:\n    total += t\n\nfor t in s:\n    "
+    scores = {"print(t)": -5.0, "total += t": -1.0}
+    result = ask(SureBackend("print(t)", 0.01, scores), doc, min_confidence=0.9)
+    assert (result.text, result.source, result.confidence) == ("total += t", "document", None)
