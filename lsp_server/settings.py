@@ -104,8 +104,8 @@ class Settings:
     min_confidence: float = setting(
         0.0,
         "Hide a suggestion of the model's own when its tokens' geometric-mean probability is "
-        "below this (0.5: a fifth fewer suggestions, nearly all wrong, and 5-10 % of the right "
-        "ones; docs/benchmarks.md, section 8). Local backend; document lines always show.",
+        "below this (0.5: a fifth fewer suggestions, nearly all wrong, and about a tenth of the "
+        "right ones; docs/benchmarks.md, section 8). Local backend; document lines always show.",
         bounds=(0.0, 1.0),
     )
     repo_context: bool = setting(
