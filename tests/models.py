@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from lsp_server.backend import TextStream
 from model import GPTBigCodeConfig, GPTBigCodeForCausalLM
 from training.corpus import stdlib_root
 from training.tokenizer import train_tokenizer
@@ -57,3 +58,29 @@ def make_constant_model_dir(path: Path, token_text: str = "x", **overrides) -> P
     state["transformer.ln_f.bias"] = wte[target].clone()
     save_file(state, str(path / "model.safetensors"))
     return path
+
+
+class ScriptedBackend:
+    """A backend whose line and scores are given: the service's choice, alone."""
+
+    kind, description, path = "local", "scripted", None
+    fmt, vocab, token_starts, filename_header, context_size = None, None, None, False, 2048
+
+    def __init__(self, line: str, scores: dict[str, float] | None):
+        self.line, self.scores, self.scored = line, scores, []
+
+    def count(self, text: str) -> int:
+        return len(text) // 3 + 1
+
+    def stream(self, plan, uri, settings, should_stop) -> TextStream:
+        return TextStream(iter([self.line + "\n"]))
+
+    def score(self, plan, uri, settings, texts, should_stop):
+        self.scored.append(texts)
+        return None if self.scores is None else [self.scores[t.strip()] for t in texts]
+
+    def forget(self, uri: str) -> None:
+        pass
+
+    def status(self) -> dict:
+        return {}

@@ -15,6 +15,7 @@ from lsp_server.settings import Settings
 from model.generate import GenerationStats, generate
 from tests.conftest import tiny_kwargs
 from tests.hf_reference import hf_and_ours
+from tests.models import ScriptedBackend
 
 
 @pytest.mark.parametrize("lookup", [False, True])
@@ -56,38 +57,24 @@ def test_confidence_of_the_shown_text(logprobs, ends, chars, expected):
     assert got == (pytest.approx(expected) if expected is not None else None)
 
 
-class SureBackend:
+class SureBackend(ScriptedBackend):
     """Streams `line` one character per token, each with probability `p` (or none)."""
 
-    kind, description, path = "local", "scripted", None
-    fmt, vocab, token_starts, filename_header, context_size = None, None, None, False, 2048
-
     def __init__(self, line: str, p: float | None, scores: dict[str, float] | None = None):
-        self.line, self.p, self.scores = line + "\n", p, scores
-
-    def count(self, text: str) -> int:
-        return len(text)
+        super().__init__(line, scores)
+        self.p = p
 
     def stream(self, plan, uri, settings, should_stop) -> TextStream:
-        stats = StreamStats()
+        stats, line = StreamStats(), self.line + "\n"
 
         def texts():
-            for i in range(1, len(self.line) + 1):
+            for i in range(1, len(line) + 1):
                 if self.p is not None:
                     stats.logprobs.append(math.log(self.p))
                     stats.ends.append(i)
-                yield self.line[:i]
+                yield line[:i]
 
         return TextStream(texts(), stats)
-
-    def score(self, plan, uri, settings, texts, should_stop):
-        return None if self.scores is None else [self.scores[t.strip()] for t in texts]
-
-    def forget(self, uri: str) -> None:
-        pass
-
-    def status(self) -> dict:
-        return {}
 
 
 def ask(backend, prefix: str = "x = 1\n", **settings):

@@ -7,13 +7,12 @@ import pytest
 import torch
 
 from fim.candidates import line_candidates
-from lsp_server.backend import TextStream
 from lsp_server.completion import CompletionRequest, CompletionService
 from lsp_server.settings import Settings
 from model.generate import continuation_logprobs, new_cache, one_by_one, prefill, tree_pass
 from tests.conftest import tiny_kwargs
 from tests.hf_reference import hf_and_ours
-from tests.models import make_model_dir
+from tests.models import ScriptedBackend, make_model_dir
 from training.corpus import stdlib_root
 
 K = "for t in s:\n"
@@ -127,32 +126,6 @@ def test_a_4d_mask_is_checked():
         lm(ids, attention_mask=torch.ones(1, 1, 3, 3, dtype=torch.bool))
     with pytest.raises(ValueError, match="expected"):
         lm(ids, attention_mask=torch.ones(1, 1, 3, 4, dtype=torch.bool), position_ids=ids)
-
-
-class ScriptedBackend:
-    """A backend whose line and scores are given: the service's choice, alone."""
-
-    kind, description, path = "local", "scripted", None
-    fmt, vocab, token_starts, filename_header, context_size = None, None, None, False, 2048
-
-    def __init__(self, line: str, scores: dict[str, float] | None):
-        self.line, self.scores, self.scored = line, scores, []
-
-    def count(self, text: str) -> int:
-        return len(text) // 3 + 1
-
-    def stream(self, plan, uri, settings, should_stop) -> TextStream:
-        return TextStream(iter([self.line + "\n"]))
-
-    def score(self, plan, uri, settings, texts, should_stop):
-        self.scored.append(texts)
-        return None if self.scores is None else [self.scores[t.strip()] for t in texts]
-
-    def forget(self, uri: str) -> None:
-        pass
-
-    def status(self) -> dict:
-        return {}
 
 
 def choose(prefix: str, suffix: str, line: str, scores, **settings):
