@@ -11,11 +11,11 @@ at the line's indentation, and the document is closed again. Server runs:
     on       repoContext true,  dropEchoes true    (the defaults of session 7)
     off+lines  as off+echo, with lineCandidates true (lines the document suggests)
     on+lines   as on, with lineCandidates true    (the defaults of session 8)
-    gate0.5    as on+lines, with minConfidence 0.5 (doubtful suggestions hidden)
+    gate0.5    as on+lines, with minConfidence 0.5 (the defaults since session 11)
 
-The other runs set minConfidence 0 (the default); each reports what the values in GATES
-would have kept of its suggestions (from the server's `confidence` of each), which
-`gate0.5` checks for one value.
+The other runs set minConfidence 0 (nothing hidden); each reports what the values in
+GATES would have kept of its suggestions (from the server's `confidence` of each), which
+`gate0.5` checks for one value. `--no-costs` skips the latency-cost measurements.
 
 Reported: exact match, first-line prefix match, first-10-characters match, echo rates
 (strict: the rule post-processing applies; near: the suggestion equals any of the three
@@ -411,6 +411,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also measure, in process, what retrieval told the answer would give",
     )
+    p.add_argument(
+        "--no-costs",
+        action="store_true",
+        help="skip the retrieval and line-candidate cost measurements (quality only)",
+    )
     args = p.parse_args(argv)
     if args.random_positions:
         args.model = str(random_model(Path("runs/random-long"), args.random_positions))
@@ -441,11 +446,12 @@ def main(argv: list[str] | None = None) -> int:
             f"p50 {r['p50_ms']:.0f} ms",
             file=sys.stderr,
         )
-    results["retrieval"] = retrieval_costs(folders, holes)
+    if not args.no_costs:
+        results["retrieval"] = retrieval_costs(folders, holes)
     if args.ceiling:
         results["ceiling"] = context_ceiling(args.model, folders, holes)
         print(json.dumps(results["ceiling"]), file=sys.stderr)
-    if "on+lines" in args.configs.split(","):
+    if "on+lines" in args.configs.split(",") and not args.no_costs:
         results["line_costs"] = line_costs(args.model, folders, holes)
         print(json.dumps(results["line_costs"]), file=sys.stderr)
     if {"on", "off", "off+echo"} <= results.keys():

@@ -29,21 +29,36 @@ class StreamStats:
     prompt_tokens: int = 0
     reused_tokens: int = 0  # prompt tokens served from a cache (ours or the server's)
     generated_tokens: int = 0
-    # per generated token, where a backend reports them: its log-probability, and the
-    # length of the text generated up to and including it
+    # per generated token, where a backend reports them: its log-probability, the length
+    # of the text generated up to and including it, and the step's likeliest tokens
+    # (text, log-probability)
     logprobs: list[float] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)
+    top: list[list[tuple[str, float]]] = field(default_factory=list)
 
-    def confidence(self, chars: int) -> float | None:
-        """The geometric mean of the probabilities of the tokens that wrote the first
-        `chars` characters of the generated text: how sure the model was of them, on a
-        scale that does not fall with the length of the text. None: not reported."""
-        picked = []
-        for logprob, end in zip(self.logprobs, self.ends, strict=False):
-            picked.append(logprob)
-            if end >= chars:
+    def confidence(self, shown: str) -> float | None:
+        """How sure the model was of `shown`, the start of the generated text: at each
+        token that wrote part of it, the probability of the tokens that agree with the
+        text from there on (the one chosen, and any other that spells a beginning of it
+        or that the text is a beginning of), so that text the model could spell in
+        several ways is not read as doubt; the geometric mean over those tokens, a scale
+        that does not fall with the text's length. None: not reported."""
+        picked, start = [], 0
+        for i, (logprob, end) in enumerate(zip(self.logprobs, self.ends, strict=False)):
+            if start >= len(shown):
                 break
-        return math.exp(sum(picked) / len(picked)) if picked and chars > 0 else None
+            rest = shown[start:]
+            agree = [lp for t, lp in (self.top[i] if i < len(self.top) else ()) if _agrees(t, rest)]
+            mass = sum(math.exp(lp) for lp in agree)
+            picked.append(max(math.exp(logprob), min(1.0, mass)))
+            start = end
+        if not picked:
+            return None
+        return math.exp(sum(math.log(max(p, 1e-12)) for p in picked) / len(picked))
+
+
+def _agrees(token: str, rest: str) -> bool:
+    return bool(token) and (rest.startswith(token) or token.startswith(rest))
 
 
 @dataclass

@@ -282,7 +282,10 @@ class CompletionService:
             if line is not None:
                 done.text, done.source = line, "document"
         if done.text and done.source == "model":
-            done.confidence = stats.confidence(len(plan.finisher.healed) + len(done.text))
+            shown = plan.finisher.healed + done.text
+            if text.startswith(shown + "\n"):
+                shown += "\n"  # the line's end is part of what is suggested
+            done.confidence = stats.confidence(shown)
             if done.confidence is not None and done.confidence < self.settings.min_confidence:
                 done.text, done.detail = "", "unsure"  # the model doubts it: show nothing
         done.status = "ok" if done.text else "empty"

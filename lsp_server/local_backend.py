@@ -87,6 +87,7 @@ class LocalBackend:
         if not ids:
             return TextStream(iter(()), stats)
         engine = self.engine
+        vocab = engine.vocab_texts
         run = engine.generate(
             ids,
             plan.max_new_tokens,
@@ -109,6 +110,10 @@ class LocalBackend:
                     stats.generated_tokens = len(tokens)
                     stats.reused_tokens = run.reused_tokens
                     stats.logprobs.append(run.stats.logprobs[-1])
+                    ids, logprobs = run.stats.top[-1]
+                    stats.top.append(
+                        [(text_of(vocab, i), lp) for i, lp in zip(ids, logprobs, strict=True)]
+                    )
                     stats.ends.append(len(text))
                     yield text
             except Exception:
@@ -138,3 +143,8 @@ class LocalBackend:
         return engine.logprobs(
             ids, [engine.encode(t) for t in texts], cache=cache, should_stop=should_stop
         )
+
+
+def text_of(vocab: list[str], token: int) -> str:
+    """A token's text ("" for the padding ids a model may have past its tokenizer's)."""
+    return vocab[token] if token < len(vocab) else ""

@@ -102,10 +102,10 @@ class Settings:
         "only).",
     )
     min_confidence: float = setting(
-        0.0,
-        "Hide a suggestion of the model's own when its tokens' geometric-mean probability is "
-        "below this (0.5: a fifth fewer suggestions, nearly all wrong, and about a tenth of the "
-        "right ones; docs/benchmarks.md, section 8). Local backend; document lines always show.",
+        0.5,
+        "Hide a suggestion of the model's own when the model was less sure of its text than "
+        "this (0.5 hides a sixth of suggestions, nine in ten of them wrong; 0 shows all: "
+        "docs/benchmarks.md, section 8). Local backend; document lines always show.",
         bounds=(0.0, 1.0),
     )
     repo_context: bool = setting(

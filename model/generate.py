@@ -19,6 +19,7 @@ from .modeling import GPTBigCodeForCausalLM
 
 PREFILL_CHUNK = 1024
 LOOKUP_OVERLAP = 4  # prompt-lookup's longest n-gram
+TOP_ALTERNATIVES = 8  # the likeliest tokens kept per step in `GenerationStats.top`
 
 __all__ = [
     "GenerationStats",
@@ -41,6 +42,9 @@ class GenerationStats:
     # each yielded token's log-probability under the model's distribution (within the
     # allowed first tokens, before temperature or top-p): how sure the model was of it
     logprobs: list[float] = field(default_factory=list)
+    # per yielded token, the likeliest tokens at that step (ids, log-probabilities in the
+    # same distribution): what else the model would have written there
+    top: list[tuple[list[int], list[float]]] = field(default_factory=list)
 
     @property
     def prefilled_tokens(self) -> int:
@@ -273,7 +277,7 @@ def generate(
             logits = only(logits, allowed_first_ids)
         token = sample(logits, temperature, top_k, top_p, generator)
         if stats is not None:
-            stats.logprobs.append(log_probability(logits, token))
+            record(stats, logits, token)
         yield token
         # P + i tokens fed so far (the cache may hold more: a verified draft is pending)
         if token in stops or i + 1 == max_new_tokens or len(prompt_ids) + i + 1 >= cache.capacity:
@@ -281,8 +285,12 @@ def generate(
         logits = successor.after(token, max_new_tokens - i - 2)
 
 
-def log_probability(logits: torch.Tensor, token: int) -> float:
-    return float(logits[token].float() - torch.logsumexp(logits.float(), -1))
+def record(stats: GenerationStats, logits: torch.Tensor, token: int) -> None:
+    """Add `token`'s log-probability and the step's likeliest tokens to `stats`."""
+    logp = torch.log_softmax(logits.float(), -1)
+    top = torch.topk(logp, min(TOP_ALTERNATIVES, logp.numel()))
+    stats.logprobs.append(float(logp[token]))
+    stats.top.append((top.indices.tolist(), top.values.tolist()))
 
 
 def check_room(prompt_tokens: int, cache: KVCache) -> None:

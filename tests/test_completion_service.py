@@ -11,6 +11,9 @@ from lsp_server.settings import Settings
 from tests.models import make_constant_model_dir, make_model_dir
 from training.corpus import stdlib_root
 
+# Tests below that need a suggestion shown set min_confidence=0: random weights are unsure
+# of everything, and the default hides what the model doubts.
+
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
@@ -88,7 +91,9 @@ def test_failed_reload_keeps_the_old_model(service, tmp_path):
 
 def test_healing_strips_the_removed_text(tmp_path):
     path = make_constant_model_dir(tmp_path / "heal")
-    svc = CompletionService(Settings(model=str(path), max_new_tokens=3, token_healing=True))
+    svc = CompletionService(
+        Settings(model=str(path), max_new_tokens=3, token_healing=True, min_confidence=0)
+    )
     svc.load().result()
     # The cursor follows "    " on an empty line: the prompt backs up to "\n   " and the
     # first token must start with " "; the suggestion never repeats the removed space.
@@ -100,7 +105,9 @@ def test_on_a_blank_line_the_first_token_stays_on_that_line(tmp_path):
     # A model whose favourite token is a newline: elsewhere that ends the suggestion
     # at once; on a blank line the next best token that stays on the line is taken.
     path = make_constant_model_dir(tmp_path / "nl", token_text="Ċ")  # byte-level "\n"
-    svc = CompletionService(Settings(model=str(path), max_new_tokens=3, multiline="single"))
+    svc = CompletionService(
+        Settings(model=str(path), max_new_tokens=3, multiline="single", min_confidence=0)
+    )
     svc.load().result()
     blank = svc.complete_now(CompletionRequest("file:///n.py", 1, "x = 1\n\n", "\n"))
     assert blank.status == "ok" and blank.text.strip() and "\n" not in blank.text
@@ -110,7 +117,9 @@ def test_on_a_blank_line_the_first_token_stays_on_that_line(tmp_path):
 
 def test_the_suggestion_after_an_accept_is_ready_and_the_same(tmp_path):
     path = make_model_dir(tmp_path, n_positions=1024)
-    base = dict(model=str(path), max_new_tokens=6, context_tokens=700, multiline="single")
+    base = dict(
+        model=str(path), max_new_tokens=6, context_tokens=700, multiline="single", min_confidence=0
+    )
     ahead = CompletionService(Settings(**base))
     plain = CompletionService(Settings(**base, precompute=False))
     ahead.load().result(), plain.load().result()
@@ -132,7 +141,9 @@ def test_the_suggestion_after_an_accept_is_ready_and_the_same(tmp_path):
 
 def test_a_new_request_stops_the_look_ahead(tmp_path, monkeypatch):
     path = make_model_dir(tmp_path, n_positions=1024)
-    svc = CompletionService(Settings(model=str(path), max_new_tokens=6, multiline="single"))
+    svc = CompletionService(
+        Settings(model=str(path), max_new_tokens=6, multiline="single", min_confidence=0)
+    )
     svc.load().result()
     source = (stdlib_root() / "textwrap.py").read_text()[:2000] + "\n    x = "
     first = svc.complete_now(request(source, 1))
@@ -163,7 +174,9 @@ def test_a_new_request_stops_the_look_ahead(tmp_path, monkeypatch):
 
 def test_an_accept_during_the_look_ahead_waits_for_it(tmp_path, monkeypatch):
     path = make_model_dir(tmp_path, n_positions=1024)
-    svc = CompletionService(Settings(model=str(path), max_new_tokens=6, multiline="single"))
+    svc = CompletionService(
+        Settings(model=str(path), max_new_tokens=6, multiline="single", min_confidence=0)
+    )
     svc.load().result()
     source = (stdlib_root() / "textwrap.py").read_text()[:2000] + "\n    x = "
     started, gate, look_ahead = threading.Event(), threading.Event(), svc._look_ahead

@@ -1,6 +1,6 @@
 """How sure the model was of a suggestion: each generated token's log-probability
-(`GenerationStats.logprobs`), their geometric mean over the shown text
-(`StreamStats.confidence`), and the `minConfidence` setting hiding the doubtful ones."""
+and the likeliest alternatives (`GenerationStats.logprobs`, `.top`), the agreeing mass
+per token over the shown text (`StreamStats.confidence`), and the `minConfidence` setting hiding the doubtful ones."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_each_generated_token_carries_its_log_probability(lookup):
     allowed = torch.topk(first, 3).indices[1:].tolist()  # the constraint (token healing)
     stats = GenerationStats()
     out = list(generate(lm, prompt, 12, stats=stats, allowed_first_ids=allowed, lookup=lookup))
-    assert out[0] == allowed[0] and len(stats.logprobs) == len(out)
+    assert out[0] == allowed[0] and len(stats.logprobs) == len(out) == len(stats.top)
     with torch.inference_mode():
         logits = lm(torch.tensor([prompt + out])).logits[0, len(prompt) - 1 : -1].float()
     want = torch.log_softmax(logits, -1).gather(1, torch.tensor(out)[:, None])[:, 0].tolist()
@@ -35,25 +35,56 @@ def test_each_generated_token_carries_its_log_probability(lookup):
     want[0] = float(torch.log_softmax(logits[0, allowed], -1)[0])
     assert stats.logprobs == pytest.approx(want, abs=1e-4)
     assert stats.logprobs[0] > float(torch.log_softmax(logits[0], -1)[out[0]])
+    ids, logprobs = stats.top[0]  # the allowed ones first, the rest impossible
+    assert ids[:2] == allowed and logprobs[0] == pytest.approx(want[0], abs=1e-4)
+    assert logprobs[2] == float("-inf")
+    ids, logprobs = stats.top[1]  # a free step: the model's own likeliest, best first
+    assert ids[0] == out[1] and logprobs == sorted(logprobs, reverse=True)
+    assert logprobs == pytest.approx(torch.log_softmax(logits[1], -1)[ids].tolist(), abs=1e-4)
 
 
+L = math.log
 CONFIDENCE_CASES = [
-    # (why, logprobs, ends, chars, expected)
-    ("the tokens that wrote the text", [-1.0, -3.0, -9.0], [2, 5, 9], 5, math.exp(-2.0)),
-    ("a token that runs past the text counts", [-1.0, -3.0, -9.0], [2, 5, 9], 3, math.exp(-2.0)),
-    ("all of them", [-1.0, -3.0], [2, 5], 50, math.exp(-2.0)),
-    ("nothing shown", [-1.0], [2], 0, None),
-    ("not reported (a remote backend)", [], [], 5, None),
+    # (why, logprobs, ends, top alternatives per token, shown text, expected)
+    ("the tokens that wrote the text", [-1.0, -3.0, -9.0], [2, 5, 9], [], "ab(de", math.exp(-2.0)),
+    ("one that runs past it counts", [-1.0, -3.0, -9.0], [2, 5, 9], [], "ab(", math.exp(-2.0)),
+    ("all of them", [-1.0, -3.0], [2, 5], [], "x" * 50, math.exp(-2.0)),
+    (
+        "another spelling of the same text agrees",  # "])" or "]" then ")"
+        [L(0.4)],
+        [2],
+        [[("])", L(0.4)), ("]", L(0.3)), ("])\n", L(0.2)), (")", L(0.1))]],
+        "])",
+        0.9,
+    ),
+    (
+        "a longer token agrees where the text ends",
+        [L(0.5), L(0.2)],
+        [3, 5],
+        [[("abc", L(0.5)), ("ab", L(0.1)), ("b", L(0.4))], [("d\n", L(0.2)), ("d", L(0.6))]],
+        "abcd",
+        math.sqrt(0.6 * 0.8),
+    ),
+    (
+        "tokens that disagree do not count",
+        [L(0.25)],
+        [1],
+        [[("x", L(0.25)), ("y", L(0.5)), ("xz", L(0.25))]],
+        "x\n",
+        0.25,
+    ),
+    ("nothing shown", [-1.0], [2], [], "", None),
+    ("not reported (a remote backend)", [], [], [], "abcde", None),
 ]
 
 
 @pytest.mark.parametrize(
-    "logprobs,ends,chars,expected",
+    "logprobs,ends,top,shown,expected",
     [c[1:] for c in CONFIDENCE_CASES],
     ids=[c[0] for c in CONFIDENCE_CASES],
 )
-def test_confidence_of_the_shown_text(logprobs, ends, chars, expected):
-    got = StreamStats(logprobs=logprobs, ends=ends).confidence(chars)
+def test_confidence_of_the_shown_text(logprobs, ends, top, shown, expected):
+    got = StreamStats(logprobs=logprobs, ends=ends, top=top).confidence(shown)
     assert got == (pytest.approx(expected) if expected is not None else None)
 
 
