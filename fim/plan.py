@@ -32,6 +32,7 @@ class PlanOptions:
     max_lines: int = 16
     snippet_share: float = 0.0  # of the prompt budget for other files' snippets
     drop_echoes: bool = True
+    window_ahead: bool = False  # the prompt a moved prefix window will need (fim.prompt)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ def plan_completion(
         filename_header=options.filename_header,
         heal=options.heal,
         snippet_share=options.snippet_share,
+        window_ahead=options.window_ahead,
     )
     prompt = build_prompt(
         prefix,

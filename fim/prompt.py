@@ -14,6 +14,11 @@ The windows over a long file must not slide one line per keystroke either:
 * the suffix window is whole lines after the cursor up to a fixed share of the budget,
   so it does not change while the user types at the cursor.
 
+When the prefix window does jump, everything after its start is computed again (with
+absolute positions nothing behind a moved start can be reused). `window_ahead` builds
+the prompt that the jump will lead to, one grid line later, so that the jump can be
+computed while the user is idle rather than when it comes.
+
 Cuts fall only on line boundaries (after a "\\n", so a CRLF is never split); a single
 line longer than the whole budget is cut inside, keeping the part nearest the cursor.
 """
@@ -46,6 +51,7 @@ class PromptOptions:
     filename_header: bool = True
     snippet_share: float = 0.0  # of the budget for other files (0: none)
     heal: bool = True
+    window_ahead: bool = False  # the prefix window one grid line later than fits
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class Prompt:
     healed: str  # text cut from the cursor end that the first token must start with
     fim: bool  # False: plain left-to-right completion (model without FIM tokens)
     snippets: tuple[str, ...] = ()  # the other files' windows placed ahead, as text
+    room: int = 0  # tokens that can be typed before the prefix window moves (`prefix_start`)
 
 
 def _line_starts(text: str) -> list[int]:
@@ -78,34 +85,47 @@ def _tail_within(text: str, budget: int, count: TokenCounter, chars_per_token: f
     return text[-keep:] if keep else ""
 
 
-def _earliest_fitting(text: str, cuts: list[int], budget: int, count: TokenCounter) -> int | None:
+def _earliest_fitting(
+    text: str, cuts: list[int], budget: int, count: TokenCounter
+) -> tuple[int | None, int]:
     """The earliest of `cuts` (ascending offsets) from which the rest of `text` fits in
-    `budget` tokens, counting span by span from the end; None if not even the last."""
-    total, chosen = 0, None
+    `budget` tokens, counting span by span from the end (None if not even the last), and
+    the tokens from there."""
+    total, chosen, used = 0, None, 0
     for i in range(len(cuts) - 1, -1, -1):
         end = cuts[i + 1] if i + 1 < len(cuts) else len(text)
         total += count(text[cuts[i] : end])  # spans repeat across keystrokes: callers cache
         if total > budget:
             break
-        chosen = cuts[i]
-    return chosen
+        chosen, used = cuts[i], total
+    return chosen, used
+
+
+def prefix_start(
+    prefix: str, budget: int, count: TokenCounter, block_lines: int = 16, ahead: int = 0
+) -> tuple[int, int]:
+    """Where the prefix window starts: the first grid line whose tail fits `budget` tokens
+    up to the cursor (or `ahead` grid lines after it, while there are such lines); and the
+    room, the tokens that can still be typed before the window that fits must move (0
+    where it is not on the grid: a block too big for the budget)."""
+    if budget <= 0 or not prefix:
+        return len(prefix), 0
+    starts = _line_starts(prefix)
+    grid = starts[::block_lines]  # block boundaries, counted from the top of the file
+    chosen, used = _earliest_fitting(prefix, grid, budget, count)
+    if chosen is not None:
+        return grid[min(grid.index(chosen) + ahead, len(grid) - 1)], budget - used
+    # Even the last block is too big: fall back to whole lines, then to part of one line.
+    lines = [s for s in starts if s >= grid[-1]]
+    chosen, _ = _earliest_fitting(prefix, lines, budget, count)
+    if chosen is not None:
+        return chosen, 0
+    return len(prefix) - len(_tail_within(prefix[lines[-1] :], budget, count)), 0
 
 
 def prefix_window(prefix: str, budget: int, count: TokenCounter, block_lines: int = 16) -> str:
     """The text from the first grid line whose tail fits `budget` tokens up to the cursor."""
-    if budget <= 0 or not prefix:
-        return ""
-    starts = _line_starts(prefix)
-    grid = starts[::block_lines]  # block boundaries, counted from the top of the file
-    chosen = _earliest_fitting(prefix, grid, budget, count)
-    if chosen is not None:
-        return prefix[chosen:]
-    # Even the last block is too big: fall back to whole lines, then to part of one line.
-    lines = [s for s in starts if s >= grid[-1]]
-    chosen = _earliest_fitting(prefix, lines, budget, count)
-    if chosen is not None:
-        return prefix[chosen:]
-    return _tail_within(prefix[lines[-1] :], budget, count)
+    return prefix[prefix_start(prefix, budget, count, block_lines)[0] :]
 
 
 def suffix_window(suffix: str, budget: int, count: TokenCounter) -> str:
@@ -162,18 +182,20 @@ def build_prompt(
         pieces += header
         budget -= 1 + sum(count(p) for p in header if not isinstance(p, Special))
 
+    ahead = int(options.window_ahead)
     if fmt is None:
-        window = prefix_window(prefix, budget, count, options.block_lines)
-        window, healed = _heal(window, options, token_starts, vocab)
-        return Prompt(pieces + ([window] if window else []), window, "", healed, fim=False)
+        start, room = prefix_start(prefix, budget, count, options.block_lines, ahead)
+        window, healed = _heal(prefix[start:], options, token_starts, vocab)
+        pieces += [window] if window else []
+        return Prompt(pieces, window, "", healed, fim=False, room=room)
 
     budget -= 3  # the three FIM tokens
     suffix_budget = int(budget * options.suffix_share)
     suf = suffix_window(suffix, suffix_budget, count)
-    pre = prefix_window(prefix, budget - suffix_budget, count, options.block_lines)
-    pre, healed = _heal(pre, options, token_starts, vocab)
+    start, room = prefix_start(prefix, budget - suffix_budget, count, options.block_lines, ahead)
+    pre, healed = _heal(prefix[start:], options, token_starts, vocab)
     pieces += fmt.layout(pre, suf, options.order)
-    return Prompt(pieces, pre, suf, healed, fim=True, snippets=tuple(placed))
+    return Prompt(pieces, pre, suf, healed, fim=True, snippets=tuple(placed), room=room)
 
 
 def _heal(window: str, options: PromptOptions, token_starts, vocab) -> tuple[str, str]:

@@ -105,6 +105,13 @@ class Backend(Protocol):
         (fewer when `should_stop()` turns true); None: this backend cannot tell."""
         ...
 
+    def warm(
+        self, plan: Plan, uri: str, settings: Settings, should_stop: Callable[[], bool]
+    ) -> int:
+        """Compute the plan's prompt ahead of need, so that a later request that shares it
+        costs less; returns the tokens computed (0: nothing to do, or not supported)."""
+        ...
+
     def forget(self, uri: str) -> None: ...
 
     def status(self) -> dict[str, Any]: ...

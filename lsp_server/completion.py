@@ -24,12 +24,12 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
-from fim.candidates import line_candidates
 from fim.plan import Plan, PlanOptions, plan_completion
 from fim.prompt import Snippet
 
 from .backend import Backend, BackendUnavailable, TextStream, open_backend
 from .completion_types import Completion, CompletionRequest, Ticket
+from .line_choice import likelier_line
 from .lookahead import Lookahead, Mark
 from .repo_context import RepoContext
 from .settings import RELOAD_KEYS, Settings
@@ -42,6 +42,9 @@ log = logging.getLogger("bigcode_ls")
 # Characters of context handed to the prompt builder per prompt token of budget: more
 # than any tokenizer packs into a token, so the budget, not this, limits the prompt.
 CHARS_PER_TOKEN = 32
+# Compute the prompt of the prefix window's next position while idle once fewer tokens
+# than this can be typed before it moves (fim.prompt): at most about a block's worth.
+WARM_ROOM_TOKENS = 128
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -203,6 +206,9 @@ class CompletionService:
         if after is not None:  # runs once the worker has nothing newer to do
             mark = self._ahead.mark(after)
             self._worker.submit(lambda: self._look_ahead(after, mark))
+        if self._precompute() and result.room is not None and result.room < WARM_ROOM_TOKENS:
+            seen = self._ahead.requests
+            self._worker.submit(lambda: self._warm(request, seen))
         return result
 
     def _precompute(self) -> bool:
@@ -224,6 +230,28 @@ class CompletionService:
 
         deadline = time.monotonic() + settings.deadline_ms / 1000
         self._ahead.store(request, settings, self._guarded(request, interrupted, deadline))
+
+    def _warm(self, request: CompletionRequest, seen: int) -> None:
+        """On the worker, once nothing newer waits: compute the prompt that the prefix
+        window's next move leads to (`window_ahead`) into the document's spare cache, so
+        that the keystroke that moves it does not recompute the whole window. Stops at
+        the next chunk when any request comes; what was computed stays for the next try."""
+        backend = self._backend
+        with self._lock:
+            closed = request.uri not in self._latest
+        if backend is None or closed:
+            return
+
+        def stop() -> bool:
+            return self._ahead.requests != seen
+
+        try:
+            plan = self._plan(request, backend, self._snippets(request), window_ahead=True)
+            if not stop():
+                backend.warm(plan, request.uri, self.settings, stop)
+        except Exception:
+            log.exception("computing ahead failed for %s", request.uri)
+            backend.forget(request.uri)
 
     def _refusal(self, interrupted: Callable[[], str | None]) -> Completion | None:
         """An answer without running the model, when there is a reason not to."""
@@ -270,6 +298,7 @@ class CompletionService:
             prompt_tokens=stats.prompt_tokens,
             reused_tokens=stats.reused_tokens,
             context=tuple(s.path for s in snippets),
+            room=plan.prompt.room,
         )
         if reason := interrupted():
             done.status = reason
@@ -278,7 +307,10 @@ class CompletionService:
             done.detail = "deadline"  # cut short: the suggestion is a prefix of the full one
         done.text = plan.finisher.finish(text)
         if self.settings.line_candidates and not plan.multiline and "\n" not in done.text:
-            line = self._likelier_line(request, plan, backend, snippets, done.text, should_stop)
+            window = self.window_chars()
+            line = likelier_line(
+                backend, plan, request, self.settings, snippets, window, done.text, should_stop
+            )
             if line is not None:
                 done.text, done.source = line, "document"
         if done.text and done.source == "model":
@@ -290,34 +322,6 @@ class CompletionService:
                 done.text, done.detail = "", "unsure"  # the model doubts it: show nothing
         done.status = "ok" if done.text else "empty"
         return done
-
-    def _likelier_line(
-        self,
-        request: CompletionRequest,
-        plan: Plan,
-        backend: Backend,
-        snippets: list[Snippet],
-        suggestion: str,
-        should_stop: Callable[[], bool],
-    ) -> str | None:
-        """A line the document suggests (`fim.candidates`) that the model finds likelier
-        than its own single-line `suggestion`, or None. Each is scored as the whole line
-        the model would have written, its end included, so a short line wins only if the
-        model would end it there."""
-        window = self.window_chars()
-        found = line_candidates(
-            request.prefix[-window:], request.suffix[:window], [s.text for s in snippets]
-        )
-        finisher = plan.finisher
-        lines = [c for c in found if finisher.finish(finisher.healed + c + "\n") == c]
-        if not lines:
-            return None
-        texts = [finisher.healed + line + "\n" for line in (suggestion, *lines)]
-        scores = backend.score(plan, request.uri, self.settings, texts, should_stop)
-        if not scores or len(scores) < 2 or should_stop():
-            return None
-        best = max(range(1, len(scores)), key=scores.__getitem__)
-        return lines[best - 1] if scores[best] > scores[0] else None
 
     def _read(self, stream: TextStream, plan: Plan, uri: str) -> str:
         """The stream's text up to where the finisher is done (the stream is closed then,
@@ -338,7 +342,13 @@ class CompletionService:
             return []
         return self.context.snippets(request.uri, request.prefix, request.suffix)
 
-    def _plan(self, request: CompletionRequest, backend: Backend, snippets: list[Snippet]) -> Plan:
+    def _plan(
+        self,
+        request: CompletionRequest,
+        backend: Backend,
+        snippets: list[Snippet],
+        window_ahead: bool = False,
+    ) -> Plan:
         s = self.settings
         options = PlanOptions(
             budget=self._budget(backend),
@@ -350,6 +360,7 @@ class CompletionService:
             max_lines=s.max_lines,
             snippet_share=s.repo_context_share,
             drop_echoes=s.drop_echoes,
+            window_ahead=window_ahead,
         )
         # The tokenizer refuses lone surrogates (valid in LSP's UTF-16, not in UTF-8).
         return plan_completion(

@@ -28,8 +28,9 @@ class Completion:
     detail: str = ""
     context: tuple[str, ...] = ()  # the labels of the repository snippets in the prompt
     source: str = "model"  # or "document": a line from the document (`fim.candidates`) won
-    # the model's own suggestion: its tokens' geometric-mean probability (None: not known)
+    # how sure the model was of its own suggestion (`StreamStats.confidence`; None: unknown)
     confidence: float | None = None
+    room: int | None = None  # prompt tokens that can be typed before the prefix window moves
 
     @property
     def prefilled_tokens(self) -> int:

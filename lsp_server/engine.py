@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from model import ModelLoadError, load_model, load_tokenizer, set_threads
-from model.generate import GenerationStats, continuation_logprobs, generate, new_cache
+from model.generate import GenerationStats, continuation_logprobs, extend, generate, new_cache
 from model.loading import token_starts, token_texts
 from model.packed import onednn_problem, pack_linears, parameter_count
 
@@ -207,6 +207,11 @@ class Engine:
         return cache.nbytes
 
     @staticmethod
+    def reusable(cache: Any, prompt_ids: Sequence[int]) -> int:
+        """How many of the prompt's tokens `cache` holds already."""
+        return cache.reusable(prompt_ids)
+
+    @staticmethod
     def forget(cache: Any) -> None:
         """Empty a cache (the next request computes its whole prompt)."""
         cache.truncate(0)
@@ -240,6 +245,10 @@ class Engine:
             lookup=lookup,
         )
         return Generation(tokens, stats)
+
+    def extend(self, prompt_ids: Sequence[int], cache: Any, should_stop: Callable[[], bool]) -> int:
+        """Compute `prompt_ids` into `cache` ahead of need (see `model.generate.extend`)."""
+        return extend(self.lm, cache, prompt_ids, should_stop)
 
     def logprobs(
         self,

@@ -88,10 +88,15 @@ class LocalBackend:
             return TextStream(iter(()), stats)
         engine = self.engine
         vocab = engine.vocab_texts
+        session = self._session(uri, settings)
+        if session.spare is not None and engine.reusable(session.spare, ids) > engine.reusable(
+            session.cache, ids
+        ):  # computed ahead (`warm`): the spare becomes the document's cache
+            session.cache, session.spare = session.spare, session.cache
         run = engine.generate(
             ids,
             plan.max_new_tokens,
-            cache=self._session(uri, settings).cache,
+            cache=session.cache,
             should_stop=should_stop,
             allowed_first_ids=plan.allowed_first_ids(self.vocab) or None,
             temperature=settings.temperature,
@@ -122,6 +127,21 @@ class LocalBackend:
             stats.reused_tokens = run.reused_tokens
 
         return TextStream(texts(), stats)
+
+    def warm(
+        self, plan: Plan, uri: str, settings: Settings, should_stop: Callable[[], bool]
+    ) -> int:
+        """Compute the plan's prompt ahead of need into the document's spare cache (see
+        `Session.spare`), stopping between chunks when `should_stop()`; the request that
+        needs it later takes that cache. Returns the tokens computed."""
+        ids = self.encode(plan.prompt.pieces)
+        session = self._session(uri, settings)
+        engine = self.engine
+        if not settings.document_cache or engine.reusable(session.cache, ids) >= len(ids) - 1:
+            return 0
+        capacity = session.cache.capacity
+        spare = self.sessions.spare(session, lambda: engine.new_cache(capacity), engine.cache_bytes)
+        return engine.extend(ids[:-1], spare, should_stop)
 
     def score(
         self,

@@ -44,6 +44,12 @@ class Lookahead:
         self._awaited: tuple[str, str, str] | None = None  # set when the last request is it
         self.hits = 0
 
+    @property
+    def requests(self) -> int:
+        """Real requests so far: work queued at one count is moot once it changes."""
+        with self._lock:
+            return self._requests
+
     @staticmethod
     def after(request: CompletionRequest, result: Completion) -> CompletionRequest | None:
         """The request that accepting `result` would lead to, or None when there is

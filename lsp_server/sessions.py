@@ -21,6 +21,9 @@ log = logging.getLogger("bigcode_ls")
 class Session:
     cache: Any  # an engine's opaque cache object
     nbytes: int
+    # a second cache, made on demand, that holds a prompt computed ahead of need (the one
+    # a moved prefix window will lead to); a request takes whichever serves it better
+    spare: Any = None
 
 
 class SessionPool:
@@ -48,6 +51,19 @@ class SessionPool:
                 log.info("evicted the KV cache of %s (memory budget)", evicted)
             self._sessions[uri] = session
         return session
+
+    def spare(self, session: Session, make: Callable[[], Any], nbytes: Callable[[Any], int]) -> Any:
+        """The session's spare cache, made when it has none. One session at a time holds
+        one (the others' are freed first), so computing ahead costs one cache at most."""
+        with self._lock:
+            for other in self._sessions.values():
+                if other is not session and other.spare is not None:
+                    other.nbytes -= nbytes(other.spare)
+                    other.spare = None
+        if session.spare is None:
+            session.spare = make()
+            session.nbytes += nbytes(session.spare)
+        return session.spare
 
     def peek(self, uri: str) -> Session | None:
         """The document's session, if it has one (for benchmarks and tests)."""

@@ -20,12 +20,14 @@ from .modeling import GPTBigCodeForCausalLM
 PREFILL_CHUNK = 1024
 LOOKUP_OVERLAP = 4  # prompt-lookup's longest n-gram
 TOP_ALTERNATIVES = 8  # the likeliest tokens kept per step in `GenerationStats.top`
+EXTEND_CHUNK = 32  # tokens per pass of `extend`: how long a caller may wait for it to stop
 
 __all__ = [
     "GenerationStats",
     "common_prefix_len",
     "continuation_logprobs",
     "decode_one",
+    "extend",
     "generate",
     "new_cache",
     "prefill",
@@ -75,6 +77,27 @@ def prefill(
             ids = torch.tensor([piece], dtype=torch.long, device=cache.k.device)
             logits = lm(ids, past_key_values=cache, logits_to_keep=1).logits[0, -1]
     return logits
+
+
+def extend(
+    lm: GPTBigCodeForCausalLM,
+    cache: KVCache,
+    token_ids: Sequence[int],
+    should_stop: Callable[[], bool] | None = None,
+    chunk: int = EXTEND_CHUNK,
+) -> int:
+    """Make the cache hold `token_ids`: keep its common prefix with them and compute the
+    rest a chunk at a time, asking `should_stop()` before each chunk (what is computed
+    stays: a later call, or a prompt that shares it, goes on from there). Background
+    work that a real request must be able to interrupt; returns the tokens computed."""
+    token_ids = list(token_ids)[: cache.capacity]
+    keep = common_prefix_len(cache.tokens, token_ids)
+    cache.truncate(keep)
+    for start in range(keep, len(token_ids), chunk):
+        if should_stop is not None and should_stop():
+            return start - keep
+        prefill(lm, cache, token_ids[start : start + chunk])
+    return len(token_ids) - keep
 
 
 def decode_one(lm: GPTBigCodeForCausalLM, cache: KVCache, token_id: int) -> torch.Tensor:

@@ -82,5 +82,8 @@ class ScriptedBackend:
     def forget(self, uri: str) -> None:
         pass
 
+    def warm(self, plan, uri, settings, should_stop) -> int:
+        return 0
+
     def status(self) -> dict:
         return {}

@@ -1,0 +1,50 @@
+"""Lines the document suggests, weighed against the model's own (`lineCandidates`).
+
+The model, writing token by token, rarely reproduces a line the file already holds; as a
+judge of a complete line it does well. `fim.candidates` finds the lines; the backend
+scores each, and the model's suggestion, as the whole line it would have written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from fim.candidates import line_candidates
+
+if TYPE_CHECKING:
+    from fim.plan import Plan
+    from fim.prompt import Snippet
+
+    from .backend import Backend
+    from .completion_types import CompletionRequest
+    from .settings import Settings
+
+
+def likelier_line(
+    backend: Backend,
+    plan: Plan,
+    request: CompletionRequest,
+    settings: Settings,
+    snippets: Sequence[Snippet],
+    window: int,
+    suggestion: str,
+    should_stop: Callable[[], bool],
+) -> str | None:
+    """A line the document (`window` characters either side of the cursor) or a snippet
+    suggests that the model finds likelier than its own single-line `suggestion`, or
+    None. Each is scored with its end included, so a short line wins only if the model
+    would end it there."""
+    found = line_candidates(
+        request.prefix[-window:], request.suffix[:window], [s.text for s in snippets]
+    )
+    finisher = plan.finisher
+    lines = [c for c in found if finisher.finish(finisher.healed + c + "\n") == c]
+    if not lines:
+        return None
+    texts = [finisher.healed + line + "\n" for line in (suggestion, *lines)]
+    scores = backend.score(plan, request.uri, settings, texts, should_stop)
+    if not scores or len(scores) < 2 or should_stop():
+        return None
+    best = max(range(1, len(scores)), key=scores.__getitem__)
+    return lines[best - 1] if scores[best] > scores[0] else None
