@@ -283,6 +283,7 @@ def status(ls: BigCodeServer, params: Any) -> dict:
                 "generatedTokens": last.generated_tokens,
                 "promptTokens": last.prompt_tokens,
                 "reusedTokens": last.reused_tokens,
+                "room": last.room,
                 "context": list(last.context),
                 "source": last.source,
                 "confidence": last.confidence,

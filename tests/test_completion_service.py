@@ -252,7 +252,7 @@ def test_the_prefix_windows_next_position_is_computed_while_idle(tmp_path):
     for precompute in (True, False):
         results = typing_line_by_line(tmp_path, precompute)
         assert all(r.status in ("ok", "empty") for r in results)
-        moves = [b for a, b in zip(results, results[1:], strict=False) if b.room > a.room]
+        moves = [b for a, b in zip(results, results[1:], strict=False) if b.room > a.room + 16]
         assert len(moves) >= 3
         share = [m.prefilled_tokens / m.prompt_tokens for m in moves]
         if precompute:  # the move finds its prompt computed: a line's tokens are new

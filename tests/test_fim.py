@@ -9,7 +9,14 @@ import pytest
 from fim.formats import SANTACODER, STARCODER, Special, detect_format
 from fim.healing import Vocabulary, heal_boundary
 from fim.postprocess import PostOptions, is_multiline, postprocess
-from fim.prompt import PromptOptions, Snippet, build_prompt, prefix_window, suffix_window
+from fim.prompt import (
+    PromptOptions,
+    Snippet,
+    build_prompt,
+    prefix_start,
+    prefix_window,
+    suffix_window,
+)
 from fim.transform import fim_transform
 
 
@@ -104,6 +111,22 @@ def test_prefix_window_moves_in_blocks_while_typing():
         starts.append(prefix_window(base + typed, 500, chars, 16).split("\n", 1)[0])
     changes = sum(1 for a, b in zip(starts, starts[1:], strict=False) if a != b)
     assert changes <= 2  # ~170 keystrokes, the window jumped at most twice
+
+
+def test_the_window_ahead_starts_one_grid_line_later_and_room_counts_down():
+    base = numbered(300)
+    start, room = prefix_start(base, 500, chars, 16)
+    ahead, _ = prefix_start(base, 500, chars, 16, ahead=1)
+    lines_between = base[start:ahead].count("\n")
+    assert base[start - 1] == "\n" and lines_between == 16 and 0 <= room
+    assert chars(base[start:]) + room == 500
+    # typing what the room holds moves the window to where `ahead` put it
+    assert prefix_start(base + "x" * 4 * room, 500, chars, 16)[0] == start
+    typed = "x" * 4 * (room + 1)  # room + 1 more tokens
+    assert prefix_start(base + typed, 500, chars, 16)[0] == ahead
+    # at the last grid line there is nothing further ahead
+    short = numbered(10)
+    assert prefix_start(short, 500, chars, 16, ahead=1)[0] == 0
 
 
 def test_suffix_window_is_whole_lines_and_stable():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from model import GPTBigCodeConfig, GPTBigCodeForCausalLM, KVCache
-from model.generate import common_prefix_len, generate, new_cache, prefill, sample
+from model.generate import common_prefix_len, extend, generate, new_cache, prefill, sample
 from tests.conftest import tiny_kwargs
 from tests.hf_reference import hf_and_ours
 
@@ -144,6 +144,34 @@ def test_prefill_in_chunks_matches_one_pass():
     a = prefill(lm, KVCache(lm.config), ids, chunk=37)
     b = prefill(lm, KVCache(lm.config), ids, chunk=512)
     assert (a - b).abs().max() < 1e-5
+
+
+def test_extend_computes_ahead_in_chunks_and_keeps_what_it_did_when_stopped():
+    _, lm = hf_and_ours(**tiny_kwargs(n_positions=128))
+    prompt = list(range(1, 80))
+    cache, asks = new_cache(lm), []
+
+    def stop_at_the_third_chunk() -> bool:
+        asks.append(1)
+        return len(asks) == 3
+
+    assert extend(lm, cache, prompt, stop_at_the_third_chunk, chunk=16) == 32
+    assert cache.tokens == prompt[:32]  # two chunks done, and kept
+    assert extend(lm, cache, prompt, chunk=16) == len(prompt) - 32  # goes on from there
+    # A prompt that parts from the cached one is computed from where they part.
+    edited = prompt[:50] + [90, 91]
+    assert extend(lm, cache, edited, chunk=16) == 2 and cache.tokens == edited
+    # What was computed ahead is what a cold start computes: same tokens follow.
+    fed = []
+    import model.generate as engine
+
+    real = engine.prefill
+    engine.prefill = lambda lm_, c, ids, **kw: (fed.append(len(ids)), real(lm_, c, ids, **kw))[1]
+    try:
+        warm = list(generate(lm, edited + [7], 6, cache=cache))
+    finally:
+        engine.prefill = real
+    assert fed == [1] and warm == list(generate(lm, edited + [7], 6))
 
 
 def test_cache_reports_memory_and_truncates_in_place():
