@@ -130,8 +130,8 @@ class Settings:
     )
     precompute: bool = setting(
         True,
-        "While a suggestion is shown and the model is idle, compute the one that follows "
-        "accepting it, so that it appears at once (local backend only).",
+        "While the model is idle, compute the suggestion that follows accepting the one "
+        "shown, and a prompt window's next position, ahead of need (local backend only).",
     )
     quantize: str = setting(
         "auto",
