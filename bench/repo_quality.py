@@ -100,13 +100,13 @@ def unpack(wheels: Path, root: Path) -> list[Path]:
     return out
 
 
-def package_holes(folder: Path, n: int) -> list[dict]:
+def package_holes(folder: Path, n: int, seed: int = 0) -> list[dict]:
     files = []
     for f in iter_repo_files(folder):
         text = read_source(f.path)
         if text and f.relpath.endswith(".py"):
             files.append(SimpleNamespace(relpath=f.relpath, text=text))
-    holes = line_holes(files, n, seed=0)
+    holes = line_holes(files, n, seed=seed)
     for h in holes:
         h["path"] = folder / h["file"]
     return holes
@@ -395,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--model", default="", help="model directory (default: the bundled one)")
     p.add_argument("--holes-per-package", type=int, default=90)
+    p.add_argument("--seed", type=int, default=0, help="another draw of holes (1: for choosing)")
     p.add_argument("--wheels", type=Path, default=Path("runs/wheels"))
     p.add_argument("--workspaces", type=Path, default=Path("runs/repos"))
     p.add_argument("--json", type=Path, default=Path("docs/results/repo_quality.json"))
@@ -422,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = {"contextTokens": args.context_tokens} if args.context_tokens else {}
 
     folders = unpack(args.wheels, args.workspaces)
-    holes = {f.name: package_holes(f, args.holes_per_package) for f in folders}
+    holes = {f.name: package_holes(f, args.holes_per_package, args.seed) for f in folders}
     if args.typed_word:
         holes = {name: [type_first_word(h) for h in hs] for name, hs in holes.items()}
     total = sum(len(h) for h in holes.values())
