@@ -7,6 +7,7 @@ request reuses the longest common token prefix and prefills only the rest.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fim.formats import Special, detect_format
@@ -139,9 +140,10 @@ class LocalBackend:
         engine = self.engine
         if not settings.document_cache or engine.reusable(session.cache, ids) >= len(ids) - 1:
             return 0
-        capacity = session.cache.capacity
-        spare = self.sessions.spare(session, lambda: engine.new_cache(capacity), engine.cache_bytes)
-        return engine.extend(ids[:-1], spare, should_stop)
+        capacity, budget = session.cache.capacity, int(settings.cache_mib * (1 << 20))
+        make = partial(engine.new_cache, capacity)
+        spare = self.sessions.spare(session, make, engine.cache_bytes, budget)
+        return 0 if spare is None else engine.extend(ids[:-1], spare, should_stop)
 
     def score(
         self,

@@ -52,18 +52,31 @@ class SessionPool:
             self._sessions[uri] = session
         return session
 
-    def spare(self, session: Session, make: Callable[[], Any], nbytes: Callable[[Any], int]) -> Any:
-        """The session's spare cache, made when it has none. One session at a time holds
-        one (the others' are freed first), so computing ahead costs one cache at most."""
+    def spare(
+        self,
+        session: Session,
+        make: Callable[[], Any],
+        nbytes: Callable[[Any], int],
+        budget_bytes: int,
+    ) -> Any:
+        """The session's spare cache, made when it has none and the memory budget leaves
+        room for it (else None: nothing is evicted for work ahead of need). One session
+        at a time holds one (the others' are freed first)."""
         with self._lock:
             for other in self._sessions.values():
                 if other is not session and other.spare is not None:
                     other.nbytes -= nbytes(other.spare)
                     other.spare = None
-        if session.spare is None:
-            session.spare = make()
-            session.nbytes += nbytes(session.spare)
-        return session.spare
+            if session.spare is not None:
+                return session.spare
+            room = budget_bytes - self._bytes()
+        if room < session.nbytes:  # a spare is as big as the session's cache
+            return None
+        spare = make()
+        with self._lock:
+            session.spare = spare
+            session.nbytes += nbytes(spare)
+        return spare
 
     def peek(self, uri: str) -> Session | None:
         """The document's session, if it has one (for benchmarks and tests)."""

@@ -8,6 +8,7 @@ import pytest
 
 from lsp_server.completion import CompletionRequest, CompletionService
 from lsp_server.completion_types import Completion
+from lsp_server.sessions import Session, SessionPool
 from lsp_server.settings import Settings
 from tests.models import make_constant_model_dir, make_model_dir
 from training.corpus import stdlib_root
@@ -259,3 +260,19 @@ def test_the_prefix_windows_next_position_is_computed_while_idle(tmp_path):
             assert max(share) < 0.2, share
         else:  # the whole window after its start is computed at the move
             assert min(share) > 0.5, share
+
+
+def test_one_spare_cache_at_a_time_and_only_within_the_memory_budget():
+    class Cache:
+        capacity = 10
+
+    pool, size = SessionPool(), (lambda cache: 100)
+    a, b = (pool.get(uri, 10, lambda n: Session(Cache(), 100), 1000) for uri in "ab")
+    spare = pool.spare(a, Cache, size, 1000)
+    assert spare is not None and a.nbytes == 200 and pool.summary()[1] == 300
+    assert pool.spare(a, Cache, size, 1000) is spare  # kept while it is of use
+    assert pool.spare(b, Cache, size, 1000) is b.spare is not None
+    assert a.spare is None and a.nbytes == 100 and pool.summary()[1] == 300  # a's freed
+    # with no room left for one more cache, none is made and nothing is evicted
+    assert pool.spare(a, Cache, size, 250) is None
+    assert b.spare is None and pool.summary() == (["a", "b"], 200)
