@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             max_new_tokens=48,
             multiline="single",
             precompute=False,  # holes are scored, not accepted
+            min_confidence=0,  # what each model writes, none hidden
         )
         service = CompletionService(settings)
         engine = service.load().result()

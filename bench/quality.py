@@ -8,7 +8,8 @@
 Each is run for PSM and SPM prompts, with and without token healing, and once with the
 int8 weight-only model (the quality delta of `quantize="int8"`); `+default-kernels`
 turns `packedLinears` off (PyTorch's default CPU kernels); `+lines` turns
-`lineCandidates` on (off otherwise, so that older configurations mean what they did).
+`lineCandidates` on (off otherwise, so that older configurations mean what they did),
+`+gate` `minConfidence` 0.5 (0 otherwise).
 
     python -m bench.quality [--model DIR] [--holes 400] [--humaneval 300]
 
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         multiline="single",
         precompute=False,  # holes are scored, not accepted
         line_candidates=False,  # `+lines` turns it on
+        min_confidence=0,  # `+gate` hides what the model doubts, as the server's default does
     )
     service = CompletionService(base)
     engine = service.load().result()
@@ -188,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             fim_order=order,
             token_healing="+heal" in config,
             line_candidates="+lines" in config,
+            min_confidence=0.5 if "+gate" in config else 0.0,
             **weights,
         )
         row = {"stdlib": evaluate(service, holes, f"{config} stdlib", run_tests=False)}

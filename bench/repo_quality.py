@@ -194,6 +194,7 @@ def context_ceiling(model: str, folders: list[Path], holes: dict[str, list[dict]
                 precompute=False,
                 line_candidates=False,
                 repo_context=context is not None,
+                min_confidence=0,
             )
             service = CompletionService(settings, context=context)
             service.load().result()
@@ -359,7 +360,7 @@ def line_costs(model: str, folders: list[Path], holes: dict[str, list[dict]]) ->
     from lsp_server.completion import CompletionRequest, CompletionService
     from lsp_server.settings import Settings
 
-    base = Settings(model=model, threads=1, multiline="single", precompute=False)
+    base = Settings(model=model, threads=1, multiline="single", precompute=False, min_confidence=0)
     ms: dict[bool, list[float]] = {False: [], True: []}
     extra = []  # on minus off, for the requests that had candidate lines
     for folder in folders:

@@ -108,7 +108,12 @@ def score_model(model: Path, holes: list[dict], threads: int, **settings) -> dic
 
     service = CompletionService(
         Settings(
-            model=str(model), threads=threads, multiline="single", precompute=False, **settings
+            model=str(model),
+            threads=threads,
+            multiline="single",
+            precompute=False,
+            min_confidence=0,  # a model's own suggestions, none hidden, before and after
+            **settings,
         )
     )
     service.load().result()
