@@ -106,10 +106,16 @@ class Backend(Protocol):
         ...
 
     def warm(
-        self, plan: Plan, uri: str, settings: Settings, should_stop: Callable[[], bool]
+        self,
+        plan: Plan,
+        keep: Plan,
+        uri: str,
+        settings: Settings,
+        should_stop: Callable[[], bool],
     ) -> int:
-        """Compute the plan's prompt ahead of need, so that a later request that shares it
-        costs less; returns the tokens computed (0: nothing to do, or not supported)."""
+        """Compute `plan`'s prompt ahead of need, so that a later request that shares it
+        costs less, without losing what serves `keep`'s (the document as it is now);
+        returns the tokens computed (0: nothing to do, or not supported)."""
         ...
 
     def forget(self, uri: str) -> None: ...

@@ -246,9 +246,11 @@ class CompletionService:
             return self._ahead.requests != seen
 
         try:
-            plan = self._plan(request, backend, self._snippets(request), window_ahead=True)
-            if not stop():
-                backend.warm(plan, request.uri, self.settings, stop)
+            snippets = self._snippets(request)
+            now = self._plan(request, backend, snippets)
+            ahead = self._plan(request, backend, snippets, window_ahead=True)
+            if ahead.prompt.pieces != now.prompt.pieces and not stop():
+                backend.warm(ahead, now, request.uri, self.settings, stop)
         except Exception:
             log.exception("computing ahead failed for %s", request.uri)
             backend.forget(request.uri)

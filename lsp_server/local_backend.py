@@ -90,10 +90,7 @@ class LocalBackend:
         engine = self.engine
         vocab = engine.vocab_texts
         session = self._session(uri, settings)
-        if session.spare is not None and engine.reusable(session.spare, ids) > engine.reusable(
-            session.cache, ids
-        ):  # computed ahead (`warm`): the spare becomes the document's cache
-            session.cache, session.spare = session.spare, session.cache
+        self._prefer(session, ids)
         run = engine.generate(
             ids,
             plan.max_new_tokens,
@@ -130,20 +127,38 @@ class LocalBackend:
         return TextStream(texts(), stats)
 
     def warm(
-        self, plan: Plan, uri: str, settings: Settings, should_stop: Callable[[], bool]
+        self,
+        plan: Plan,
+        keep: Plan,
+        uri: str,
+        settings: Settings,
+        should_stop: Callable[[], bool],
     ) -> int:
-        """Compute the plan's prompt ahead of need into the document's spare cache (see
-        `Session.spare`), stopping between chunks when `should_stop()`; the request that
-        needs it later takes that cache. Returns the tokens computed."""
+        """Compute `plan`'s prompt ahead of need into the document's spare cache (see
+        `Session.spare`) while its cache keeps serving `keep`'s, the document as it is:
+        of the two caches the one that holds more of `keep`'s prompt stays the document's
+        and the other is extended. Stops between chunks when `should_stop()`; returns the
+        tokens computed."""
+        if not settings.document_cache:
+            return 0
         ids = self.encode(plan.prompt.pieces)
         session = self._session(uri, settings)
         engine = self.engine
-        if not settings.document_cache or engine.reusable(session.cache, ids) >= len(ids) - 1:
+        self._prefer(session, self.encode(keep.prompt.pieces))
+        if engine.reusable(session.cache, ids) >= len(ids) - 1:
             return 0
         capacity, budget = session.cache.capacity, int(settings.cache_mib * (1 << 20))
         make = partial(engine.new_cache, capacity)
         spare = self.sessions.spare(session, make, engine.cache_bytes, budget)
         return 0 if spare is None else engine.extend(ids[:-1], spare, should_stop)
+
+    def _prefer(self, session: Session, ids: list[int]) -> None:
+        """Make the session's cache the one of its two that holds more of prompt `ids`
+        (a prompt computed ahead of need makes the spare the better one)."""
+        engine = self.engine
+        spare = session.spare
+        if spare is not None and engine.reusable(spare, ids) > engine.reusable(session.cache, ids):
+            session.cache, session.spare = spare, session.cache
 
     def score(
         self,

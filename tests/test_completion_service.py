@@ -7,8 +7,6 @@ import threading
 import pytest
 
 from lsp_server.completion import CompletionRequest, CompletionService
-from lsp_server.completion_types import Completion
-from lsp_server.sessions import Session, SessionPool
 from lsp_server.settings import Settings
 from tests.models import make_constant_model_dir, make_model_dir
 from training.corpus import stdlib_root
@@ -223,56 +221,3 @@ def test_quantize_auto_picks_int8_only_for_large_models_on_a_cpu(tmp_path, monke
     assert Engine.load(str(path), quantize="none").lm.config.extra.get("quantized") is None
     ids = small.encode("def f(x):\n    return")
     assert len(list(large.generate(ids, 8).tokens)) == 8
-
-
-def typing_line_by_line(tmp_path, precompute: bool) -> list[Completion]:
-    """One request per typed line, each after the previous one's idle work is done; the
-    prefix window moves every 16 lines or so."""
-    path = make_model_dir(tmp_path / str(precompute), n_positions=512)
-    settings = Settings(
-        model=str(path),
-        max_new_tokens=4,
-        context_tokens=256,
-        multiline="single",
-        min_confidence=0,
-        line_candidates=False,
-        precompute=precompute,
-    )
-    svc = CompletionService(settings)
-    svc.load().result()
-    text, results = "".join(f"v{i} = {i}\n" for i in range(40)), []
-    for i in range(40, 100):
-        text += f"v{i} = {i}\n"
-        results.append(svc.complete_now(CompletionRequest("file:///w.py", i, text, "\n", "w.py")))
-        svc._worker.submit(lambda: None).result()  # idle: the work queued ahead is done
-    svc.shutdown()
-    return results
-
-
-def test_the_prefix_windows_next_position_is_computed_while_idle(tmp_path):
-    for precompute in (True, False):
-        results = typing_line_by_line(tmp_path, precompute)
-        assert all(r.status in ("ok", "empty") for r in results)
-        moves = [b for a, b in zip(results, results[1:], strict=False) if b.room > a.room + 16]
-        assert len(moves) >= 3
-        share = [m.prefilled_tokens / m.prompt_tokens for m in moves]
-        if precompute:  # the move finds its prompt computed: a line's tokens are new
-            assert max(share) < 0.2, share
-        else:  # the whole window after its start is computed at the move
-            assert min(share) > 0.5, share
-
-
-def test_one_spare_cache_at_a_time_and_only_within_the_memory_budget():
-    class Cache:
-        capacity = 10
-
-    pool, size = SessionPool(), (lambda cache: 100)
-    a, b = (pool.get(uri, 10, lambda n: Session(Cache(), 100), 1000) for uri in "ab")
-    spare = pool.spare(a, Cache, size, 1000)
-    assert spare is not None and a.nbytes == 200 and pool.summary()[1] == 300
-    assert pool.spare(a, Cache, size, 1000) is spare  # kept while it is of use
-    assert pool.spare(b, Cache, size, 1000) is b.spare is not None
-    assert a.spare is None and a.nbytes == 100 and pool.summary()[1] == 300  # a's freed
-    # with no room left for one more cache, none is made and nothing is evicted
-    assert pool.spare(a, Cache, size, 250) is None
-    assert b.spare is None and pool.summary() == (["a", "b"], 200)
