@@ -113,6 +113,9 @@ def run_replay(
         "contextTokens": args.context,
         "maxNewTokens": args.max_new_tokens,
         "deadlineMs": deadline_ms,
+        # every suggestion shown, as before minConfidence: random weights are unsure of
+        # all of them, and the accepts and look-aheads need suggestions
+        "minConfidence": 0.0,
         **(extra or {}),
     }
     threads = ["--threads", str(args.threads)] if args.threads else []

@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                 "cacheMib": args.cache_mib,
                 "contextTokens": 1024,
                 "deadlineMs": 10_000,
+                "minConfidence": 0.0,  # the same work as before the gate, whatever the weights
             }
         }
     )
