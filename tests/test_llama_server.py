@@ -69,7 +69,9 @@ def suggestions(service: CompletionService, points) -> list[str]:
     return out
 
 
-BASE = Settings(token_healing=False, precompute=False, threads=1, fim_order="psm")
+# min_confidence 0: the same generations on both sides (a remote reports no probabilities,
+# so only the local backend would hide what it doubts)
+BASE = Settings(token_healing=False, precompute=False, threads=1, fim_order="psm", min_confidence=0)
 
 
 def test_infill_matches_the_local_engine_greedy(llama):
