@@ -9,7 +9,7 @@ Each is run for PSM and SPM prompts, with and without token healing, and once wi
 int8 weight-only model (the quality delta of `quantize="int8"`); `+default-kernels`
 turns `packedLinears` off (PyTorch's default CPU kernels); `+lines` turns
 `lineCandidates` on (off otherwise, so that older configurations mean what they did),
-`+gate` `minConfidence` 0.5 (0 otherwise).
+`+gate` the default `minConfidence` (0 otherwise).
 
     python -m bench.quality [--model DIR] [--holes 400] [--humaneval 300]
 
@@ -29,6 +29,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from bench.repo_quality import gates
 from fim.holes import line_holes, score
 from lsp_server.completion import CompletionRequest, CompletionService
 from lsp_server.settings import Settings
@@ -107,7 +108,7 @@ TABLES = "encodings/"
 
 def evaluate(service: CompletionService, items: list[dict], label: str, run_tests: bool) -> dict:
     exact = passed = prefix10 = 0
-    hits = []
+    hits, shown = [], []
     bar = Progress(len(items), label)
     examples = []
     for i, item in enumerate(items):
@@ -119,6 +120,8 @@ def evaluate(service: CompletionService, items: list[dict], label: str, run_test
         exact += hit
         prefix10 += first10
         hits.append(hit)
+        if text:
+            shown.append({"exact": hit, "first10": first10, "confidence": result.confidence})
         if run_tests:
             passed += passes(item, text)
         if len(examples) < 8:
@@ -129,6 +132,8 @@ def evaluate(service: CompletionService, items: list[dict], label: str, run_test
         "n": len(items),
         "exact_match": exact / len(items),
         "first10_match": prefix10 / len(items),
+        "suggestions": len(shown),
+        "gates": gates(shown),  # what each minConfidence would keep (exact when it is 0 here)
         "examples": examples,
     }
     code = [
@@ -166,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         multiline="single",
         precompute=False,  # holes are scored, not accepted
         line_candidates=False,  # `+lines` turns it on
-        min_confidence=0,  # `+gate` hides what the model doubts, as the server's default does
+        min_confidence=0,  # `+gate`: hide what the model doubts, as the server does by default
     )
     service = CompletionService(base)
     engine = service.load().result()
@@ -190,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             fim_order=order,
             token_healing="+heal" in config,
             line_candidates="+lines" in config,
-            min_confidence=0.5 if "+gate" in config else 0.0,
+            min_confidence=Settings().min_confidence if "+gate" in config else 0.0,
             **weights,
         )
         row = {"stdlib": evaluate(service, holes, f"{config} stdlib", run_tests=False)}
