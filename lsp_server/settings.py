@@ -104,7 +104,7 @@ class Settings:
     min_confidence: float = setting(
         0.4,
         "Hide a suggestion of the model's own when the model was less sure of its text than "
-        "this (0.4 hides about a tenth of suggestions, nearly all wrong; 0 shows all: "
+        "this (0.4 hides up to a tenth of suggestions, nearly all wrong; 0 shows all: "
         "docs/benchmarks.md, section 8). Local backend; document lines always show.",
         bounds=(0.0, 1.0),
     )
