@@ -207,8 +207,9 @@ class CompletionService:
             mark = self._ahead.mark(after)
             self._worker.submit(lambda: self._look_ahead(after, mark))
         if self._precompute() and result.room is not None and result.room < WARM_ROOM_TOKENS:
-            seen = self._ahead.requests
-            self._worker.submit(lambda: self._warm(request, seen))
+            seen = self._ahead.requests  # read first: a request after it stops the work
+            if not self._superseded(request, serial):  # a request before it: no work for this one
+                self._worker.submit(lambda: self._warm(request, seen))
         return result
 
     def _precompute(self) -> bool:
