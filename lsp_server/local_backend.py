@@ -113,10 +113,8 @@ class LocalBackend:
                     stats.generated_tokens = len(tokens)
                     stats.reused_tokens = run.reused_tokens
                     stats.logprobs.append(run.stats.logprobs[-1])
-                    ids, logprobs = run.stats.top[-1]
-                    stats.top.append(
-                        [(text_of(vocab, i), lp) for i, lp in zip(ids, logprobs, strict=True)]
-                    )
+                    likeliest = zip(*run.stats.top[-1], strict=True)
+                    stats.top.append([(text_of(vocab, i), lp) for i, lp in likeliest])
                     stats.ends.append(len(text))
                     yield text
             except Exception:
