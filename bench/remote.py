@@ -4,9 +4,14 @@ The same replay as bench/latency.py (typing a function back into a 1,700-line fi
 completion request after each key, over stdio as an editor would) runs three times in
 one process: with the in-process engine, then with the remote backend against a
 `llama-server` serving the same bundled model (converted to GGUF, float32) over the
-OpenAI route and over llama.cpp's /infill. Each side gets one thread of the two cores.
-Besides latency it records the prompt tokens the server had to evaluate per request
-(its `timings`: prompt_n evaluated, cache_n taken from its prompt cache).
+OpenAI route (twice: nothing hidden, and with `minConfidence` on, which asks the server
+for each token's likeliest alternatives, `n_probs`) and over llama.cpp's /infill. Each
+side gets one thread of the two cores. Besides latency it records the prompt tokens the
+server had to evaluate per request (its `timings`: prompt_n evaluated, cache_n taken
+from its prompt cache).
+
+Then, paired so that a machine's drift cannot bias it, the server's own decode time per
+token with and without `n_probs` on the same prompts, asked in alternating order.
 
     python -m bench.remote [--chars 200] [--json docs/results/remote.json]
 """
@@ -15,13 +20,49 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import urllib.request
 from pathlib import Path
 
 from bench.latency import FILE, FUNCTION, replay_points, run_replay
 from bench.llama_cpp import LlamaServer, cache_dir, convert
 from lsp_server.engine import bundled_model_path
 from training.corpus import stdlib_root
+
+# (name, protocol, minConfidence): 0 asks for no probabilities; the gated run measures
+# what asking for them (n_probs 8 a token) costs the server
+REMOTE_RUNS = [
+    ("openai", "openai", 0.0),
+    ("openai_gated", "openai", 0.4),
+    ("llamacpp", "llamacpp", 0.0),
+]
+
+
+def probability_cost(url: str, source: str, pairs: int = 40, tokens: int = 16) -> dict:
+    """The server's decode time per token (its `timings.predicted_per_token_ms`) without
+    and with `n_probs` 8, on the same growing prompts, alternating which goes first."""
+    times: dict[int, list[float]] = {0: [], 8: []}
+    for k in range(pairs):
+        prompt = "<fim_prefix><fim_suffix>\n<fim_middle>" + source[: 3000 + k]
+        for n in (0, 8) if k % 2 else (8, 0):
+            body = {"prompt": prompt, "max_tokens": tokens, "temperature": 0, "ignore_eos": True}
+            body.update({"n_probs": n} if n else {})
+            request = urllib.request.Request(
+                url + "/v1/completions",
+                json.dumps(body).encode(),
+                {"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=60) as r:
+                times[n].append(json.load(r)["timings"]["predicted_per_token_ms"])
+    without, with_ = (statistics.median(times[n]) for n in (0, 8))
+    print(f"decode per token: {without:.2f} ms, with n_probs 8 {with_:.2f} ms", file=sys.stderr)
+    return {
+        "pairs": pairs,
+        "ms_per_token": without,
+        "ms_per_token_n_probs": with_,
+        "ratio": with_ / without,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,17 +83,20 @@ def main(argv: list[str] | None = None) -> int:
     runs = {"local": run_replay(True, typed, base, at, args, extra=common, label="in-process")}
     server = LlamaServer(gguf, threads=1).start()
     try:
-        for protocol in ("openai", "llamacpp"):
+        probabilities = probability_cost(server.url, source)
+        for name, protocol, gate in REMOTE_RUNS:
             remote = {
                 **common,
                 "backend": protocol,
                 "remoteUrl": server.url,
                 "tokenizer": str(model),
+                "minConfidence": gate,
             }
-            runs[protocol] = run_replay(True, typed, base, at, args, extra=remote, label=protocol)
+            runs[name] = run_replay(True, typed, base, at, args, extra=remote, label=name)
     finally:
         server.stop()
     result = {"file": FILE, "typed_chars": len(typed), "context_tokens": args.context, **runs}
+    result["probability_cost"] = probabilities
     for name, run in runs.items():
         evaluated = run["mean_prefilled_tokens"]
         share = 1 - evaluated / run["mean_prompt_tokens"]
@@ -63,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({share:.1%} from cache)",
             file=sys.stderr,
         )
-    for name in ("openai", "llamacpp"):
+    for name, _, _ in REMOTE_RUNS:
         result[f"{name}_p50_ratio"] = runs[name]["p50_ms"] / runs["local"]["p50_ms"]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")

@@ -35,6 +35,7 @@ from fim.formats import STARCODER, TEMPLATES, FimFormat, detect_format, format_f
 
 from .backend import BackendUnavailable, StreamStats, TextStream
 from .http_stream import HttpClient, HttpError, Stopped
+from .remote_events import event_probabilities, event_text, read_usage, record_probabilities
 
 if TYPE_CHECKING:
     from fim.plan import Plan
@@ -45,6 +46,10 @@ log = logging.getLogger("bigcode_ls")
 CHARS_PER_TOKEN_ESTIMATE = 3  # code averages 3-4 characters a token: estimate high
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 5.0
+# the likeliest tokens asked for per generated token, for `minConfidence`: llama.cpp's
+# `n_probs` as many as the local engine records; OpenAI's legacy `logprobs` allows 5
+LLAMA_CPP_TOP = 8
+OPENAI_TOP = 5
 
 
 class RemoteConfigError(ValueError):
@@ -152,6 +157,7 @@ class RemoteBackend:
         self.context_size = settings.context_tokens + settings.max_new_tokens + 1
         self.extra = read_extra(settings.remote_extra)
         self.count = lru_cache(maxsize=8192)(self._count)
+        self.probabilities_refused = False
 
     @classmethod
     def open(
@@ -291,6 +297,7 @@ class RemoteBackend:
                 "return_tokens": self.tokenizer is not None,  # to stop where we would
                 "timings_per_token": True,
                 **sampling,
+                **self._probabilities(settings),
             }
             return "/infill", {**body, **self.extra}
         body = {
@@ -300,6 +307,7 @@ class RemoteBackend:
             "stream_options": {"include_usage": True},  # vLLM reports cached tokens there
             "stop": list(self.fmt.stop_texts) if self.fmt else [],
             **sampling,
+            **self._probabilities(settings),
         }
         if settings.remote_model:
             body["model"] = settings.remote_model
@@ -311,28 +319,65 @@ class RemoteBackend:
             body["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}
         return self._path("/completions"), {**body, **self.extra}
 
+    def _probabilities(self, settings: Settings) -> dict[str, int]:
+        """The request's fields that ask for the generated tokens' probabilities: only
+        when `minConfidence` will read them, and not of a server that refused them."""
+        if settings.min_confidence <= 0 or self.probabilities_refused:
+            return {}
+        if self.kind == "llamacpp" or self.server == "llamacpp":
+            return {"n_probs": LLAMA_CPP_TOP}  # its /v1/completions ignores `logprobs`
+        return {"logprobs": OPENAI_TOP}
+
+    def _events(
+        self, plan: Plan, settings: Settings, should_stop: Callable[[], bool]
+    ) -> Iterator[dict]:
+        """The server's events for `plan`. A server that rejects the request for asking
+        for probabilities (HTTP 400 or 422) is asked again without them, and never again
+        with them: its suggestions are then shown ungated."""
+        path, body = self.request_body(plan, settings)
+        events = self.client.stream_events(path, body, should_stop)
+        try:
+            first = next(events, None)
+        except HttpError as exc:
+            asked = any(k in body for k in ("n_probs", "logprobs"))
+            if not asked or exc.status not in (400, 422):
+                raise
+            self.probabilities_refused = True
+            log.warning("the server refused token probabilities (%s): minConfidence is off", exc)
+            path, body = self.request_body(plan, settings)
+            events = self.client.stream_events(path, body, should_stop)
+            first = next(events, None)
+        try:
+            if first is not None:
+                yield first
+                yield from events
+        finally:
+            events.close()
+
     def stream(
         self, plan: Plan, uri: str, settings: Settings, should_stop: Callable[[], bool]
     ) -> TextStream:
         self.health.check()
-        path, body = self.request_body(plan, settings)
         stats = StreamStats(prompt_tokens=sum(self.count(p) for p in plan.prompt.pieces))
-        events = self.client.stream_events(path, body, should_stop)
+        events = self._events(plan, settings, should_stop)
 
         def texts() -> Iterator[str]:
-            text, answered = "", False
+            text, answered, recording = "", False, True
             try:
                 for event in events:
                     if not answered:  # the server is up, whether or not we read to the end
                         answered = True
                         self.health.succeeded()
-                    piece = _event_text(event)
-                    _read_usage(event, stats)
+                    piece = event_text(event)
+                    read_usage(event, stats)
                     if self.stop_ids.intersection(event.get("tokens") or ()):
                         break  # a special token: the local engine stops there too
                     if piece:
-                        text += piece
+                        start, text = len(text), text + piece
                         stats.generated_tokens += 1
+                        recording = recording and record_probabilities(
+                            stats, event_probabilities(event), start, len(text)
+                        )
                         yield text
                 self.health.succeeded()
             except Stopped:
@@ -346,31 +391,3 @@ class RemoteBackend:
                     self.totals.add(stats)
 
         return TextStream(texts(), stats, close=events.close)
-
-
-def _event_text(event: dict) -> str:
-    """The new text in one streamed event (OpenAI `choices[0].text`, llama.cpp `content`)."""
-    if "content" in event:
-        return str(event.get("content") or "")
-    choices = event.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        return str(choices[0].get("text") or "")
-    return ""
-
-
-def _read_usage(event: dict, stats: StreamStats) -> None:
-    """Prompt tokens the server evaluated and took from its cache, where it says so:
-    llama.cpp's `timings` (prompt_n evaluated, cache_n reused), OpenAI-style `usage`
-    (vLLM: prompt_tokens_details.cached_tokens)."""
-    timings = event.get("timings")
-    if isinstance(timings, dict) and isinstance(timings.get("prompt_n"), int):
-        cached = timings.get("cache_n") if isinstance(timings.get("cache_n"), int) else 0
-        stats.prompt_tokens = timings["prompt_n"] + cached
-        stats.reused_tokens = cached
-        return
-    usage = event.get("usage")
-    if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
-        stats.prompt_tokens = usage["prompt_tokens"]
-        details = usage.get("prompt_tokens_details")
-        if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int):
-            stats.reused_tokens = details["cached_tokens"]

@@ -104,8 +104,8 @@ class Settings:
     min_confidence: float = setting(
         0.4,
         "Hide a suggestion of the model's own when the model was less sure of its text than "
-        "this (0.4 hides up to a tenth of suggestions, nearly all wrong; 0 shows all: "
-        "docs/benchmarks.md, section 8). Local backend; document lines always show.",
+        "this (0.4 hides up to a tenth, nearly all wrong; 0 shows all; a remote server that "
+        "reports no probabilities is not gated; docs/benchmarks.md §8). Lines of the document show.",
         bounds=(0.0, 1.0),
     )
     repo_context: bool = setting(

@@ -2,12 +2,15 @@
 
 It speaks just enough of the OpenAI completions protocol (and llama.cpp's /infill and
 /props) to test the remote backend's client side: streaming, errors, garbage, streams
-that break off, slow servers, and whether the client hung up.
+that break off, slow servers, and whether the client hung up. Asked for token
+probabilities (`n_probs` or `logprobs`), it reports each token's from `Script.probs`,
+with one alternative token holding the rest, in the dialect of the server it plays.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,7 +27,10 @@ class Script:
     tokens: list[str] = field(default_factory=lambda: ["    return", " a", " +", " b", "\n"])
     token_delay_s: float = 0.0
     models: list[str] = field(default_factory=lambda: ["bigcode/starcoder"])
+    owned_by: str = ""  # "llamacpp" plays llama.cpp's OpenAI-compatible dialect
     n_ctx: int = 4096
+    probs: list[float] | None = None  # per token, when asked (default 0.9 each)
+    refuse_probs: bool = False  # HTTP 400 to a request that asks for probabilities
 
 
 class FakeServer:
@@ -44,7 +50,10 @@ class FakeServer:
             def do_GET(self) -> None:
                 outer.requests.append({"path": self.path, "headers": dict(self.headers)})
                 if self.path.endswith("/models"):
-                    data = [{"id": m, "object": "model"} for m in outer.script.models]
+                    owner = outer.script.owned_by
+                    data = [
+                        {"id": m, "object": "model", "owned_by": owner} for m in outer.script.models
+                    ]
                     self._json(200, {"object": "list", "data": data})
                 elif self.path == "/props":
                     n_ctx = outer.script.n_ctx
@@ -62,17 +71,22 @@ class FakeServer:
                 if s.mode == "status":
                     self._raw(s.status, s.error_body.encode())
                     return
+                asked = "n_probs" in body or "logprobs" in body
+                if s.refuse_probs and asked:
+                    self._json(400, {"error": {"message": "unknown field: logprobs"}})
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 try:
-                    self._stream(s, native=self.path == "/infill")
+                    dialect = "" if not asked else "llama" if "n_probs" in body else "openai"
+                    self._stream(s, native=self.path == "/infill", dialect=dialect)
                     outer.streams_done += 1
                 except (BrokenPipeError, ConnectionResetError):
                     outer.hangups += 1
 
-            def _stream(self, s: Script, native: bool) -> None:
+            def _stream(self, s: Script, native: bool, dialect: str) -> None:
                 if s.mode == "garbage":
                     self._chunk(b"data: {not json at all\n\n")
                     self._chunk(b"")
@@ -85,6 +99,9 @@ class FakeServer:
                         self.connection.shutdown(2)  # mid-stream, no end marker
                         return
                     event = {"content": token} if native else {"choices": [{"text": token}]}
+                    p = s.probs[i % len(s.probs)] if s.probs else 0.9
+                    if dialect:
+                        _add_probability(event, dialect, token, p)
                     self._chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
                     if s.token_delay_s:
                         time.sleep(s.token_delay_s)
@@ -130,3 +147,22 @@ class FakeServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _add_probability(event: dict, dialect: str, token: str, p: float) -> None:
+    """`token`'s probability `p` in `event`, with one other token holding the rest."""
+    lp, rest = math.log(p), math.log(max(1e-9, 1 - p))
+    if dialect == "openai":  # legacy completions: parallel lists
+        top = {token: lp, "\u00a7other": rest}
+        lists = {"tokens": [token], "token_logprobs": [lp], "top_logprobs": [top]}
+        event["choices"][0]["logprobs"] = lists
+        return
+    top = [
+        {"id": 7, "token": token, "logprob": lp},
+        {"id": 8, "token": "\u00a7other", "logprob": rest},
+    ]
+    entry = [{"id": 7, "token": token, "logprob": lp, "top_logprobs": top}]
+    if "content" in event:
+        event["completion_probabilities"] = entry
+    else:
+        event["choices"][0]["logprobs"] = {"content": entry}

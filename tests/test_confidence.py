@@ -137,3 +137,68 @@ def test_a_document_line_the_model_preferred_is_always_shown():
     scores = {"print(t)": -5.0, "total += t": -1.0}
     result = ask(SureBackend("print(t)", 0.01, scores), doc, min_confidence=0.9)
     assert (result.text, result.source, result.confidence) == ("total += t", "document", None)
+
+
+LLAMA_ENTRY = {
+    "id": 9,
+    "token": " b",
+    "logprob": -0.1,
+    "top_logprobs": [{"id": 9, "token": " b", "logprob": -0.1}, {"token": " c", "logprob": -3.0}],
+}
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"content": " b", "completion_probabilities": [LLAMA_ENTRY]},  # llama.cpp native
+        {"choices": [{"text": " b", "logprobs": {"content": [LLAMA_ENTRY]}}]},  # its /v1
+        {  # OpenAI legacy completions (vLLM)
+            "choices": [
+                {
+                    "text": " b",
+                    "logprobs": {
+                        "tokens": [" b"],
+                        "token_logprobs": [-0.1],
+                        "top_logprobs": [{" b": -0.1, " c": -3.0}],
+                    },
+                }
+            ]
+        },
+    ],
+)
+def test_remote_probabilities_read_in_each_dialect(event):
+    from lsp_server.remote_events import event_probabilities, event_text
+
+    assert event_text(event) == " b"
+    (token,) = event_probabilities(event)
+    assert (token.text, token.logprob) == (" b", -0.1)
+    assert token.top == [(" b", -0.1), (" c", -3.0)]
+
+
+def test_remote_probabilities_after_sampling_and_malformed_ones():
+    from lsp_server.remote_events import event_probabilities
+
+    sampled = {"token": "x", "prob": 0.5, "top_probs": [{"token": "x", "prob": 0.5}]}
+    (token,) = event_probabilities({"completion_probabilities": [sampled]})
+    assert token.logprob == pytest.approx(math.log(0.5)) and token.top[0][0] == "x"
+    for bad in (
+        {"completion_probabilities": [{"token": "x"}]},  # no probability
+        {"completion_probabilities": [{"token": "x", "logprob": "high"}]},
+        {"choices": [{"text": "x", "logprobs": {"tokens": ["x"], "token_logprobs": []}}]},
+        {"choices": [{"text": "x", "logprobs": None}]},
+        {"choices": "x"},
+    ):
+        assert event_probabilities(bad) == []
+
+
+def test_remote_record_aligns_several_tokens_per_event_and_clears_on_a_gap():
+    from lsp_server.remote_events import TokenProbability, record_probabilities
+
+    stats = StreamStats()
+    two = [TokenProbability("ret", -0.2, []), TokenProbability("urn", -0.3, [])]
+    assert record_probabilities(stats, two, 0, 6)
+    assert record_probabilities(stats, [TokenProbability(" a", -0.1, [])], 6, 8)
+    assert stats.ends == [3, 6, 8] and stats.logprobs == [-0.2, -0.3, -0.1]
+    assert stats.confidence("return a") == pytest.approx(math.exp(-0.6 / 3))
+    assert not record_probabilities(stats, [], 8, 10)  # a piece without probabilities
+    assert stats.logprobs == stats.ends == stats.top == [] and stats.confidence("x") is None

@@ -69,8 +69,7 @@ def suggestions(service: CompletionService, points) -> list[str]:
     return out
 
 
-# min_confidence 0: the same generations on both sides (a remote reports no probabilities,
-# so only the local backend would hide what it doubts)
+# min_confidence 0: nothing hidden, so that the generations themselves are compared
 BASE = Settings(token_healing=False, precompute=False, threads=1, fim_order="psm", min_confidence=0)
 
 
@@ -85,6 +84,29 @@ def test_infill_matches_the_local_engine_greedy(llama):
     remote.shutdown(wait_s=5)
     assert sum(1 for t in ours if t) >= 4  # the comparison is not all empty strings
     assert theirs == ours
+
+
+def test_confidence_matches_the_local_engine(llama):
+    """llama.cpp's token probabilities (`n_probs`) give the confidence the local engine
+    computes, so `minConfidence` hides the same suggestions with either backend."""
+    gated = replace(BASE, min_confidence=0.4)
+    remote_settings = replace(
+        gated, backend="llamacpp", remote_url=llama.url, tokenizer=str(bundled_model_path())
+    )
+    runs = []
+    for settings in (gated, remote_settings):
+        service = service_for(settings)
+        results = [
+            service.complete_now(CompletionRequest(f"file:///c{i}.py", 1, prefix, suffix))
+            for i, (prefix, suffix) in enumerate(cursors(16))
+        ]
+        service.shutdown(wait_s=5)
+        runs.append([(r.text, r.detail, r.confidence) for r in results])
+    ours, theirs = runs
+    assert [r[:2] for r in theirs] == [r[:2] for r in ours]  # same shown, same hidden
+    scored = [(a[2], b[2]) for a, b in zip(ours, theirs, strict=True) if a[2] is not None]
+    assert len(scored) >= 6
+    assert [b for _, b in scored] == pytest.approx([a for a, _ in scored], abs=0.01)
 
 
 def test_openai_route_matches_and_its_prefix_cache_hits(llama):

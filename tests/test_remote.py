@@ -234,3 +234,55 @@ def test_complete_command_line_says_what_is_wrong_with_the_remote(tmp_path, unus
         assert "Traceback" not in wrong.stderr
         ok = run(*where, "--remote-url", server.url, "--remote-model", "bigcode/starcoder")
         assert ok.returncode == 0 and ok.stdout.strip() == "return a + b"
+
+
+@pytest.mark.parametrize(
+    "backend, owner, asks",
+    [
+        ("llamacpp", "", "n_probs"),  # native /infill
+        ("openai", "llamacpp", "n_probs"),  # llama.cpp's /v1/completions ignores `logprobs`
+        ("openai", "", "logprobs"),  # OpenAI's legacy dialect (vLLM and others)
+    ],
+)
+def test_min_confidence_hides_what_a_remote_model_doubts(backend, owner, asks):
+    with FakeServer() as server:
+        server.script.owned_by = owner
+        service, _ = remote_service(server.url, backend=backend, min_confidence=0.5)
+        server.script.probs = [0.9]
+        sure = ask(service)
+        assert sure.status == "ok" and sure.text == "    return a + b"
+        assert sure.confidence == pytest.approx(0.9)  # the line's end included
+        assert asks in server.posts()[-1]["body"]
+        # 0.9, 0.2, 0.9, 0.2, 0.9 over the five tokens: a geometric mean of 0.49
+        server.script.probs = [0.9, 0.2]
+        unsure = ask(service, uri="file:///other.py")
+        assert (unsure.status, unsure.text, unsure.detail) == ("empty", "", "unsure")
+        assert unsure.confidence == pytest.approx(0.493, abs=1e-3)
+        service.shutdown(wait_s=5)
+
+
+def test_probabilities_are_asked_only_when_read():
+    with FakeServer() as server:
+        server.script.probs = [0.1]
+        service, _ = remote_service(server.url, min_confidence=0)
+        result = ask(service)
+        assert result.text == "    return a + b" and result.confidence is None
+        body = server.posts()[-1]["body"]
+        assert "logprobs" not in body and "n_probs" not in body
+        service.shutdown(wait_s=5)
+
+
+def test_a_server_that_refuses_probabilities_is_asked_without_them(caplog):
+    with FakeServer() as server:
+        server.script.refuse_probs = True
+        service, messages = remote_service(server.url, min_confidence=0.5)
+        with caplog.at_level(logging.WARNING, logger="bigcode_ls"):
+            first = ask(service)
+        assert first.status == "ok" and first.confidence is None  # shown, ungated
+        refused, retried = (p["body"] for p in server.posts()[-2:])
+        assert "logprobs" in refused and "logprobs" not in retried
+        assert "refused token probabilities" in caplog.text and messages == []
+        ask(service, SOURCE + "    ret", version=2)
+        assert len(server.posts()) == 3 and "logprobs" not in server.posts()[-1]["body"]
+        assert service.status()["remote"]["state"] == "ok"
+        service.shutdown(wait_s=5)
