@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from model import ModelLoadError, load_model, load_tokenizer, set_threads
-from model.generate import GenerationStats, continuation_logprobs, extend, generate, new_cache
+from model.generate import GenerationStats, extend, generate, new_cache
 from model.loading import token_starts, token_texts
 from model.packed import onednn_problem, pack_linears, parameter_count
+from model.scoring import continuation_logprobs
 
 log = logging.getLogger("bigcode_ls")
 
@@ -259,5 +260,5 @@ class Engine:
         should_stop: Callable[[], bool] | None = None,
     ) -> list[float]:
         """Each continuation's log-probability after the prompt, computed on a document's
-        `cache`, which keeps the prompt (see `model.generate.continuation_logprobs`)."""
+        `cache`, which keeps the prompt (see `model.scoring.continuation_logprobs`)."""
         return continuation_logprobs(self.lm, cache, prompt_ids, continuations, should_stop)

@@ -5,7 +5,8 @@ every layer are written in place (gpt-fast style), so decoding a token allocates
 that grows with the sequence. It owns its length and the token ids stored, together:
 `advance` moves both, `truncate(n)` rolls both back to the first n tokens in O(1) (the
 next write overwrites what lay beyond), and `reuse(ids)` applies the one reuse rule of
-the generation engine.
+the generation engine. Because a pass commits only when it advances, it can be abandoned
+between blocks without harm: `interruptible(should_stop)` asks for that.
 
 `MergedPast` is HF's legacy format: one merged key/value tensor per layer, concatenated
 with each forward pass.
@@ -13,7 +14,8 @@ with each forward pass.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -54,6 +56,8 @@ class KVCache:
         self._v = list(self.v.unbind(0))
         self.capacity = capacity
         self._tokens: list[int] = []
+        # asked before each block of a forward pass into this cache (`interruptible`)
+        self.should_stop: Callable[[], bool] | None = None
 
     @property
     def length(self) -> int:
@@ -87,6 +91,17 @@ class KVCache:
         if tokens is not None and len(tokens) != n:
             raise ValueError(f"advance({n}) given {len(tokens)} token ids")
         self._tokens.extend(tokens if tokens is not None else [UNKNOWN_TOKEN] * n)
+
+    @contextlib.contextmanager
+    def interruptible(self, should_stop: Callable[[], bool] | None) -> Iterator[None]:
+        """Within: a forward pass into this cache asks `should_stop()` before each block
+        and raises `Interrupted` once it is true, so that work nobody waits for any more
+        ends within a block's time instead of a whole pass's."""
+        previous, self.should_stop = self.should_stop, should_stop
+        try:
+            yield
+        finally:
+            self.should_stop = previous
 
     def truncate(self, n: int) -> None:
         """Keep the first n tokens; later writes overwrite the rest."""

@@ -8,24 +8,27 @@ tokenization or documents.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 
 from .cache import UNKNOWN_TOKEN, KVCache, common_prefix_len
+from .errors import Interrupted
 from .lookup import PromptLookup
 from .modeling import GPTBigCodeForCausalLM
 
 PREFILL_CHUNK = 1024
 LOOKUP_OVERLAP = 4  # prompt-lookup's longest n-gram
 TOP_ALTERNATIVES = 8  # the likeliest tokens kept per step in `GenerationStats.top`
-EXTEND_CHUNK = 32  # tokens per pass of `extend`: how long a caller may wait for it to stop
+EXTEND_CHUNK = 32  # tokens per pass of `extend`: the most work a stop throws away
+T = TypeVar("T")
 
 __all__ = [
     "GenerationStats",
     "common_prefix_len",
-    "continuation_logprobs",
     "decode_one",
     "extend",
     "generate",
@@ -87,17 +90,34 @@ def extend(
     chunk: int = EXTEND_CHUNK,
 ) -> int:
     """Make the cache hold `token_ids`: keep its common prefix with them and compute the
-    rest a chunk at a time, asking `should_stop()` before each chunk (what is computed
-    stays: a later call, or a prompt that shares it, goes on from there). Background
-    work that a real request must be able to interrupt; returns the tokens computed."""
+    rest a chunk at a time. Background work that a real request must be able to
+    interrupt: `should_stop()` is asked before each block of each pass, and a stop loses
+    only the chunk in progress (what is computed stays: a later call, or a prompt that
+    shares it, goes on from there). Returns the tokens computed."""
     token_ids = list(token_ids)[: cache.capacity]
     keep = common_prefix_len(cache.tokens, token_ids)
     cache.truncate(keep)
     for start in range(keep, len(token_ids), chunk):
-        if should_stop is not None and should_stop():
+        piece = token_ids[start : start + chunk]
+        if unless_stopped(cache, should_stop, lambda p=piece: prefill(lm, cache, p)) is None:
             return start - keep
-        prefill(lm, cache, token_ids[start : start + chunk])
     return len(token_ids) - keep
+
+
+def unless_stopped(
+    cache: KVCache, should_stop: Callable[[], bool] | None, compute: Callable[[], T]
+) -> T | None:
+    """`compute()`, whose forward passes into `cache` end between blocks once
+    `should_stop()` is true: None then, with the cut pass's work dropped."""
+    if should_stop is None:
+        return compute()
+    if should_stop():
+        return None
+    with cache.interruptible(should_stop):
+        try:
+            return compute()
+        except Interrupted:
+            return None
 
 
 def decode_one(lm: GPTBigCodeForCausalLM, cache: KVCache, token_id: int) -> torch.Tensor:
@@ -114,106 +134,6 @@ def verify(
     ids = torch.tensor([[token_id, *draft]], dtype=torch.long, device=cache.k.device)
     with torch.inference_mode():
         return lm(ids, past_key_values=cache).logits[0]
-
-
-def continuation_logprobs(
-    lm: GPTBigCodeForCausalLM,
-    cache: KVCache,
-    prompt_ids: Sequence[int],
-    continuations: Sequence[Sequence[int]],
-    should_stop: Callable[[], bool] | None = None,
-) -> list[float]:
-    """The log-probability of each continuation after `prompt_ids` (a sum over its tokens).
-
-    The cache keeps the prompt but its last token; that token and every continuation go
-    through the model in one pass, each continuation seeing only the cache, that token and
-    its own earlier tokens (`tree_pass`); the pass is then rolled back. flash-attn takes no
-    such mask: there, one pass per continuation, and `should_stop()` is asked between them
-    (a shorter list comes back when it turns true). A continuation that cannot fit in the
-    cache scores -inf.
-    """
-    prompt_ids = list(prompt_ids)
-    if not prompt_ids:
-        raise ValueError("continuation_logprobs needs a non-empty prompt")
-    held = len(prompt_ids) - 1
-    keep = cache.reuse(prompt_ids)
-    if keep < held:
-        prefill(lm, cache, prompt_ids[keep:held])
-    room = cache.capacity - held - 1
-    fits = [0 < len(c) <= room for c in continuations]
-    scored = [list(c) for c, ok in zip(continuations, fits, strict=True) if ok]
-    if should_stop is not None and should_stop():
-        return []
-    if lm.config.attn_implementation != "flash_attention_2" and sum(map(len, scored)) <= room:
-        scores = iter(tree_pass(lm, cache, prompt_ids[-1], scored))
-    else:
-        scores = iter(one_by_one(lm, cache, prompt_ids[-1], scored, should_stop))
-    out = []
-    for ok in fits:
-        score = next(scores, None) if ok else float("-inf")
-        if score is None:  # stopped
-            break
-        out.append(score)
-    return out
-
-
-def tree_pass(
-    lm: GPTBigCodeForCausalLM, cache: KVCache, last: int, continuations: list[list[int]]
-) -> list[float]:
-    """Score continuations in one forward pass after `last` (the prompt's last token, not
-    yet in the cache), then roll the cache back to where it was."""
-    held, device = cache.length, cache.k.device
-    ids, positions, owner = [last], [held], [-1]
-    for j, c in enumerate(continuations):
-        ids += c
-        positions += range(held + 1, held + 1 + len(c))
-        owner += [j] * len(c)
-    n = len(ids)
-    owners = torch.tensor(owner, device=device)
-    rows = torch.arange(n, device=device)
-    # A row sees the cache, the last token, and the earlier tokens of its own continuation.
-    sees = (owners[:, None] == owners[None, :]) & (rows[None, :] <= rows[:, None])
-    sees[:, 0] = True
-    mask = torch.cat([torch.ones(n, held, dtype=torch.bool, device=device), sees], dim=1)
-    with torch.inference_mode():
-        logits = (
-            lm(
-                torch.tensor([ids], device=device),
-                past_key_values=cache,
-                attention_mask=mask[None, None],
-                position_ids=torch.tensor([positions], device=device),
-            )
-            .logits[0]
-            .float()
-        )
-    cache.truncate(held)
-    norm = torch.logsumexp(logits, dim=-1)
-    out, start = [], 1
-    for c in continuations:
-        # the token before c[k] sits in row 0 for k = 0, else in row start + k - 1
-        before = torch.tensor([0, *range(start, start + len(c) - 1)], device=device)
-        picked = logits[before, torch.tensor(c, device=device)] - norm[before]
-        out.append(float(picked.sum()))
-        start += len(c)
-    return out
-
-
-def one_by_one(
-    lm: GPTBigCodeForCausalLM,
-    cache: KVCache,
-    last: int,
-    continuations: list[list[int]],
-    should_stop: Callable[[], bool] | None,
-) -> Iterator[float]:
-    """Score continuations one pass each after `last`, rolling back after each."""
-    held = cache.length
-    for ids in continuations:
-        if should_stop is not None and should_stop():
-            return
-        logits = verify(lm, cache, last, ids[:-1])
-        cache.truncate(held)
-        targets = torch.tensor(ids, device=logits.device)[:, None]
-        yield float(torch.log_softmax(logits.float(), dim=-1).gather(1, targets).sum())
 
 
 def sample(
@@ -267,13 +187,12 @@ def generate(
 
     Greedy at temperature 0 (HF's greedy tokens exactly), else top-k / top-p sampling.
     Stops at a stop token (which is yielded), at max_new_tokens, when the context is full,
-    or when `should_stop()` is true; it is called before each new token is computed, so
-    cancellation takes effect between decode steps. With a `cache`, the cached tokens'
-    longest common prefix with the prompt is kept and only the rest is prefilled; the
-    generated tokens stay cached for a following request that extends them.
-    `allowed_first_ids` restricts the first token (token healing). `stats`, when given,
-    is filled in with the prompt's size, how much of it came from the cache and each new
-    token's log-probability.
+    or once `should_stop()` is true: it is asked before each block of each decode step.
+    With a `cache`, the cached tokens' longest common prefix with the prompt is kept and
+    only the rest is prefilled; the generated tokens stay cached for a following request
+    that extends them. `allowed_first_ids` restricts the first token (token healing).
+    `stats`, when given, gets the prompt's size, how much of it came from the cache and
+    each new token's log-probability and likeliest alternatives.
     `lookup` (greedy only): the same tokens, fewer passes where text repeats (`Successor`).
     """
     prompt_ids = list(prompt_ids)
@@ -285,6 +204,7 @@ def generate(
     keep = cache.reuse(prompt_ids)
     if stats is not None:
         stats.prompt_tokens, stats.reused_tokens = len(prompt_ids), keep
+    # not interruptible: a newer request for the same document goes on from its work
     logits = prefill(lm, cache, prompt_ids[keep:])
     generator = sampling_generator(temperature, seed, logits.device)
     stops = set(stop_token_ids)
@@ -292,12 +212,10 @@ def generate(
         lm, cache, prompt_ids if lookup and temperature <= 0 else None, last_output(held, keep)
     )
     for i in range(max_new_tokens):
-        if should_stop is not None and should_stop():
-            return
         if i == 0 and allowed_first_ids is not None:
-            if not allowed_first_ids:
-                return
-            logits = only(logits, allowed_first_ids)
+            logits = only(logits, allowed_first_ids) if allowed_first_ids else None
+        if logits is None or (i == 0 and should_stop is not None and should_stop()):
+            return  # no token allowed, stopped, or the next step abandoned mid-pass
         token = sample(logits, temperature, top_k, top_p, generator)
         if stats is not None:
             record(stats, logits, token)
@@ -305,7 +223,8 @@ def generate(
         # P + i tokens fed so far (the cache may hold more: a verified draft is pending)
         if token in stops or i + 1 == max_new_tokens or len(prompt_ids) + i + 1 >= cache.capacity:
             return
-        logits = successor.after(token, max_new_tokens - i - 2)
+        step = functools.partial(successor.after, token, max_new_tokens - i - 2)
+        logits = unless_stopped(cache, should_stop, step)
 
 
 def record(stats: GenerationStats, logits: torch.Tensor, token: int) -> None:

@@ -31,6 +31,7 @@ from torch import nn
 
 from .cache import KVCache, MergedPast
 from .config import GPTBigCodeConfig
+from .errors import Interrupted
 from .layers import (
     NO_MASK,
     AttentionMask,
@@ -137,8 +138,12 @@ class GPTBigCodeModel(GPTBigCodePreTrainedModel):
         attentions: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Embedded input (B, T, D) through every block and ln_f: the forward core.
-        `hidden` and `attentions`, when given, collect HF's per-layer outputs."""
+        `hidden` and `attentions`, when given, collect HF's per-layer outputs. A KVCache
+        made `interruptible` is asked before each block whether to go on."""
+        should_stop = getattr(store, "should_stop", None)
         for i, block in enumerate(self.h):
+            if should_stop is not None and should_stop():
+                raise Interrupted(f"stopped before block {i}")
             if hidden is not None:
                 hidden.append(x)
             head_mask = head_masks[i] if head_masks is not None else None

@@ -93,18 +93,27 @@ def test_rollback_then_new_continuation_equals_fresh_run():
     assert list(generate(ours, other, 10, cache=cache)) == list(generate(ours, other, 10))
 
 
-def test_should_stop_cancels_after_exactly_the_step_it_fires():
+def blocks_run(lm) -> list[int]:
+    """A list that grows by one each time any block of `lm` runs."""
+    ran: list[int] = []
+    for block in lm.transformer.h:
+        block.register_forward_hook(lambda *_: ran.append(1))
+    return ran
+
+
+def test_should_stop_ends_a_decode_step_between_blocks():
     _, ours = hf_and_ours(**tiny_kwargs())
-    calls = 0
-
-    def stop_on_fourth_call():
-        nonlocal calls
-        calls += 1
-        return calls >= 4
-
-    got = list(generate(ours, [1, 2, 3], 20, should_stop=stop_on_fourth_call))
-    assert len(got) == 3 and calls == 4
-    assert list(generate(ours, [1, 2, 3], 20, should_stop=lambda: True)) == []
+    layers, prompt = ours.config.n_layer, [1, 2, 3]
+    ran = blocks_run(ours)
+    cache = new_cache(ours)
+    # true once the prefill and the first decode step are done and one block of the second
+    got = list(generate(ours, prompt, 20, cache=cache, should_stop=lambda: len(ran) > 2 * layers))
+    assert len(ran) == 2 * layers + 1  # no block ran after it fired
+    fresh = list(generate(ours, prompt, 20))
+    assert got == fresh[:2]  # the token the cut step would have followed is out already
+    assert cache.tokens == prompt + got[:1]  # the cut step left nothing behind
+    assert list(generate(ours, prompt + got, 6, cache=cache)) == fresh[2:8]
+    assert list(generate(ours, prompt, 20, should_stop=lambda: True)) == []
 
 
 def test_sampling_is_reproducible_and_top_k_1_is_greedy():
@@ -149,13 +158,14 @@ def test_prefill_in_chunks_matches_one_pass():
 def test_extend_computes_ahead_in_chunks_and_keeps_what_it_did_when_stopped():
     _, lm = hf_and_ours(**tiny_kwargs(n_positions=128))
     prompt = list(range(1, 80))
-    cache, asks = new_cache(lm), []
+    cache, ran = new_cache(lm), blocks_run(lm)
+    layers = lm.config.n_layer
 
-    def stop_at_the_third_chunk() -> bool:
-        asks.append(1)
-        return len(asks) == 3
+    def stop_in_the_third_chunk() -> bool:  # after its first block
+        return len(ran) > 2 * layers
 
-    assert extend(lm, cache, prompt, stop_at_the_third_chunk, chunk=16) == 32
+    assert extend(lm, cache, prompt, stop_in_the_third_chunk, chunk=16) == 32
+    assert len(ran) == 2 * layers + 1  # the third pass ended at the next block
     assert cache.tokens == prompt[:32]  # two chunks done, and kept
     assert extend(lm, cache, prompt, chunk=16) == len(prompt) - 32  # goes on from there
     # A prompt that parts from the cached one is computed from where they part.

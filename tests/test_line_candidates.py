@@ -9,7 +9,8 @@ import torch
 from fim.candidates import line_candidates
 from lsp_server.completion import CompletionRequest, CompletionService
 from lsp_server.settings import Settings
-from model.generate import continuation_logprobs, new_cache, one_by_one, prefill, tree_pass
+from model.generate import new_cache, prefill
+from model.scoring import continuation_logprobs, one_by_one, tree_pass
 from tests.conftest import tiny_kwargs
 from tests.hf_reference import hf_and_ours
 from tests.models import ScriptedBackend, make_model_dir
@@ -99,6 +100,20 @@ def test_continuation_logprobs_stop_and_refuse_what_does_not_fit():
     assert continuation_logprobs(lm, new_cache(lm), [1, 2, 3], [[4], [5]], lambda: True) == []
     too_long = continuation_logprobs(lm, new_cache(lm), list(range(1, 20)), [list(range(20)), [3]])
     assert too_long[0] == float("-inf") and too_long[1] > float("-inf")
+
+
+def test_a_scoring_pass_is_cut_between_blocks_and_leaves_the_prompt():
+    _, lm = hf_and_ours(seed=7, **tiny_kwargs(n_positions=64))
+    cache, prompt, ran = new_cache(lm), [1, 2, 3, 4], []
+    for block in lm.transformer.h:
+        block.register_forward_hook(lambda *_: ran.append(1))
+    prefill(lm, cache, prompt[:-1])
+    before = len(ran)
+    # true after the tree pass's first block
+    cut = continuation_logprobs(lm, cache, prompt, [[4], [5, 6]], lambda: len(ran) > before)
+    assert cut == [] and len(ran) == before + 1 and cache.tokens == prompt[:-1]
+    full = continuation_logprobs(lm, cache, prompt, [[4], [5, 6]])
+    assert full == pytest.approx(continuation_logprobs(lm, new_cache(lm), prompt, [[4], [5, 6]]))
 
 
 def test_one_pass_with_a_tree_mask_equals_one_pass_each():

@@ -1,0 +1,122 @@
+"""Scoring given continuations of a prompt: how likely the model finds each of a few
+candidate texts (document lines, `fim/candidates.py`), without generating.
+
+All candidates go through the model in one pass under a tree-shaped mask that keeps them
+apart, after the cached prompt; the pass is rolled back, so the cache keeps the prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+
+from .cache import KVCache
+from .generate import prefill, unless_stopped, verify
+from .modeling import GPTBigCodeForCausalLM
+
+
+def continuation_logprobs(
+    lm: GPTBigCodeForCausalLM,
+    cache: KVCache,
+    prompt_ids: Sequence[int],
+    continuations: Sequence[Sequence[int]],
+    should_stop: Callable[[], bool] | None = None,
+) -> list[float]:
+    """The log-probability of each continuation after `prompt_ids` (a sum over its tokens).
+
+    The cache keeps the prompt but its last token; that token and every continuation go
+    through the model in one pass, each continuation seeing only the cache, that token and
+    its own earlier tokens (`tree_pass`); the pass is then rolled back, or abandoned
+    between blocks once `should_stop()` is true ([] then). flash-attn takes no such mask:
+    there, one pass per continuation, and `should_stop()` is asked between them (a
+    shorter list comes back when it turns true). A continuation that cannot fit in the
+    cache scores -inf.
+    """
+    prompt_ids = list(prompt_ids)
+    if not prompt_ids:
+        raise ValueError("continuation_logprobs needs a non-empty prompt")
+    held = len(prompt_ids) - 1
+    keep = cache.reuse(prompt_ids)
+    if keep < held:
+        prefill(lm, cache, prompt_ids[keep:held])
+    room = cache.capacity - held - 1
+    fits = [0 < len(c) <= room for c in continuations]
+    scored = [list(c) for c, ok in zip(continuations, fits, strict=True) if ok]
+    if should_stop is not None and should_stop():
+        return []
+    if lm.config.attn_implementation != "flash_attention_2" and sum(map(len, scored)) <= room:
+        tree = unless_stopped(
+            cache, should_stop, lambda: tree_pass(lm, cache, prompt_ids[-1], scored)
+        )
+        if tree is None:
+            return []
+        scores = iter(tree)
+    else:
+        scores = iter(one_by_one(lm, cache, prompt_ids[-1], scored, should_stop))
+    out = []
+    for ok in fits:
+        score = next(scores, None) if ok else float("-inf")
+        if score is None:  # stopped
+            break
+        out.append(score)
+    return out
+
+
+def tree_pass(
+    lm: GPTBigCodeForCausalLM, cache: KVCache, last: int, continuations: list[list[int]]
+) -> list[float]:
+    """Score continuations in one forward pass after `last` (the prompt's last token, not
+    yet in the cache), then roll the cache back to where it was."""
+    held, device = cache.length, cache.k.device
+    ids, positions, owner = [last], [held], [-1]
+    for j, c in enumerate(continuations):
+        ids += c
+        positions += range(held + 1, held + 1 + len(c))
+        owner += [j] * len(c)
+    n = len(ids)
+    owners = torch.tensor(owner, device=device)
+    rows = torch.arange(n, device=device)
+    # A row sees the cache, the last token, and the earlier tokens of its own continuation.
+    sees = (owners[:, None] == owners[None, :]) & (rows[None, :] <= rows[:, None])
+    sees[:, 0] = True
+    mask = torch.cat([torch.ones(n, held, dtype=torch.bool, device=device), sees], dim=1)
+    with torch.inference_mode():
+        logits = (
+            lm(
+                torch.tensor([ids], device=device),
+                past_key_values=cache,
+                attention_mask=mask[None, None],
+                position_ids=torch.tensor([positions], device=device),
+            )
+            .logits[0]
+            .float()
+        )
+    cache.truncate(held)
+    norm = torch.logsumexp(logits, dim=-1)
+    out, start = [], 1
+    for c in continuations:
+        # the token before c[k] sits in row 0 for k = 0, else in row start + k - 1
+        before = torch.tensor([0, *range(start, start + len(c) - 1)], device=device)
+        picked = logits[before, torch.tensor(c, device=device)] - norm[before]
+        out.append(float(picked.sum()))
+        start += len(c)
+    return out
+
+
+def one_by_one(
+    lm: GPTBigCodeForCausalLM,
+    cache: KVCache,
+    last: int,
+    continuations: list[list[int]],
+    should_stop: Callable[[], bool] | None,
+) -> Iterator[float]:
+    """Score continuations one pass each after `last`, rolling back after each."""
+    held = cache.length
+    for ids in continuations:
+        if should_stop is not None and should_stop():
+            return
+        logits = verify(lm, cache, last, ids[:-1])
+        cache.truncate(held)
+        targets = torch.tensor(ids, device=logits.device)[:, None]
+        yield float(torch.log_softmax(logits.float(), dim=-1).gather(1, targets).sum())
