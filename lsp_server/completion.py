@@ -11,7 +11,7 @@ thread, in three named steps:
 
 Around those steps: newest request per document wins (a request superseded by a newer
 one for the same document, or made for an older document version, is answered empty;
-a running generation notices at its next step).
+a running generation stops within a block of its pass in progress).
 """
 
 from __future__ import annotations
@@ -235,8 +235,8 @@ class CompletionService:
     def _warm(self, request: CompletionRequest, seen: int) -> None:
         """On the worker, once nothing newer waits: compute the prompt that the prefix
         window's next move leads to (`window_ahead`) into the document's spare cache, so
-        that the keystroke that moves it does not recompute the whole window. Stops at
-        the next chunk when any request comes; what was computed stays for the next try."""
+        that the keystroke that moves it does not recompute the whole window. Stops
+        within a block when any request comes; the passes done stay for the next try."""
         backend = self._backend
         with self._lock:
             closed = request.uri not in self._latest

@@ -39,7 +39,7 @@ class Completion:
 
 @dataclass
 class Ticket:
-    """A submitted request; `cancel()` stops it at the next decode step."""
+    """A submitted request; `cancel()` stops its decoding within a block."""
 
     future: Future
     cancelled: threading.Event

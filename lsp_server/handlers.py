@@ -169,7 +169,7 @@ async def suggest(
     try:
         result = await asyncio.wrap_future(ticket.future)
     except asyncio.CancelledError:
-        ticket.cancel()  # stop the generation at its next step
+        ticket.cancel()  # stop the generation within a block
         raise
     log.debug(
         "%s v%d: %s, %d prompt tokens (%d reused), %d generated, %.0f ms",

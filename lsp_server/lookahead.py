@@ -4,8 +4,8 @@ While the editor shows a suggestion and the model has nothing else to do, the se
 computes what it would suggest once that one is accepted (the document with the text
 inserted, the cursor after it), as llama.vim does. Accepting it then finds the answer
 ready: the next ghost text costs a lookup, not a generation. Any real request stops the
-work at its next decode step; an answer is only ever served for exactly the text it was
-computed for, with the settings it was computed with.
+work within a block of the pass in progress; an answer is only ever served for exactly
+the text it was computed for, with the settings it was computed with.
 
 The one request that does not stop it is the accept it was computed for: with a large
 model the user can accept before the look-ahead is done, and throwing away a half-made
