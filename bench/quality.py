@@ -9,9 +9,13 @@ Each is run for PSM and SPM prompts, with and without token healing, and once wi
 int8 weight-only model (the quality delta of `quantize="int8"`); `+default-kernels`
 turns `packedLinears` off (PyTorch's default CPU kernels); `+lines` turns
 `lineCandidates` on (off otherwise, so that older configurations mean what they did),
-`+gate` the default `minConfidence` (0 otherwise).
+`+gate` the default `minConfidence` (0 otherwise). `--remote` runs the `remote-` configs
+through a real llama.cpp server serving the same model (bench/llama_cpp.py), over the
+OpenAI route: `remote-spm` without healing, `remote-spm+heal` with the grammar that
+stands for the first-token constraint (`lsp_server/remote_healing.py`).
 
     python -m bench.quality [--model DIR] [--holes 400] [--humaneval 300]
+    python -m bench.quality --remote --configs spm+heal,remote-spm+heal,remote-spm
 
 `--curve FILE` also records the first configuration's held-out exact match against the
 checkpoint's step and CPU-hours (from the model's training.json), for the training plot.
@@ -20,12 +24,14 @@ checkpoint's step and CPU-hours (from the model's training.json), for the traini
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import random
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -162,8 +168,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--configs", default="spm+heal,spm,psm+heal,psm,spm+heal+int8")
     p.add_argument("--json", type=Path, default=Path("docs/results/quality.json"))
     p.add_argument("--curve", type=Path, default=None, help="exact-match curve (JSON) to update")
+    p.add_argument("--remote", action="store_true", help="serve the model with llama.cpp too")
     args = p.parse_args(argv)
+    with remote_server(args) as remote:
+        return run(args, remote)
 
+
+@contextlib.contextmanager
+def remote_server(args) -> Iterator[dict]:
+    """Settings for a llama.cpp server that serves the model (none without --remote)."""
+    if not args.remote:
+        yield {}
+        return
+    from bench.llama_cpp import LlamaServer, cache_dir, convert
+    from lsp_server.engine import bundled_model_path
+
+    model = Path(args.model) if args.model else bundled_model_path()
+    gguf = convert(model, cache_dir() / "models" / f"{model.name}-f32.gguf")
+    server = LlamaServer(gguf, threads=args.threads).start()
+    try:
+        yield {"backend": "openai", "remote_url": server.url, "tokenizer": str(model)}
+    finally:
+        server.stop()
+
+
+def run(args, remote: dict) -> int:
     base = Settings(
         model=args.model,
         threads=args.threads,
@@ -180,11 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     results = {"model": engine.description, "configs": {}}
     services = {("none", True): service}
     for config in args.configs.split(","):
-        order = config.split("+")[0]
+        order = config.split("+")[0].removeprefix("remote-")
         weights = {
             "quantize": "int8" if "+int8" in config else "none",
             "packed_linears": "+default-kernels" not in config,
         }
+        if config.startswith("remote-"):
+            weights = {"quantize": "none", "packed_linears": True, **remote}
         key = tuple(weights.values())
         if key not in services:  # another engine: the same weights, changed at load
             services[key] = CompletionService(replace(base, **weights))

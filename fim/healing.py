@@ -44,6 +44,16 @@ class Vocabulary:
             out.add(i)
         return out
 
+    def spelling(self, text: str) -> set[int]:
+        """The ids of the tokens whose text is exactly `text`."""
+        lo = bisect.bisect_left(self._sorted, (text, -1))
+        out = set()
+        for token, i in self._sorted[lo:]:
+            if token != text:
+                break
+            out.add(i)
+        return out
+
     def has_prefix(self, prefix: str) -> bool:
         lo = bisect.bisect_left(self._sorted, (prefix, -1))
         return lo < len(self._sorted) and self._sorted[lo][0].startswith(prefix)

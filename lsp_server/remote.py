@@ -13,29 +13,26 @@ Two protocols:
 * `llamacpp`: llama.cpp's native POST /infill with the prefix, suffix and snippets as
   fields; the server lays out the FIM prompt with the model's own tokens.
 
-A failing server gives empty answers and one message, not one per keystroke: after a
-failure requests are answered at once, without contacting it, until a retry time that
-backs off from half a second to five; the first request that then succeeds says it is
-back in the log.
+A failing server gives empty answers and one message, not one per keystroke
+(`remote_health.Health`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from fim.formats import STARCODER, TEMPLATES, FimFormat, detect_format, format_for_model_name
+from fim.formats import STARCODER, FimFormat
+from fim.healing import Vocabulary
 
 from .backend import BackendUnavailable, StreamStats, TextStream
 from .http_stream import HttpClient, HttpError, Stopped
+from .remote_config import RemoteConfigError, choose_template, read_api_key, read_extra
 from .remote_events import event_probabilities, event_text, read_usage, record_probabilities
+from .remote_healing import conditioned, first_token_grammar
+from .remote_health import Health, Totals
 
 if TYPE_CHECKING:
     from fim.plan import Plan
@@ -44,103 +41,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bigcode_ls")
 CHARS_PER_TOKEN_ESTIMATE = 3  # code averages 3-4 characters a token: estimate high
-RETRY_FIRST_S = 0.5
-RETRY_MAX_S = 5.0
 # the likeliest tokens asked for per generated token, for `minConfidence`: llama.cpp's
 # `n_probs` as many as the local engine records; OpenAI's legacy `logprobs` allows 5
 LLAMA_CPP_TOP = 8
 OPENAI_TOP = 5
-
-
-class RemoteConfigError(ValueError):
-    """Settings that cannot work (no API key in the named variable, bad extra fields, a
-    model the server does not serve)."""
-
-
-@dataclass
-class Health:
-    """Whether the server answers, with back-off after failures and one message per outage."""
-
-    notify: Callable[[str], None]
-    state: str = "unknown"  # unknown | ok | down
-    last_error: str | None = None
-    retry_at: float = 0.0
-    delay_s: float = RETRY_FIRST_S
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def check(self) -> None:
-        """Raise BackendUnavailable while backing off after a failure."""
-        if self.state == "down" and time.monotonic() < self.retry_at:
-            raise BackendUnavailable(self.last_error or "remote server unavailable")
-
-    def failed(self, message: str) -> None:
-        with self._lock:
-            first = self.state != "down"
-            self.state, self.last_error = "down", message
-            if first:
-                self.delay_s = RETRY_FIRST_S
-            else:
-                self.delay_s = min(RETRY_MAX_S, self.delay_s * 2)
-            self.retry_at = time.monotonic() + self.delay_s
-        if first:
-            log.warning("remote server unavailable: %s", message)
-            self.notify(f"bigcode-ls: the remote server is unavailable: {message}")
-
-    def succeeded(self) -> None:
-        with self._lock:
-            was_down, self.state = self.state == "down", "ok"
-        if was_down:
-            log.info("remote server is back")
-
-
-@dataclass
-class Totals:
-    requests: int = 0
-    prompt_tokens: int = 0  # as the server reported them
-    reused_tokens: int = 0  # of which its prefix cache served
-
-    def add(self, stats: StreamStats) -> None:
-        self.requests += 1
-        self.prompt_tokens += stats.prompt_tokens
-        self.reused_tokens += stats.reused_tokens
-
-
-def read_api_key(env_name: str) -> str | None:
-    if not env_name:
-        return None
-    key = os.environ.get(env_name)
-    if not key:
-        raise RemoteConfigError(f"remoteApiKeyEnv names {env_name}, which is not set")
-    return key
-
-
-def read_extra(text: str) -> dict[str, Any]:
-    if not text.strip():
-        return {}
-    try:
-        extra = json.loads(text)
-    except ValueError as exc:
-        raise RemoteConfigError(f"remoteExtra is not JSON: {exc}") from None
-    if not isinstance(extra, dict):
-        raise RemoteConfigError("remoteExtra must be a JSON object")
-    return extra
-
-
-def choose_template(settings: Settings, vocabulary) -> FimFormat | None:
-    """The FIM template: the setting, else what the tokenizer has, else the model name."""
-    if settings.fim_template != "auto":
-        return TEMPLATES[settings.fim_template]
-    if vocabulary is not None:
-        return detect_format(vocabulary)
-    by_name = format_for_model_name(settings.remote_model)
-    if by_name is None:
-        log.info("FIM template: starcoder (nothing in the model name says otherwise)")
-    return by_name or STARCODER
+HEALED_TOP = 32  # for a constrained first token: the allowed ones' mass (remote_healing)
+PROBABILITY_FIELDS = frozenset({"n_probs", "logprobs"})
 
 
 class RemoteBackend:
-    vocab = None  # the first token cannot be constrained: no token healing
-    token_starts = None
     filename_header = False  # a header the served model may not know; path comments do
 
     def __init__(self, settings: Settings, client: HttpClient, notify: Callable[[str], None]):
@@ -158,6 +67,7 @@ class RemoteBackend:
         self.extra = read_extra(settings.remote_extra)
         self.count = lru_cache(maxsize=8192)(self._count)
         self.probabilities_refused = False
+        self._vocab: Vocabulary | None = None  # with a tokenizer: what healing searches
 
     @classmethod
     def open(
@@ -178,13 +88,15 @@ class RemoteBackend:
         report("reading tokenizer", 10)
         backend._load_tokenizer()
         backend.fmt = choose_template(settings, backend._vocabulary())
-        log.info(
-            "remote backend: token healing is off (a server cannot constrain the first "
-            "token); prompt tokens counted %s",
-            f"with {backend.path}" if backend.tokenizer else "as 1 per 3 characters",
-        )
         report("contacting the server", 50)
         backend.probe()
+        log.info(
+            "remote backend: token healing %s; prompt tokens counted %s",
+            "on (a grammar re-types what the prompt leaves off)"
+            if backend.heals
+            else "off (it needs the tokenizer and a llama.cpp server)",
+            f"with {backend.path}" if backend.tokenizer else "as 1 per 3 characters",
+        )
         report("ready", 100)
         return backend
 
@@ -192,12 +104,33 @@ class RemoteBackend:
         path = self.settings.tokenizer or self.settings.model
         if not path:
             return
-        from model.loading import load_tokenizer
+        from model.loading import load_tokenizer, token_texts
 
         self.tokenizer = load_tokenizer(path)
         self.path = str(path)
+        self._vocab = Vocabulary(token_texts(self.tokenizer))
         decoder = self.tokenizer.get_added_tokens_decoder()
         self.stop_ids = frozenset(i for i, t in decoder.items() if t.special)
+
+    @property
+    def heals(self) -> bool:
+        """Token healing needs the tokenizer (where tokens start, which exist) and a
+        server that takes a grammar for the first token (llama.cpp)."""
+        speaks_llama = self.kind == "llamacpp" or self.server == "llamacpp"
+        return self._vocab is not None and speaks_llama
+
+    @property
+    def vocab(self) -> Vocabulary | None:
+        return self._vocab if self.heals else None
+
+    @property
+    def token_starts(self) -> Callable[[str], list[int]] | None:
+        return self._token_starts if self.heals else None
+
+    def _token_starts(self, text: str) -> list[int]:
+        from model.loading import token_starts
+
+        return token_starts(self.tokenizer, text)
 
     def _vocabulary(self):
         return self.tokenizer.get_vocab().keys() if self.tokenizer is not None else None
@@ -297,7 +230,8 @@ class RemoteBackend:
                 "return_tokens": self.tokenizer is not None,  # to stop where we would
                 "timings_per_token": True,
                 **sampling,
-                **self._probabilities(settings),
+                **self._probabilities(settings, plan),
+                **self._grammar(plan),
             }
             return "/infill", {**body, **self.extra}
         body = {
@@ -307,7 +241,8 @@ class RemoteBackend:
             "stream_options": {"include_usage": True},  # vLLM reports cached tokens there
             "stop": list(self.fmt.stop_texts) if self.fmt else [],
             **sampling,
-            **self._probabilities(settings),
+            **self._probabilities(settings, plan),
+            **self._grammar(plan),
         }
         if settings.remote_model:
             body["model"] = settings.remote_model
@@ -319,32 +254,76 @@ class RemoteBackend:
             body["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}
         return self._path("/completions"), {**body, **self.extra}
 
-    def _probabilities(self, settings: Settings) -> dict[str, int]:
+    def _probabilities(self, settings: Settings, plan: Plan) -> dict[str, int]:
         """The request's fields that ask for the generated tokens' probabilities: only
         when `minConfidence` will read them, and not of a server that refused them."""
         if settings.min_confidence <= 0 or self.probabilities_refused:
             return {}
+        if self.heals and (plan.first_starts_with or plan.first_on_line):
+            return {"n_probs": HEALED_TOP}
         if self.kind == "llamacpp" or self.server == "llamacpp":
             return {"n_probs": LLAMA_CPP_TOP}  # its /v1/completions ignores `logprobs`
         return {"logprobs": OPENAI_TOP}
 
+    def _grammar(self, plan: Plan) -> dict[str, str]:
+        """The first-token constraint of a healed plan, as llama.cpp's `grammar`."""
+        grammar = first_token_grammar(plan) if self.heals else None
+        return {"grammar": grammar} if grammar else {}
+
     def _events(
         self, plan: Plan, settings: Settings, should_stop: Callable[[], bool]
     ) -> Iterator[dict]:
-        """The server's events for `plan`. A server that rejects the request for asking
-        for probabilities (HTTP 400 or 422) is asked again without them, and never again
-        with them: its suggestions are then shown ungated."""
+        """The server's events for `plan`. Healing a text of several characters takes
+        two requests: the grammar alone would also admit a first token that spells only a
+        beginning of the text, so the first token is asked alone with those banned, then
+        the rest after it (the server's prompt cache serves the second)."""
         path, body = self.request_body(plan, settings)
+        banned = self._partial_spellings(plan)
+        if not banned:
+            yield from self._request(path, body, should_stop)
+            return
+        limit = "n_predict" if self.kind == "llamacpp" else "max_tokens"
+        # n_probs: the first token's id comes with its probabilities
+        first = {**body, limit: 1, "n_probs": body.get("n_probs", 1)}
+        first["logit_bias"] = [[i, False] for i in sorted(banned)]
+        text, ids = "", []
+        for event in self._request(path, first, should_stop):
+            text += event_text(event)
+            ids += [t.id for t in event_probabilities(event)]
+            yield event
+        path, body = self.request_body(plan, settings)  # without probabilities if refused
+        if not text or body[limit] <= 1:
+            return
+        body.pop("grammar")
+        body[limit] -= 1
+        if self.kind == "llamacpp":
+            body["prompt"] = text  # /infill appends it to the prefix, tokenized alone
+        elif len(ids) == 1 and ids[0] is not None:
+            body["prompt"] = [body["prompt"], ids[0]]  # the very token, not its text again
+        else:
+            body["prompt"] += text
+        yield from self._request(path, body, should_stop)
+
+    def _partial_spellings(self, plan: Plan) -> set[int]:
+        """Token ids that spell a proper beginning of the text the plan healed."""
+        healed = plan.first_starts_with if self.heals else ""
+        if self._vocab is None or len(healed) < 2:
+            return set()
+        return set().union(*(self._vocab.spelling(healed[:k]) for k in range(1, len(healed))))
+
+    def _request(self, path: str, body: dict, should_stop: Callable[[], bool]) -> Iterator[dict]:
+        """One request's events. A server that rejects it for asking for probabilities
+        (HTTP 400 or 422) is asked again without them, and never again with them: its
+        suggestions are then shown ungated."""
         events = self.client.stream_events(path, body, should_stop)
         try:
             first = next(events, None)
         except HttpError as exc:
-            asked = any(k in body for k in ("n_probs", "logprobs"))
-            if not asked or exc.status not in (400, 422):
+            if not PROBABILITY_FIELDS & body.keys() or exc.status not in (400, 422):
                 raise
             self.probabilities_refused = True
             log.warning("the server refused token probabilities (%s): minConfidence is off", exc)
-            path, body = self.request_body(plan, settings)
+            body = {k: v for k, v in body.items() if k not in PROBABILITY_FIELDS}
             events = self.client.stream_events(path, body, should_stop)
             first = next(events, None)
         try:
@@ -375,8 +354,11 @@ class RemoteBackend:
                     if piece:
                         start, text = len(text), text + piece
                         stats.generated_tokens += 1
+                        tokens = event_probabilities(event)
+                        if self.heals:  # as the local engine reports them
+                            tokens = conditioned(tokens, plan, start == 0, LLAMA_CPP_TOP)
                         recording = recording and record_probabilities(
-                            stats, event_probabilities(event), start, len(text)
+                            stats, tokens, start, len(text)
                         )
                         yield text
                 self.health.succeeded()

@@ -32,6 +32,7 @@ class TokenProbability:
     text: str
     logprob: float
     top: list[tuple[str, float]]  # the step's likeliest tokens: (text, log-probability)
+    id: int | None = None  # the token's id, where the server says (llama.cpp)
 
 
 def event_text(event: dict) -> str:
@@ -121,7 +122,8 @@ def _llama_list(entries: list[Any]) -> list[TokenProbability]:
         for alt in alternatives if isinstance(alternatives, list) else ():
             if isinstance(alt, dict) and (lp := _logprob(alt)) is not None:
                 top.append((str(alt.get("token") or ""), lp))
-        out.append(TokenProbability(str(entry.get("token") or ""), logprob, top))
+        token_id = entry.get("id") if isinstance(entry.get("id"), int) else None
+        out.append(TokenProbability(str(entry.get("token") or ""), logprob, top, token_id))
     return out
 
 

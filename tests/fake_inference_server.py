@@ -4,7 +4,9 @@ It speaks just enough of the OpenAI completions protocol (and llama.cpp's /infil
 /props) to test the remote backend's client side: streaming, errors, garbage, streams
 that break off, slow servers, and whether the client hung up. Asked for token
 probabilities (`n_probs` or `logprobs`), it reports each token's from `Script.probs`,
-with one alternative token holding the rest, in the dialect of the server it plays.
+with one alternative token holding the rest, in the dialect of the server it plays. It
+writes at most `n_predict` / `max_tokens` tokens, and goes on after the script's tokens
+that a request's prompt already ends with (a client sending back a first token).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+FIRST_ID = 1000  # the script's tokens have ids FIRST_ID, FIRST_ID + 1, ...
 
 
 @dataclass
@@ -81,6 +85,7 @@ class FakeServer:
                 self.end_headers()
                 try:
                     dialect = "" if not asked else "llama" if "n_probs" in body else "openai"
+                    self._body = body
                     self._stream(s, native=self.path == "/infill", dialect=dialect)
                     outer.streams_done += 1
                 except (BrokenPipeError, ConnectionResetError):
@@ -92,6 +97,7 @@ class FakeServer:
                     self._chunk(b"")
                     return
                 tokens = s.tokens * (100 if s.mode == "slow" else 1)
+                tokens = tokens[_written(tokens, self._body, native) :][: _limit(self._body)]
                 for i, token in enumerate(tokens):
                     if s.mode == "truncate" and i == 2:
                         self.wfile.flush()
@@ -101,7 +107,8 @@ class FakeServer:
                     event = {"content": token} if native else {"choices": [{"text": token}]}
                     p = s.probs[i % len(s.probs)] if s.probs else 0.9
                     if dialect:
-                        _add_probability(event, dialect, token, p)
+                        token_id = FIRST_ID + s.tokens.index(token) if token in s.tokens else 0
+                        _add_probability(event, dialect, token, p, token_id)
                     self._chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
                     if s.token_delay_s:
                         time.sleep(s.token_delay_s)
@@ -149,7 +156,28 @@ class FakeServer:
         self.httpd.server_close()
 
 
-def _add_probability(event: dict, dialect: str, token: str, p: float) -> None:
+def _written(tokens: list[str], body: dict, native: bool) -> int:
+    """How many of the script's tokens the request's prompt already holds: /infill's
+    `prompt` field is exactly the text written so far, an OpenAI prompt ends with it (as
+    text, or as the ids this server gave the tokens: [text, id, ...])."""
+    prompt = body.get("prompt") or ""
+    if isinstance(prompt, list):
+        ids = [i for i in prompt if isinstance(i, int)]
+        prompt = "".join(str(x) for x in prompt if isinstance(x, str))
+        prompt += "".join(tokens[i - FIRST_ID] for i in ids if 0 <= i - FIRST_ID < len(tokens))
+    for k in range(len(tokens), 0, -1):
+        done = "".join(tokens[:k])
+        if prompt == done or (not native and prompt.endswith(done)):
+            return k
+    return 0
+
+
+def _limit(body: dict) -> int | None:
+    limit = body.get("n_predict", body.get("max_tokens"))
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
+def _add_probability(event: dict, dialect: str, token: str, p: float, token_id: int) -> None:
     """`token`'s probability `p` in `event`, with one other token holding the rest."""
     lp, rest = math.log(p), math.log(max(1e-9, 1 - p))
     if dialect == "openai":  # legacy completions: parallel lists
@@ -158,10 +186,10 @@ def _add_probability(event: dict, dialect: str, token: str, p: float) -> None:
         event["choices"][0]["logprobs"] = lists
         return
     top = [
-        {"id": 7, "token": token, "logprob": lp},
-        {"id": 8, "token": "\u00a7other", "logprob": rest},
+        {"id": token_id, "token": token, "logprob": lp},
+        {"id": 1, "token": "\u00a7other", "logprob": rest},
     ]
-    entry = [{"id": 7, "token": token, "logprob": lp, "top_logprobs": top}]
+    entry = [{"id": token_id, "token": token, "logprob": lp, "top_logprobs": top}]
     if "content" in event:
         event["completion_probabilities"] = entry
     else:

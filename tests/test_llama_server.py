@@ -41,15 +41,16 @@ def llama():
     server.stop()
 
 
-def cursors(count: int) -> list[tuple[str, str]]:
-    """(prefix, suffix) at line starts and mid-line in a real file."""
+def line_starts(count: int, into: int = 4) -> list[tuple[str, str]]:
+    """(prefix, suffix) `into` characters after the indentation of code lines."""
     text = SAMPLE.read_text()
     lines = text.splitlines(keepends=True)
     out = []
     for i in range(20, len(lines), max(1, len(lines) // count)):
-        line = lines[i]
-        cut = sum(len(x) for x in lines[:i]) + len(line) - len(line.lstrip()) + 4
-        out.append((text[:cut], text[cut:]))
+        if lines[i].strip():
+            indent = len(lines[i]) - len(lines[i].lstrip())
+            cut = sum(len(x) for x in lines[:i]) + indent + into
+            out.append((text[:cut], text[cut:]))
     return out[:count]
 
 
@@ -74,7 +75,7 @@ BASE = Settings(token_healing=False, precompute=False, threads=1, fim_order="psm
 
 
 def test_infill_matches_the_local_engine_greedy(llama):
-    points = cursors(12)
+    points = line_starts(12)
     local = service_for(BASE)
     remote = service_for(
         replace(BASE, backend="llamacpp", remote_url=llama.url, tokenizer=str(bundled_model_path()))
@@ -98,7 +99,7 @@ def test_confidence_matches_the_local_engine(llama):
         service = service_for(settings)
         results = [
             service.complete_now(CompletionRequest(f"file:///c{i}.py", 1, prefix, suffix))
-            for i, (prefix, suffix) in enumerate(cursors(16))
+            for i, (prefix, suffix) in enumerate(line_starts(16))
         ]
         service.shutdown(wait_s=5)
         runs.append([(r.text, r.detail, r.confidence) for r in results])
@@ -107,6 +108,37 @@ def test_confidence_matches_the_local_engine(llama):
     scored = [(a[2], b[2]) for a, b in zip(ours, theirs, strict=True) if a[2] is not None]
     assert len(scored) >= 6
     assert [b for _, b in scored] == pytest.approx([a for a, _ in scored], abs=0.01)
+
+
+def test_token_healing_through_a_grammar_matches_the_local_engine(llama):
+    """With the tokenizer, a llama.cpp server heals as the local engine does: the same
+    suggestions at a line's indentation and in the middle of a word, and at the
+    indentation confidences within 0.1 (the server's first-token figures are conditioned
+    on the constraint from its 32 likeliest tokens, the local engine's from all)."""
+    healed = replace(BASE, token_healing=True, fim_order="spm", min_confidence=0.4)
+    remote = replace(
+        healed, backend="openai", remote_url=llama.url, tokenizer=str(bundled_model_path())
+    )
+    starts, words = line_starts(12, 0), line_starts(12, 4)
+    results = []
+    for settings in (healed, remote):
+        service = service_for(settings)
+        assert service.backend.token_starts is not None  # healing is on for both
+        results.append(
+            [
+                service.complete_now(CompletionRequest(f"file:///h{i}.py", 1, prefix, suffix))
+                for i, (prefix, suffix) in enumerate(starts + words)
+            ]
+        )
+        service.shutdown(wait_s=5)
+    ours, theirs = results
+    n = len(starts)
+    assert [r.text for r in theirs] == [r.text for r in ours]
+    assert sum(1 for r in ours[:n] if r.text) >= n // 2  # not a comparison of empty strings
+    for a, b in zip(ours[:n], theirs[:n], strict=True):
+        assert a.detail == b.detail and (a.confidence is None) == (b.confidence is None)
+        if a.confidence is not None:
+            assert b.confidence == pytest.approx(a.confidence, abs=0.1)
 
 
 def test_openai_route_matches_and_its_prefix_cache_hits(llama):
@@ -160,7 +192,13 @@ def test_cancellation_reaches_the_server(llama):
 async def test_server_killed_and_restarted_under_a_connected_editor(llama):
     client = make_test_lsp_client()
     await client.start_io(sys.executable, "-m", "lsp_server", "--threads", "1")
-    options = {"backend": "openai", "remoteUrl": llama.url, "tokenHealing": False}
+    # every suggestion shown: the test needs one before the server goes down
+    options = {
+        "backend": "openai",
+        "remoteUrl": llama.url,
+        "tokenHealing": False,
+        "minConfidence": 0,
+    }
     await client.initialize_session(
         types.InitializeParams(
             capabilities=client_capabilities("visual_studio_code"),

@@ -286,3 +286,64 @@ def test_a_server_that_refuses_probabilities_is_asked_without_them(caplog):
         assert len(server.posts()) == 3 and "logprobs" not in server.posts()[-1]["body"]
         assert service.status()["remote"]["state"] == "ok"
         service.shutdown(wait_s=5)
+
+
+TYPED = "def add(a, b):\n    ret"  # the cursor in the middle of a word
+
+
+@pytest.mark.parametrize("backend, owner", [("llamacpp", ""), ("openai", "llamacpp")])
+def test_llama_cpp_heals_the_prompt_with_a_grammar(backend, owner):
+    with FakeServer() as server:
+        server.script.owned_by = owner
+        server.script.tokens = ["return", " a", " +", " b", "\n"]  # as the grammar asks
+        server.script.probs = [0.5, 0.9]
+        service, _ = remote_service(
+            server.url, backend=backend, tokenizer=str(bundled_model_path()), min_confidence=0.5
+        )
+        result = ask(service, TYPED)
+        first, rest = (p["body"] for p in server.posts()[-2:])
+        grammar = first["grammar"]
+        assert grammar.startswith('root ::= "') and grammar.endswith('" .*')
+        healed = grammar[len('root ::= "') : -len('" .*')]
+        assert healed and TYPED.endswith(healed)  # the prompt left it off...
+        prompt = first["input_prefix"] if backend == "llamacpp" else first["prompt"]
+        assert prompt.endswith(TYPED[: -len(healed)]) and not prompt.endswith(TYPED)
+        assert result.text == "urn a + b"  # ...and the suggestion goes on from the cursor
+        # The first token alone, with the tokens that spell only a beginning of the
+        # healed text banned (the grammar admits them); then the rest after it.
+        vocab = service.backend.vocab
+        partial = set().union(*(vocab.spelling(healed[:k]) for k in range(1, len(healed))))
+        assert partial and {i for i, ban in first["logit_bias"]} == partial
+        limit = "n_predict" if backend == "llamacpp" else "max_tokens"
+        assert first[limit] == 1 and rest[limit] > 1
+        assert "grammar" not in rest and "logit_bias" not in rest
+        # /infill takes the first token's text; the OpenAI route its id, not retokenized
+        assert rest["prompt"] == ("return" if backend == "llamacpp" else [first["prompt"], 1000])
+        # the first token's probability among those that re-type it, as locally: 0.5 of
+        # 0.5 counts as sure, so 1.0, 0.9, 0.5, 0.9, 0.5 over the line
+        assert result.confidence == pytest.approx((0.9 * 0.5 * 0.9 * 0.5) ** 0.2, abs=1e-3)
+        service.shutdown(wait_s=5)
+
+
+@pytest.mark.parametrize(
+    "owner, tokenizer",
+    [("", True), ("llamacpp", False)],  # vLLM-style; no tokenizer
+)
+def test_no_healing_where_a_grammar_or_the_tokenizer_is_missing(owner, tokenizer):
+    with FakeServer() as server:
+        server.script.owned_by = owner
+        extra = {"tokenizer": str(bundled_model_path())} if tokenizer else {}
+        service, _ = remote_service(server.url, **extra)
+        ask(service, TYPED)
+        body = server.posts()[-1]["body"]
+        assert "grammar" not in body and body["prompt"].endswith(TYPED)
+        assert service.backend.vocab is None and service.backend.token_starts is None
+        service.shutdown(wait_s=5)
+
+
+def test_grammar_literals_escape_what_gbnf_would_read():
+    from lsp_server.remote_healing import gbnf_literal
+
+    assert gbnf_literal("self.x") == '"self.x"'
+    assert gbnf_literal('say "hi"\\') == '"say \\"hi\\"\\\\"'
+    assert gbnf_literal("\n\t ") == '"\\x0A\\x09 "'
