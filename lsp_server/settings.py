@@ -206,8 +206,8 @@ class Settings:
     tokenizer: str = setting(
         "",
         "tokenizer.json (or a model directory) that counts prompt tokens for a remote "
-        "model; empty: the model setting's directory if given, else about 3 characters a "
-        "token.",
+        "model and lets a llama.cpp server heal them; empty: the model setting's "
+        "directory if given, else about 3 characters a token.",
         reload=True,
     )
 
