@@ -4,8 +4,9 @@ The same replay as bench/latency.py (typing a function back into a 1,700-line fi
 completion request after each key, over stdio as an editor would) runs three times in
 one process: with the in-process engine, then with the remote backend against a
 `llama-server` serving the same bundled model (converted to GGUF, float32) over the
-OpenAI route (twice: nothing hidden, and with `minConfidence` on, which asks the server
-for each token's likeliest alternatives, `n_probs`) and over llama.cpp's /infill. Each
+OpenAI route (three times: as before, with token healing, which asks llama.cpp for a
+grammar and, mid-word, for the first token alone, and with `minConfidence` on, which
+asks for each token's likeliest alternatives, `n_probs`) and over llama.cpp's /infill. Each
 side gets one thread of the two cores. Besides latency it records the prompt tokens the
 server had to evaluate per request (its `timings`: prompt_n evaluated, cache_n taken
 from its prompt cache).
@@ -30,12 +31,14 @@ from bench.llama_cpp import LlamaServer, cache_dir, convert
 from lsp_server.engine import bundled_model_path
 from training.corpus import stdlib_root
 
-# (name, protocol, minConfidence): 0 asks for no probabilities; the gated run measures
-# what asking for them (n_probs 8 a token) costs the server
+# (name, protocol, minConfidence, tokenHealing): healing off and nothing gated is the
+# remote route as it was before either existed; the others add one each, and
+# `minConfidence` asks the server for probabilities (n_probs 8 a token)
 REMOTE_RUNS = [
-    ("openai", "openai", 0.0),
-    ("openai_gated", "openai", 0.4),
-    ("llamacpp", "llamacpp", 0.0),
+    ("openai", "openai", 0.0, False),
+    ("openai_healed", "openai", 0.0, True),
+    ("openai_gated", "openai", 0.4, False),
+    ("llamacpp", "llamacpp", 0.0, False),
 ]
 
 
@@ -84,13 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     server = LlamaServer(gguf, threads=1).start()
     try:
         probabilities = probability_cost(server.url, source)
-        for name, protocol, gate in REMOTE_RUNS:
+        for name, protocol, gate, heal in REMOTE_RUNS:
             remote = {
                 **common,
                 "backend": protocol,
                 "remoteUrl": server.url,
                 "tokenizer": str(model),
                 "minConfidence": gate,
+                "tokenHealing": heal,
             }
             runs[name] = run_replay(True, typed, base, at, args, extra=remote, label=name)
     finally:
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({share:.1%} from cache)",
             file=sys.stderr,
         )
-    for name, _, _ in REMOTE_RUNS:
+    for name, *_ in REMOTE_RUNS:
         result[f"{name}_p50_ratio"] = runs[name]["p50_ms"] / runs["local"]["p50_ms"]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
