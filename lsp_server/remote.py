@@ -67,6 +67,7 @@ class RemoteBackend:
         self.extra = read_extra(settings.remote_extra)
         self.count = lru_cache(maxsize=8192)(self._count)
         self.probabilities_refused = False
+        self.probed = False  # what the server is (llama.cpp?) is known once it answered
         self._vocab: Vocabulary | None = None  # with a tokenizer: what healing searches
 
     @classmethod
@@ -201,6 +202,7 @@ class RemoteBackend:
                 raise RemoteConfigError(str(exc)) from None
             self.health.failed(str(exc))
             return
+        self.probed = True
         self.health.succeeded()
 
     def _check_model(self, listing: dict) -> None:
@@ -336,6 +338,10 @@ class RemoteBackend:
     def stream(
         self, plan: Plan, uri: str, settings: Settings, should_stop: Callable[[], bool]
     ) -> TextStream:
+        if not self.probed and not self.health.backing_off():
+            self.probe()  # down when the backend opened: learn now what it is
+            if self.probed:
+                log.info("remote server answered; token healing %s", "on" if self.heals else "off")
         self.health.check()
         stats = StreamStats(prompt_tokens=sum(self.count(p) for p in plan.prompt.pieces))
         events = self._events(plan, settings, should_stop)

@@ -32,9 +32,12 @@ class Health:
     delay_s: float = RETRY_FIRST_S
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def backing_off(self) -> bool:
+        return self.state == "down" and time.monotonic() < self.retry_at
+
     def check(self) -> None:
         """Raise BackendUnavailable while backing off after a failure."""
-        if self.state == "down" and time.monotonic() < self.retry_at:
+        if self.backing_off():
             raise BackendUnavailable(self.last_error or "remote server unavailable")
 
     def failed(self, message: str) -> None:

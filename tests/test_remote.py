@@ -143,13 +143,16 @@ def test_a_failing_server_gives_empty_answers_and_one_message(mode, status, need
 
 
 def test_unreachable_server_then_it_comes_up(unused_port):
-    service, messages = remote_service(f"http://127.0.0.1:{unused_port}")
+    tokenizer = str(bundled_model_path())
+    service, messages = remote_service(f"http://127.0.0.1:{unused_port}", tokenizer=tokenizer)
     assert len(messages) == 1 and "connection refused" in messages[0]  # said at load
     for v in range(1, 4):
         result = ask(service, version=v)
         assert result.status == "unavailable" and result.ms < 500
     assert len(messages) == 1
-    with FakeServer(unused_port):
+    assert not service.backend.heals  # what the server is, is not known yet
+    with FakeServer(unused_port) as server:
+        server.script.owned_by = "llamacpp"
         deadline = time.monotonic() + 10
         version = 10
         while time.monotonic() < deadline:
@@ -158,6 +161,8 @@ def test_unreachable_server_then_it_comes_up(unused_port):
                 break
             time.sleep(0.2)
         assert ask(service, version=version + 1).text == "    return a + b"
+        # once up, it was asked what it is: llama.cpp, so prompts are healed from then on
+        assert service.backend.heals and "grammar" in server.posts()[-1]["body"]
     service.shutdown(wait_s=5)
 
 
