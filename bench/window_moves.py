@@ -36,6 +36,7 @@ MOVE = 32
 
 def replay(precompute: bool, base: str, typed: str, at: int, args) -> dict:
     settings = {"precompute": precompute, "contextTokens": args.context, "maxNewTokens": 16}
+    settings.update(json.loads(args.settings))
     server = RawServer("--threads", "1")
     server.initialize({"bigcode": settings})
     uri = "file:///bench/ast.py"
@@ -92,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--key-ms", type=int, default=100, help="pause before each key")
     p.add_argument("--context", type=int, default=1536, help="prompt budget in tokens")
     p.add_argument("--json", type=Path, default=Path("docs/results/window_moves.json"))
+    p.add_argument(
+        "--settings", default="{}", help='more server settings, e.g. {"promptLookup": false}'
+    )
     args = p.parse_args(argv)
     source = (stdlib_root() / FILE).read_text()
     at = source.index(FUNCTION)

@@ -45,6 +45,9 @@ CHARS_PER_TOKEN = 32
 # Compute the prompt of the prefix window's next position while idle once fewer tokens
 # than this can be typed before it moves (fim.prompt): at most about a block's worth.
 WARM_ROOM_TOKENS = 128
+# Background work waits this long first, so that the event loop gets the GIL to send the
+# answer just given (else the answer waited up to a GIL switch interval, 5 ms).
+HANDOFF_S = 0.002
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -222,6 +225,7 @@ class CompletionService:
         other text came since it was queued (then, or when one comes meanwhile, it
         stops; the accept itself waits for it instead)."""
         settings = self.settings
+        time.sleep(HANDOFF_S)
 
         def interrupted() -> str | None:
             return "cancelled" if self._ahead.moot(mark) else None
@@ -238,6 +242,7 @@ class CompletionService:
         that the keystroke that moves it does not recompute the whole window. Stops
         within a block when any request comes; the passes done stay for the next try."""
         backend = self._backend
+        time.sleep(HANDOFF_S)
         with self._lock:
             closed = request.uri not in self._latest
         if backend is None or closed:
