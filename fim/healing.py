@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 PROBE = "x"
 MAX_HEAL_CHARS = 32
@@ -36,23 +36,18 @@ class Vocabulary:
         )
 
     def ids_starting_with(self, prefix: str) -> set[int]:
-        lo = bisect.bisect_left(self._sorted, (prefix, -1))
-        out = set()
-        for text, i in self._sorted[lo:]:
-            if not text.startswith(prefix):
-                break
-            out.add(i)
-        return out
+        return {i for _, i in self._from(prefix)}
 
     def spelling(self, text: str) -> set[int]:
         """The ids of the tokens whose text is exactly `text`."""
-        lo = bisect.bisect_left(self._sorted, (text, -1))
-        out = set()
-        for token, i in self._sorted[lo:]:
-            if token != text:
-                break
-            out.add(i)
-        return out
+        return {i for token, i in self._from(text) if token == text}
+
+    def _from(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """(text, id) of the tokens that start with `prefix`, in sorted order."""
+        for text, i in self._sorted[bisect.bisect_left(self._sorted, (prefix, -1)) :]:
+            if not text.startswith(prefix):
+                return
+            yield text, i
 
     def has_prefix(self, prefix: str) -> bool:
         lo = bisect.bisect_left(self._sorted, (prefix, -1))

@@ -31,7 +31,7 @@ from .backend import BackendUnavailable, StreamStats, TextStream
 from .http_stream import HttpClient, HttpError, Stopped
 from .remote_config import RemoteConfigError, choose_template, read_api_key, read_extra
 from .remote_events import event_probabilities, event_text, read_usage, record_probabilities
-from .remote_healing import conditioned, first_token_grammar
+from .remote_healing import conditioned, constrained_first, first_token_grammar
 from .remote_health import Health, Totals
 
 if TYPE_CHECKING:
@@ -232,7 +232,7 @@ class RemoteBackend:
                 "return_tokens": self.tokenizer is not None,  # to stop where we would
                 "timings_per_token": True,
                 **sampling,
-                **self._probabilities(settings, plan),
+                **self._probabilities(settings, constrained_first(plan)),
                 **self._grammar(plan),
             }
             return "/infill", {**body, **self.extra}
@@ -243,7 +243,7 @@ class RemoteBackend:
             "stream_options": {"include_usage": True},  # vLLM reports cached tokens there
             "stop": list(self.fmt.stop_texts) if self.fmt else [],
             **sampling,
-            **self._probabilities(settings, plan),
+            **self._probabilities(settings, constrained_first(plan)),
             **self._grammar(plan),
         }
         if settings.remote_model:
@@ -256,12 +256,13 @@ class RemoteBackend:
             body["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}
         return self._path("/completions"), {**body, **self.extra}
 
-    def _probabilities(self, settings: Settings, plan: Plan) -> dict[str, int]:
+    def _probabilities(self, settings: Settings, constrained: bool) -> dict[str, int]:
         """The request's fields that ask for the generated tokens' probabilities: only
-        when `minConfidence` will read them, and not of a server that refused them."""
+        when `minConfidence` will read them, and not of a server that refused them; more
+        of them when the first token is constrained (`remote_healing.conditioned`)."""
         if settings.min_confidence <= 0 or self.probabilities_refused:
             return {}
-        if self.heals and (plan.first_starts_with or plan.first_on_line):
+        if self.heals and constrained:
             return {"n_probs": HEALED_TOP}
         if self.kind == "llamacpp" or self.server == "llamacpp":
             return {"n_probs": LLAMA_CPP_TOP}  # its /v1/completions ignores `logprobs`
@@ -293,11 +294,12 @@ class RemoteBackend:
             text += event_text(event)
             ids += [t.id for t in event_probabilities(event)]
             yield event
-        path, body = self.request_body(plan, settings)  # without probabilities if refused
         if not text or body[limit] <= 1:
             return
-        body.pop("grammar")
+        # the rest: unconstrained, and past the first token 8 alternatives are enough
+        body = {k: v for k, v in body.items() if k not in ("grammar", *PROBABILITY_FIELDS)}
         body[limit] -= 1
+        body.update(self._probabilities(settings, constrained=False))
         if self.kind == "llamacpp":
             body["prompt"] = text  # /infill appends it to the prefix, tokenized alone
         elif len(ids) == 1 and ids[0] is not None:

@@ -52,6 +52,11 @@ def first_token_grammar(plan: Plan) -> str | None:
     return None
 
 
+def constrained_first(plan: Plan) -> bool:
+    """Whether the plan constrains its first token (healing, or staying on the line)."""
+    return bool(plan.first_starts_with or plan.first_on_line)
+
+
 def _allowed(plan: Plan, token: str) -> bool:
     if plan.first_starts_with:
         return token.startswith(plan.first_starts_with)
@@ -67,7 +72,7 @@ def conditioned(
     server is asked for more alternatives then, `HEALED_TOP`, so that the mass it misses
     is small) with those that do not meet it dropped."""
     out = [dataclasses.replace(t, top=t.top[:keep]) for t in tokens]
-    if not first or not out or not (plan.first_starts_with or plan.first_on_line):
+    if not first or not out or not constrained_first(plan):
         return out
     head = tokens[0]
     allowed = [(t, lp) for t, lp in head.top if _allowed(plan, t)]

@@ -322,6 +322,8 @@ def test_llama_cpp_heals_the_prompt_with_a_grammar(backend, owner):
         limit = "n_predict" if backend == "llamacpp" else "max_tokens"
         assert first[limit] == 1 and rest[limit] > 1
         assert "grammar" not in rest and "logit_bias" not in rest
+        # 32 alternatives for the constrained first token, 8 for the rest
+        assert (first["n_probs"], rest["n_probs"]) == (32, 8)
         # /infill takes the first token's text; the OpenAI route its id, not retokenized
         assert rest["prompt"] == ("return" if backend == "llamacpp" else [first["prompt"], 1000])
         # the first token's probability among those that re-type it, as locally: 0.5 of
