@@ -25,8 +25,8 @@ from fim.prompt import PromptOptions, build_prompt
 from lsp_server.repo_context import RepoContext
 from lsp_server.workspace import WorkspaceIndex
 from model.generate import common_prefix_len
-from model.loading import load_tokenizer, token_starts, token_texts
 from model.progress import Progress
+from model.tokenizer import load_tokenizer, token_starts, token_texts
 from training.corpus import stdlib_root
 
 

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.latency import random_model
-from lsp_server.engine import Engine
+from lsp_server.backends.engine import Engine
 from model.generate import EXTEND_CHUNK, extend, generate, new_cache
 from model.progress import Progress
 from training.corpus import stdlib_root
@@ -95,7 +95,7 @@ def measure(shape: str, trials: int, rng: random.Random) -> dict:
     engine = Engine.load(None if shape == "bundled" else random_model(shape), threads=1)
     lm = engine.lm
     text = (stdlib_root() / "ast.py").read_text()
-    ids = engine.encode(text)
+    ids = engine.tokens.encode(text)
     prompt, ahead = ids[:PROMPT_TOKENS], ids[: PROMPT_TOKENS + AHEAD_TOKENS]
     cache = new_cache(lm, len(ahead) + DECODE_TOKENS + 1)
     extend(lm, cache, prompt)

@@ -80,7 +80,7 @@ def long_context_model(positions: int = 2048) -> str:
     import torch
 
     from model import GPTBigCodeConfig, GPTBigCodeForCausalLM
-    from model.loading import load_tokenizer
+    from model.tokenizer import load_tokenizer
 
     bundled = Path(__file__).resolve().parent.parent / "model" / "bundled"
     config = GPTBigCodeConfig.from_pretrained(bundled)

@@ -207,7 +207,7 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["build"]:
         print(server_binary())
     elif sys.argv[1:2] == ["serve"]:
-        from lsp_server.engine import bundled_model_path
+        from lsp_server.backends.engine import bundled_model_path
 
         model = Path(sys.argv[2]) if len(sys.argv) > 2 else bundled_model_path()
         gguf = convert(model, cache_dir() / "models" / f"{model.name}-f32.gguf")

@@ -181,7 +181,7 @@ def remote_server(args) -> Iterator[dict]:
         yield {}
         return
     from bench.llama_cpp import LlamaServer, cache_dir, convert
-    from lsp_server.engine import bundled_model_path
+    from lsp_server.backends.engine import bundled_model_path
 
     model = Path(args.model) if args.model else bundled_model_path()
     gguf = convert(model, cache_dir() / "models" / f"{model.name}-f32.gguf")

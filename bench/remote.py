@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench.latency import FILE, FUNCTION, replay_points, run_replay
 from bench.llama_cpp import LlamaServer, cache_dir, convert
-from lsp_server.engine import bundled_model_path
+from lsp_server.backends.engine import bundled_model_path
 from training.corpus import stdlib_root
 
 # (name, protocol, minConfidence, tokenHealing): healing off and nothing gated is the

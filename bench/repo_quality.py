@@ -132,7 +132,7 @@ def random_model(path: Path, positions: int) -> Path:
 
     import torch
 
-    from lsp_server.engine import bundled_model_path
+    from lsp_server.backends.engine import bundled_model_path
     from model import GPTBigCodeConfig, GPTBigCodeForCausalLM
 
     bundled = bundled_model_path()

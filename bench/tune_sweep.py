@@ -49,7 +49,7 @@ def job(repo: str, recipe: tuple, base: str, work: str, holes: int, device: str)
     """Tune (unless the recipe is None: the base model) and score; one process each."""
     import torch
 
-    from lsp_server.tune_cli import held_out_holes, score_model
+    from cli.tune import held_out_holes, score_model
     from training.tune import TuneOptions, load_repo, tune
 
     torch.set_num_threads(1)

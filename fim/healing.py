@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 PROBE = "x"
 MAX_HEAL_CHARS = 32
 TAIL_CHARS = 96
-_IDENT_TAIL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+IDENTIFIER_TAIL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class Vocabulary:
@@ -71,7 +71,7 @@ def heal_boundary(
 ) -> int:
     """Offset in `text` at which the prompt should end (len(text): no healing)."""
     candidates = []
-    word = _IDENT_TAIL.search(text[-MAX_HEAL_CHARS:])
+    word = IDENTIFIER_TAIL.search(text[-MAX_HEAL_CHARS:])
     if word:
         candidates.append(len(text) - len(word.group()))
     candidates.append(probe_boundary(text, token_starts))

@@ -1,6 +1,6 @@
 """The language server object: documents, settings, the completion service, the model load.
 
-Handlers live in `handlers.py`; `build_server` registers them. Nothing here touches
+Handlers live in `handlers/`; `app.build_server` registers them. Nothing here touches
 tensors or prompts.
 """
 
@@ -19,13 +19,13 @@ from fim.repo_files import FileLimits
 
 from . import __version__
 from .acceptance import AcceptanceStats
-from .completion import CompletionService
+from .completion.service import CompletionService
 from .documents import DocumentStore
 from .notebooks import NotebookStore
-from .protocol import BigCodeProtocol
 from .repo_context import RepoContext
+from .rpc.protocol import BigCodeProtocol
+from .rpc.transport import pump, stdin_reader
 from .settings import RELOAD_KEYS, Settings
-from .transport import pump, stdin_reader
 from .workspace import WorkspaceIndex
 
 log = logging.getLogger("bigcode_ls")
@@ -272,12 +272,3 @@ def user_notifier(ls: BigCodeServer, loop: asyncio.AbstractEventLoop):
         loop.call_soon_threadsafe(ls.window_show_message, params)
 
     return notify
-
-
-def build_server(settings: Settings | None = None) -> BigCodeServer:
-    from .handlers import HANDLERS
-
-    ls = BigCodeServer(settings)
-    for method, options, handler in HANDLERS:
-        ls.feature(method, options)(handler)
-    return ls

@@ -3,8 +3,9 @@
 from .cache import KVCache
 from .config import GPTBigCodeConfig
 from .errors import ModelLoadError
-from .loading import load_model, load_tokenizer, set_threads
+from .loading import set_threads
 from .modeling import GPTBigCodeForCausalLM, GPTBigCodeModel
+from .tokenizer import load_tokenizer
 
 __all__ = [
     "GPTBigCodeConfig",
@@ -12,7 +13,6 @@ __all__ = [
     "GPTBigCodeModel",
     "KVCache",
     "ModelLoadError",
-    "load_model",
     "load_tokenizer",
     "set_threads",
 ]

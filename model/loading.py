@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .config import GPTBigCodeConfig, read_json
 from .errors import ModelLoadError
 from .layers import flash_problem
-from .modeling import GPTBigCodeForCausalLM
+
+if TYPE_CHECKING:  # modeling imports this module to implement from_pretrained
+    from .modeling import GPTBigCodeForCausalLM
 
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
-TOKENIZER_FILE = "tokenizer.json"
-MAX_TOKENIZER_BYTES = 64 << 20
 MAX_INDEX_BYTES = 16 << 20
 
 # Buffers that some checkpoints carry and that the model derives itself.
@@ -127,43 +127,43 @@ def _check_custom_code(directory: Path, raw: dict[str, Any]) -> None:
         )
 
 
-def load_model(
-    path: str | Path,
-    dtype: torch.dtype | str | None = None,
-    device: torch.device | str | None = None,
-    attn_implementation: str | None = None,
-    quantize: str | None = None,
-) -> GPTBigCodeForCausalLM:
-    """Load a HF GPTBigCode directory; `quantize="int8"` makes the linear layers int8
-    (weight-only, CPU)."""
-    if quantize not in (None, "none", "int8"):
-        raise ModelLoadError(f"unknown quantization {quantize!r}; use int8 or none")
-    directory = Path(path).expanduser()
-    config = read_config(directory, attn_implementation)
-    device = resolve_device(device)
-    dtype = resolve_dtype(dtype, device)
-    if config.attn_implementation == "flash_attention_2":
-        problem = flash_problem(device, dtype)
-        if problem:
-            raise ModelLoadError(problem)
-    files = _weight_files(directory)
-    check_shapes(directory, config, _header_shapes(files))  # before allocating anything
-    with torch.device("meta"):
-        model = GPTBigCodeForCausalLM(config)
-    state = read_state(directory, model, files)
-    state = {
-        k: t.to(device=device, dtype=dtype) if t.is_floating_point() else t
-        for k, t in state.items()
-    }
-    model.load_state_dict(state, strict=False, assign=True)
-    model.tie_weights()
-    if quantize == "int8":
-        from .quantize import quantize_int8
+class Checkpoint:
+    """A model directory, checked as far as it can be before a model is built: its
+    config, its weight files and their shapes, and where and how to load it."""
 
-        if device.type != "cpu":
+    def __init__(
+        self,
+        path: str | Path,
+        dtype: torch.dtype | str | None = None,
+        device: torch.device | str | None = None,
+        attn_implementation: str | None = None,
+        quantize: str | None = None,
+    ) -> None:
+        if quantize not in (None, "none", "int8"):
+            raise ModelLoadError(f"unknown quantization {quantize!r}; use int8 or none")
+        self.directory = Path(path).expanduser()
+        self.config = read_config(self.directory, attn_implementation)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.int8 = quantize == "int8"
+        if self.int8 and self.device.type != "cpu":
             raise ModelLoadError("quantize=int8 is for CPU inference; on CUDA use bfloat16")
-        quantize_int8(model)
-    return model.eval()
+        if self.config.attn_implementation == "flash_attention_2":
+            problem = flash_problem(self.device, self.dtype)
+            if problem:
+                raise ModelLoadError(problem)
+        self.files = _weight_files(self.directory)
+        check_shapes(self.directory, self.config, _header_shapes(self.files))
+
+    def load_into(self, model: GPTBigCodeForCausalLM) -> None:
+        """Fill `model`, built on the meta device from `self.config`, with the weights."""
+        state = read_state(self.directory, model, self.files)
+        state = {
+            k: t.to(device=self.device, dtype=self.dtype) if t.is_floating_point() else t
+            for k, t in state.items()
+        }
+        model.load_state_dict(state, strict=False, assign=True)
+        model.tie_weights()
 
 
 def read_config(directory: Path, attn_implementation: str | None = None) -> GPTBigCodeConfig:
@@ -274,7 +274,7 @@ def _misfits(expected: dict, state: dict, unexpected: list[str]) -> list[str]:
     return problems
 
 
-def save_model(model: GPTBigCodeForCausalLM, directory: str | Path) -> None:
+def save_checkpoint(model: GPTBigCodeForCausalLM, directory: str | Path) -> None:
     """Write config.json and model.safetensors as HF does (tied lm_head left out)."""
     from safetensors.torch import save_file
 
@@ -287,35 +287,3 @@ def save_model(model: GPTBigCodeForCausalLM, directory: str | Path) -> None:
     tmp = directory / (WEIGHTS_FILE + ".tmp")
     save_file(state, str(tmp), metadata={"format": "pt"})
     tmp.replace(directory / WEIGHTS_FILE)  # atomic: a reader never sees half a file
-
-
-def load_tokenizer(path: str | Path):
-    """The model directory's `tokenizer.json`, read with HF `tokenizers`."""
-    from tokenizers import Tokenizer
-
-    directory = Path(path).expanduser()
-    file = directory / TOKENIZER_FILE if directory.is_dir() else directory
-    if not file.is_file():
-        raise ModelLoadError(f"no {TOKENIZER_FILE} in {directory}")
-    size = file.stat().st_size
-    if size > MAX_TOKENIZER_BYTES:
-        raise ModelLoadError(
-            f"{file}: {size} bytes is larger than any real tokenizer ({MAX_TOKENIZER_BYTES} max)"
-        )
-    read_json(file, TOKENIZER_FILE, MAX_TOKENIZER_BYTES)  # one clear error for broken JSON
-    try:
-        return Tokenizer.from_file(str(file))
-    except Exception as exc:  # tokenizers raises plain Exception subclasses
-        raise ModelLoadError(f"{file}: not a valid tokenizers file ({exc})") from exc
-
-
-def token_texts(tokenizer) -> list[str]:
-    """Each token id's text, special tokens spelled out: the vocabulary that token
-    healing searches by prefix."""
-    ids = [[i] for i in range(tokenizer.get_vocab_size())]
-    return tokenizer.decode_batch(ids, skip_special_tokens=False)
-
-
-def token_starts(tokenizer, text: str) -> list[int]:
-    """Character offsets in `text` at which the tokenizer starts a token."""
-    return [start for start, _ in tokenizer.encode(text, add_special_tokens=False).offsets]

@@ -43,6 +43,8 @@ from .layers import (
     layer_norm,
     linear,
 )
+from .loading import Checkpoint, save_checkpoint
+from .quantize import quantize_int8
 
 # --------------------------------------------------------------------------------------
 # Outputs
@@ -322,17 +324,16 @@ class GPTBigCodeForCausalLM(GPTBigCodePreTrainedModel):
         attn_implementation: str | None = None,
         quantize: str | None = None,
     ) -> GPTBigCodeForCausalLM:
-        from .loading import load_model
-
-        return load_model(
-            path,
-            dtype=dtype,
-            device=device,
-            attn_implementation=attn_implementation,
-            quantize=quantize,
-        )
+        """Load a HF GPTBigCode directory (safetensors only); every key and shape is
+        checked before anything is allocated. `quantize="int8"` makes the linear layers
+        int8 (weight-only, CPU)."""
+        checkpoint = Checkpoint(path, dtype, device, attn_implementation, quantize)
+        with torch.device("meta"):
+            model = cls(checkpoint.config)
+        checkpoint.load_into(model)
+        if checkpoint.int8:
+            quantize_int8(model)
+        return model.eval()
 
     def save_pretrained(self, directory: str | Path) -> None:
-        from .loading import save_model
-
-        save_model(self, directory)
+        save_checkpoint(self, directory)

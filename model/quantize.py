@@ -9,11 +9,15 @@ so the (tied) embedding table keeps full precision for lookups.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from .layers import frozen_bias
-from .modeling import GPTBigCodeForCausalLM
+
+if TYPE_CHECKING:  # modeling imports this module to quantize in from_pretrained
+    from .modeling import GPTBigCodeForCausalLM
 
 
 class Int8Linear(nn.Module):

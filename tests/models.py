@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from lsp_server.backend import TextStream
+from lsp_server.backends.base import TextStream
 from model import GPTBigCodeConfig, GPTBigCodeForCausalLM
 from training.corpus import stdlib_root
 from training.tokenizer import train_tokenizer

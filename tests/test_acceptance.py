@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
-from lsp_server.__main__ import main
+from cli.main import main
 from lsp_server.acceptance import BACK_OFF_AFTER, AcceptanceStats, load_counts
 
 

@@ -147,7 +147,7 @@ def test_complete_answers_bad_input_before_importing_torch(tmp_path):
     """A wrong file or position costs no model import (torch takes seconds to load)."""
     code = (
         "import sys\n"
-        "from lsp_server.__main__ import main\n"
+        "from cli.main import main\n"
         "for argv in (['complete', sys.argv[1], '--line', '0', '--character', '0'],\n"
         "             ['complete', sys.argv[2], '--line', '9', '--character', '0']):\n"
         "    assert main(argv) == 2\n"

@@ -209,8 +209,8 @@ def test_an_accept_during_the_look_ahead_waits_for_it(tmp_path, monkeypatch):
 
 
 def test_quantize_auto_picks_int8_only_for_large_models_on_a_cpu(tmp_path, monkeypatch):
-    from lsp_server import engine as engine_module
-    from lsp_server.engine import Engine
+    from lsp_server.backends import engine as engine_module
+    from lsp_server.backends.engine import Engine
 
     path = make_model_dir(tmp_path, n_positions=256)
     small = Engine.load(str(path), quantize="auto")
@@ -219,5 +219,5 @@ def test_quantize_auto_picks_int8_only_for_large_models_on_a_cpu(tmp_path, monke
     large = Engine.load(str(path), quantize="auto")
     assert large.lm.config.extra["quantized"] == "int8"
     assert Engine.load(str(path), quantize="none").lm.config.extra.get("quantized") is None
-    ids = small.encode("def f(x):\n    return")
+    ids = small.tokens.encode("def f(x):\n    return")
     assert len(list(large.generate(ids, 8).tokens)) == 8

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from lsp_server.backend import StreamStats, TextStream
+from lsp_server.backends.base import StreamStats, TextStream
 from lsp_server.completion import CompletionRequest, CompletionService
 from lsp_server.settings import Settings
 from model.generate import GenerationStats, generate
@@ -167,7 +167,7 @@ LLAMA_ENTRY = {
     ],
 )
 def test_remote_probabilities_read_in_each_dialect(event):
-    from lsp_server.remote_events import event_probabilities, event_text
+    from lsp_server.backends.remote.events import event_probabilities, event_text
 
     assert event_text(event) == " b"
     (token,) = event_probabilities(event)
@@ -176,7 +176,7 @@ def test_remote_probabilities_read_in_each_dialect(event):
 
 
 def test_remote_probabilities_after_sampling_and_malformed_ones():
-    from lsp_server.remote_events import event_probabilities
+    from lsp_server.backends.remote.events import event_probabilities
 
     sampled = {"token": "x", "prob": 0.5, "top_probs": [{"token": "x", "prob": 0.5}]}
     (token,) = event_probabilities({"completion_probabilities": [sampled]})
@@ -192,7 +192,7 @@ def test_remote_probabilities_after_sampling_and_malformed_ones():
 
 
 def test_remote_record_aligns_several_tokens_per_event_and_clears_on_a_gap():
-    from lsp_server.remote_events import TokenProbability, record_probabilities
+    from lsp_server.backends.remote.events import TokenProbability, record_probabilities
 
     stats = StreamStats()
     two = [TokenProbability("ret", -0.2, []), TokenProbability("urn", -0.3, [])]

@@ -63,7 +63,7 @@ def test_packing_refuses_what_it_cannot_run():
 
 
 def test_the_engine_packs_by_default_and_the_setting_turns_it_off(caplog, tmp_path):
-    from lsp_server.engine import Engine
+    from lsp_server.backends.engine import Engine
     from tests.models import make_model_dir
 
     path = make_model_dir(tmp_path / "m")
@@ -75,12 +75,12 @@ def test_the_engine_packs_by_default_and_the_setting_turns_it_off(caplog, tmp_pa
     assert type(off.lm.lm_head) is nn.Linear
     assert "packed linears:" in caplog.text
     assert on.description == off.description  # same parameter count either way
-    ids = on.encode("def f(x):\n    return")
+    ids = on.tokens.encode("def f(x):\n    return")
     assert list(on.generate(ids, 8).tokens) == list(off.generate(ids, 8).tokens)
 
 
 def test_the_engine_keeps_default_kernels_where_onednn_cannot_run(monkeypatch, caplog, tmp_path):
-    from lsp_server import engine as engine_module
+    from lsp_server.backends import engine as engine_module
     from tests.models import make_model_dir
 
     monkeypatch.setattr(engine_module, "onednn_problem", lambda: "no oneDNN in this test")

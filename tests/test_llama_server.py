@@ -18,9 +18,9 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import client_capabilities, make_test_lsp_client
 
+from lsp_server.backends.engine import bundled_model_path
 from lsp_server.completion import CompletionService
-from lsp_server.completion_types import CompletionRequest
-from lsp_server.engine import bundled_model_path
+from lsp_server.completion.requests import CompletionRequest
 from lsp_server.settings import Settings
 
 pytestmark = pytest.mark.skipif(

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from fim.formats import CODELLAMA, CODESTRAL, DEEPSEEK, QWEN, STARCODER, format_for_model_name
+from lsp_server.backends.engine import bundled_model_path
 from lsp_server.completion import CompletionService
-from lsp_server.completion_types import CompletionRequest
-from lsp_server.engine import bundled_model_path
+from lsp_server.completion.requests import CompletionRequest
 from lsp_server.settings import Settings
 from tests.fake_inference_server import FakeServer
 
@@ -349,7 +349,7 @@ def test_no_healing_where_a_grammar_or_the_tokenizer_is_missing(owner, tokenizer
 
 
 def test_grammar_literals_escape_what_gbnf_would_read():
-    from lsp_server.remote_healing import gbnf_literal
+    from lsp_server.backends.remote.healing import gbnf_literal
 
     assert gbnf_literal("self.x") == '"self.x"'
     assert gbnf_literal('say "hi"\\') == '"say \\"hi\\"\\\\"'

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lsp_server.__main__ import parser
+from cli.main import parser
 from lsp_server.settings import (
     RELOAD_KEYS,
     Settings,

@@ -12,8 +12,10 @@ from fim.formats import STARCODER
 from model import GPTBigCodeForCausalLM, load_tokenizer
 from tests.models import SAMPLE_FILES
 from training.corpus import chunk_text, split_of
+from training.data import encode_documents, epoch_batches
+from training.recipe import Recipe
 from training.tokenizer import SPECIAL_TOKENS, train_tokenizer
-from training.train import Recipe, encode_documents, epoch_batches, train
+from training.train import train
 
 TINY_CLI = [
     "--vocab-size",
@@ -114,9 +116,9 @@ def small_corpus(monkeypatch_module):
         "load_split",
         lambda split, root=None, wheels=None: files[:3] if split == "train" else files[3:],
     )
-    import training.train as train_module
+    import training.data as data_module
 
-    monkeypatch_module.setattr(train_module, "load_split", corpus.load_split)
+    monkeypatch_module.setattr(data_module, "load_split", corpus.load_split)
     return files
 
 
@@ -133,7 +135,7 @@ def test_training_reduces_loss_and_writes_a_loadable_model(tmp_path, small_corpu
     losses = [h["eval_loss"] for h in state.history if "eval_loss" in h]
     assert state.step == 30 and len(losses) == 3
     assert losses[-1] < losses[0] - 0.2
-    from training.train import export
+    from training.checkpoint import export
 
     export(tmp_path / "run", tmp_path / "out")
     summary = json.loads((tmp_path / "out" / "training.json").read_text())
@@ -178,8 +180,8 @@ def test_epochs_draw_new_fim_cuts(tokenizer):
 
 
 def test_bundled_model_loads_and_completes():
+    from lsp_server.backends.engine import bundled_model_path
     from lsp_server.completion import CompletionRequest, CompletionService
-    from lsp_server.engine import bundled_model_path
     from lsp_server.settings import Settings
 
     path = bundled_model_path()
@@ -229,7 +231,8 @@ def test_command_line_trains_a_few_steps_and_exports(tmp_path, small_corpus):
 
 
 def test_a_run_continues_from_an_exported_model(tmp_path, small_corpus):
-    from training.train import export, main
+    from training.checkpoint import export
+    from training.train import main
 
     args = [
         *TINY_CLI,
@@ -248,7 +251,7 @@ def test_a_run_continues_from_an_exported_model(tmp_path, small_corpus):
 
 
 def test_editor_cut_training_data_ends_prompts_where_the_server_heals(tokenizer):
-    from training.train import healing_boundary
+    from training.data import healing_boundary
 
     cut = healing_boundary(tokenizer)
     text = "def f(x):\n    "
@@ -259,7 +262,9 @@ def test_editor_cut_training_data_ends_prompts_where_the_server_heals(tokenizer)
 
 
 def test_a_new_phase_restarts_the_schedule_and_keeps_the_shape(tmp_path, small_corpus, capsys):
-    from training.train import export, lr_at, main
+    from training.checkpoint import export
+    from training.loop import lr_at
+    from training.train import main
 
     assert main(["--out", str(tmp_path / "a"), *TINY_CLI, "--max-steps", "4"]) == 0
     export(tmp_path / "a", tmp_path / "exported")
@@ -281,7 +286,7 @@ def test_a_new_phase_restarts_the_schedule_and_keeps_the_shape(tmp_path, small_c
 
 
 def test_autocast_follows_the_cpu():
-    from training.train import choose_amp
+    from training.loop import choose_amp
 
     assert choose_amp("auto", "cpu", {"avx2", "avx512f", "avx512_bf16"}) == "bf16"
     assert choose_amp("auto", "cpu", {"avx2", "amx_bf16"}) == "bf16"
@@ -338,7 +343,7 @@ def test_reserved_and_vendored_code_never_enters_the_corpus(tmp_path):
 
 def test_a_longer_context_is_stretched_from_the_old_positions(tmp_path):
     from model import GPTBigCodeConfig
-    from training.train import extend_context
+    from training.checkpoint import extend_context
 
     lm = GPTBigCodeForCausalLM(
         GPTBigCodeConfig(n_positions=8, n_embd=16, n_layer=1, n_head=2, vocab_size=50)
@@ -357,7 +362,7 @@ def test_a_longer_context_is_stretched_from_the_old_positions(tmp_path):
 def test_repository_snippets_precede_a_share_of_chunks_as_the_server_lays_them_out(tokenizer):
     from training.context import documents
     from training.corpus import SourceFile
-    from training.train import encode_documents
+    from training.data import encode_documents
 
     helper = "def scale_price(amount, factor):\n    return amount * factor\n"
     user = "from shop.helpers import scale_price\n\n\ndef total(x):\n    return scale_price(x, 2)\n"
@@ -383,7 +388,7 @@ def test_repository_snippets_precede_a_share_of_chunks_as_the_server_lays_them_o
 
 def test_a_corpus_pack_round_trips_and_refuses_reserved_code(tmp_path):
     from training.corpus import SourceFile, read_pack, write_pack
-    from training.train import corpus_files
+    from training.data import corpus_files
 
     files = [
         SourceFile("a/core.py", "def f():\n    return 1\n", origin="demo"),
@@ -405,7 +410,7 @@ def test_a_corpus_pack_round_trips_and_refuses_reserved_code(tmp_path):
 
 
 def test_worker_processes_prepare_the_same_epochs(tokenizer):
-    from training.train import EpochFeed
+    from training.data import EpochFeed
 
     recipe = tiny_recipe(fim_rate=1.0)
     chunks = ["".join(f"value_{i} = {i}\n" for i in range(60))] * 8
@@ -418,7 +423,8 @@ def test_worker_processes_prepare_the_same_epochs(tokenizer):
 
 
 def test_fit_schedule_ends_the_cosine_in_the_time_left():
-    from training.train import State, fit_schedule, lr_at
+    from training.loop import fit_schedule, lr_at
+    from training.recipe import State
 
     recipe = tiny_recipe(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=10**6)
     fit_schedule(recipe, State(step=40), steps_per_s=5.0, seconds_left=60.0)
@@ -429,7 +435,7 @@ def test_fit_schedule_ends_the_cosine_in_the_time_left():
 def test_the_manifest_credits_every_package_of_the_shipped_model_with_its_licence():
     from pathlib import Path
 
-    from lsp_server.engine import bundled_model_path
+    from lsp_server.backends.engine import bundled_model_path
     from training.packages import EXCLUDED, is_permissive, packages_of
 
     recipe = json.loads((bundled_model_path() / "training.json").read_text())["recipe"]

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from cli.main import main
 from fim.repo_files import FileLimits, iter_repo_files, read_source
-from lsp_server.__main__ import main
 from training.corpus import stdlib_root
 
 from .models import make_model_dir

@@ -10,11 +10,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from fim.formats import Special
+from lsp_server.backends.engine import Engine
+from lsp_server.backends.local import LocalBackend
+from lsp_server.backends.sessions import Session, SessionPool
 from lsp_server.completion import CompletionRequest, CompletionService
-from lsp_server.completion_types import Completion
-from lsp_server.engine import Engine
-from lsp_server.local_backend import LocalBackend
-from lsp_server.sessions import Session, SessionPool
+from lsp_server.completion.requests import Completion
 from lsp_server.settings import Settings
 from tests.models import make_constant_model_dir, make_model_dir
 

@@ -34,23 +34,15 @@ import torch
 from fim.formats import detect_format
 from fim.repo_files import iter_repo_files, read_source
 from model import GPTBigCodeForCausalLM, ModelLoadError
-from model.loading import load_tokenizer, read_config, save_model
+from model.loading import read_config
 from model.progress import Progress
+from model.tokenizer import load_tokenizer
 
+from .checkpoint import load_checkpoint, save_checkpoint
 from .corpus import chunk_text, load_split
-from .train import (
-    Recipe,
-    State,
-    choose_amp,
-    encode_documents,
-    epoch_batches,
-    evaluate,
-    load_checkpoint,
-    make_optimizer,
-    save_checkpoint,
-    step,
-    windows,
-)
+from .data import encode_documents, epoch_batches, windows
+from .loop import choose_amp, evaluate, make_optimizer, step
+from .recipe import Recipe, State
 
 RUN = ".tune"
 SUMMARY = "tune.json"
@@ -227,7 +219,7 @@ def heldout_windows(tokenizer, fmt, chunks: list[str], recipe: Recipe, limit: in
 
 
 def export_best(model, run: Path, out: Path, meta: dict) -> None:
-    save_model(model, out)
+    model.save_pretrained(out)
     shutil.copyfile(run / "tokenizer.json", out / "tokenizer.json")
     write_summary(out, meta)
 

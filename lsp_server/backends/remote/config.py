@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from fim.formats import STARCODER, TEMPLATES, FimFormat, detect_format, format_for_model_name
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from ...settings import Settings
 
 log = logging.getLogger("bigcode_ls")
 

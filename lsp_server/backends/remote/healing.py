@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fim.plan import Plan
 
-    from .remote_events import TokenProbability
+    from .events import TokenProbability
 
 ON_THE_LINE = r"root ::= ([^\r\n] .*)?"
 

@@ -7,9 +7,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from .documents import PositionError
-from .server import BigCodeServer
-from .workspace import uri_to_path
+from lsprotocol import types
+
+from ..documents import PositionError
+from ..server import BigCodeServer
+from ..workspace import uri_to_path
 
 log = logging.getLogger("bigcode_ls")
 
@@ -54,3 +56,20 @@ def close_text(ls: BigCodeServer, uri: str) -> None:
     path = uri_to_path(uri)
     if path is not None:
         ls.index.update(path)  # unsaved edits are gone: the file on disk counts again
+
+
+# --- the LSP notifications -------------------------------------------------------------
+
+
+def did_open(ls: BigCodeServer, params: types.DidOpenTextDocumentParams) -> None:
+    d = params.text_document
+    open_text(ls, d.uri, d.text, d.version, d.language_id)
+
+
+def did_change(ls: BigCodeServer, params: types.DidChangeTextDocumentParams) -> None:
+    d = params.text_document
+    change_text(ls, d.uri, d.version, params.content_changes)
+
+
+def did_close(ls: BigCodeServer, params: types.DidCloseTextDocumentParams) -> None:
+    close_text(ls, params.text_document.uri)

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 from fim.formats import Special, detect_format
 from fim.healing import Vocabulary
 
-from .backend import StreamStats, TextStream
+from .base import StreamStats, TextStream
 from .sessions import Session, SessionPool
 
 if TYPE_CHECKING:
     from fim.plan import Plan
 
+    from ..settings import Settings
     from .engine import Engine
-    from .settings import Settings
 
 # Slack in a session's cache for the few tokens by which tokenizing the prompt's pieces
 # apart can exceed the budget's estimate.
@@ -32,16 +32,17 @@ class LocalBackend:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.fmt = detect_format(engine.vocabulary, engine.fim_override)
-        self.vocab: Vocabulary | None = Vocabulary(engine.vocab_texts)
-        self.token_starts: Callable[[str], list[int]] | None = engine.token_starts
+        tokens = engine.tokens
+        self.fmt = detect_format(tokens.spellings, engine.fim_override)
+        self.vocab: Vocabulary | None = tokens.vocab
+        self.token_starts: Callable[[str], list[int]] | None = tokens.token_starts
         self.filename_header = bool(
             self.fmt and self.fmt.filename and engine.options.get("filename_header", True)
         )
         self.context_size = engine.context_size
         self.description = engine.description
         self.path = str(engine.path)
-        self.count = engine.count
+        self.count = tokens.count
         self.sessions = SessionPool()
         # The last plan streamed and its prompt ids: scoring candidates after it needs
         # the same ids (both run on the model worker, one request at a time).
@@ -58,8 +59,8 @@ class LocalBackend:
         ids: list[int] = []
         for piece in pieces:
             if not isinstance(piece, Special):
-                ids.extend(self.engine.encode(piece))
-            elif (token := self.engine.token_id(piece)) is not None:
+                ids.extend(self.engine.tokens.encode(piece))
+            elif (token := self.engine.tokens.token_id(piece)) is not None:
                 ids.append(token)
         return ids
 
@@ -88,7 +89,7 @@ class LocalBackend:
         if not ids:
             return TextStream(iter(()), stats)
         engine = self.engine
-        vocab = engine.vocab_texts
+        vocab = engine.tokens.texts
         session = self._session(uri, settings)
         self._prefer(session, ids)
         run = engine.generate(
@@ -109,7 +110,7 @@ class LocalBackend:
                     if token in engine.stop_ids:
                         break
                     tokens.append(token)
-                    text = engine.decode(tokens)
+                    text = engine.tokens.decode(tokens)
                     stats.generated_tokens = len(tokens)
                     stats.reused_tokens = run.reused_tokens
                     stats.logprobs.append(run.stats.logprobs[-1])
@@ -176,7 +177,7 @@ class LocalBackend:
         engine = self.engine
         cache = self._session(uri, settings).cache
         return engine.logprobs(
-            ids, [engine.encode(t) for t in texts], cache=cache, should_stop=should_stop
+            ids, [engine.tokens.encode(t) for t in texts], cache=cache, should_stop=should_stop
         )
 
 

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .settings import Settings
+from lsp_server.settings import Settings
 
 HOLES = 200
 
@@ -51,9 +51,8 @@ def add_parser(sub) -> None:
 
 
 def run_tune(args: argparse.Namespace) -> int:
+    from lsp_server.backends.engine import bundled_model_path
     from training.tune import TuneError, TuneOptions, load_repo, tune, write_summary
-
-    from .engine import bundled_model_path
 
     base = (args.base or bundled_model_path()).expanduser()
     threads = args.threads or len(os.sched_getaffinity(0))
@@ -103,8 +102,7 @@ def score_model(model: Path, holes: list[dict], threads: int, **settings) -> dic
     """Exact and first-10 match of `model` on `holes`, through the server's own path
     (`settings`: further Settings fields, e.g. a device)."""
     from fim.holes import score
-
-    from .completion import CompletionRequest, CompletionService
+    from lsp_server.completion.service import CompletionRequest, CompletionService
 
     service = CompletionService(
         Settings(

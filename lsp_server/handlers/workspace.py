@@ -9,8 +9,8 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from .server import BigCodeServer
-from .workspace import uri_to_path
+from ..server import BigCodeServer
+from ..workspace import uri_to_path
 
 log = logging.getLogger("bigcode_ls")
 WATCHER_ID = "bigcode-ls-files"

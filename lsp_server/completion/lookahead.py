@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
-from .completion_types import Completion, CompletionRequest
+from .requests import Completion, CompletionRequest
 
 
 @dataclasses.dataclass(frozen=True)

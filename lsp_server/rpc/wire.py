@@ -125,3 +125,12 @@ def check_params(method: str, params: Any) -> str | None:
     if not isinstance(params, dict):
         return "params must be an object"
     return check(params)
+
+
+def field_of(params: Any, name: str, kind: type) -> Any:
+    """A field of a custom notification's params (a dict or pygls' object), or None
+    when it is missing or of the wrong type."""
+    value = params.get(name) if isinstance(params, dict) else getattr(params, name, None)
+    if kind is int and isinstance(value, bool):
+        return None
+    return value if isinstance(value, kind) else None

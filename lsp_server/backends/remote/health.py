@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .backend import BackendUnavailable, StreamStats
+from ..base import BackendUnavailable, StreamStats
 
 log = logging.getLogger("bigcode_ls")
 RETRY_FIRST_S = 0.5

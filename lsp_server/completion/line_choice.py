@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     from fim.plan import Plan
     from fim.prompt import Snippet
 
-    from .backend import Backend
-    from .completion_types import CompletionRequest
-    from .settings import Settings
+    from ..backends.base import Backend
+    from ..settings import Settings
+    from .requests import CompletionRequest
 
 
 def likelier_line(

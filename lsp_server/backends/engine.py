@@ -10,19 +10,17 @@ import logging
 import os
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from model import ModelLoadError, load_model, load_tokenizer, set_threads
+from model import GPTBigCodeForCausalLM, ModelLoadError, set_threads
 from model.generate import GenerationStats, extend, generate, new_cache
-from model.loading import token_starts, token_texts
 from model.packed import onednn_problem, pack_linears, parameter_count
 from model.scoring import continuation_logprobs
 
-log = logging.getLogger("bigcode_ls")
+from .tokens import Tokens
 
-MAX_COUNT_CACHE = 8192
+log = logging.getLogger("bigcode_ls")
 
 
 def bundled_model_path() -> Path:
@@ -87,11 +85,16 @@ class Generation:
 @dataclass
 class Engine:
     lm: Any
-    tokenizer: Any
+    tokens: Tokens
     path: Path
-    vocab_texts: list[str]
-    special_tokens: dict[str, int]
     options: dict  # the model directory's optional "bigcode_ls" config block
+    stop_ids: frozenset[int] = frozenset()  # set from the tokenizer and config if empty
+
+    def __post_init__(self) -> None:
+        if not self.stop_ids:
+            eos = self.lm.config.eos_token_id
+            eos_ids = set(eos) if isinstance(eos, list) else {eos} if eos is not None else set()
+            self.stop_ids = self.tokens.special_ids | eos_ids
 
     @classmethod
     def load(
@@ -119,9 +122,9 @@ class Engine:
             threads = cpus
         set_threads(threads)
         report("reading tokenizer", 5)
-        tokenizer = load_tokenizer(path)
+        tokens = Tokens.load(path)
         report("loading weights", 20)
-        lm = load_model(
+        lm = GPTBigCodeForCausalLM.from_pretrained(
             path, dtype=dtype, device=device, quantize=None if quantize == "auto" else quantize
         )
         if quantize == "auto" and auto_int8(lm):
@@ -132,19 +135,12 @@ class Engine:
             log.info("quantize auto: int8 weights (CPU, %.0fM parameters)", n)
         if packed and lm.device.type == "cpu":
             pack_for_cpu(lm)
-        if lm.config.vocab_size < tokenizer.get_vocab_size():
+        if lm.config.vocab_size < tokens.size:
             raise ModelLoadError(
-                f"{path}: tokenizer has {tokenizer.get_vocab_size()} tokens but the model only {lm.config.vocab_size}"
+                f"{path}: tokenizer has {tokens.size} tokens but the model only {lm.config.vocab_size}"
             )
-        report("indexing vocabulary", 80)
-        vocab_texts = token_texts(tokenizer)
-        special = {
-            t.content: i for i, t in tokenizer.get_added_tokens_decoder().items() if t.special
-        }
         options = lm.config.extra.get("bigcode_ls") or {}
-        engine = cls(
-            lm, tokenizer, path, vocab_texts, special, options if isinstance(options, dict) else {}
-        )
+        engine = cls(lm, tokens, path, options if isinstance(options, dict) else {})
         report("warming up", 90)
         list(
             engine.generate([0], 1).tokens
@@ -152,41 +148,11 @@ class Engine:
         report("ready", 100)
         return engine
 
-    # --- text <-> ids ----------------------------------------------------------------
-    def __post_init__(self) -> None:
-        self.count = lru_cache(maxsize=MAX_COUNT_CACHE)(self._count)
-
-    def _count(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
-
-    def encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text, add_special_tokens=False).ids
-
-    def token_starts(self, text: str) -> list[int]:
-        return token_starts(self.tokenizer, text)
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
-
-    def token_id(self, token: str) -> int | None:
-        return self.tokenizer.token_to_id(token)
-
-    @property
-    def vocabulary(self) -> Collection[str]:
-        return self.tokenizer.get_vocab().keys()
-
     @property
     def fim_override(self) -> dict | None:
         """A model directory may name its FIM tokens in config.json under "fim"."""
         fim = self.lm.config.extra.get("fim")
         return fim if isinstance(fim, dict) else None
-
-    @property
-    def stop_ids(self) -> set[int]:
-        eos = self.lm.config.eos_token_id
-        ids = set(self.special_tokens.values())
-        ids |= set(eos) if isinstance(eos, list) else {eos} if eos is not None else set()
-        return ids
 
     @property
     def context_size(self) -> int:

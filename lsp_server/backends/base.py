@@ -1,7 +1,7 @@
 """The seam between the completion service and whatever generates text.
 
-A backend is the in-process model (`local_backend.LocalBackend`) or a remote inference
-server (`remote.RemoteBackend`). The service plans a prompt with what the backend says
+A backend is the in-process model (`local.LocalBackend`) or a remote inference server
+(`remote.client.RemoteBackend`); `open.open_backend` makes the one the settings name. The service plans a prompt with what the backend says
 about itself (FIM format, token counter, healing support, context size) and then reads
 the backend's stream of generated text until fim's finisher is done; it never knows
 which kind it has.
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from fim.healing import Vocabulary
     from fim.plan import Plan
 
-    from .settings import Settings
+    from ..settings import Settings
 
 
 @dataclass
@@ -121,24 +121,3 @@ class Backend(Protocol):
     def forget(self, uri: str) -> None: ...
 
     def status(self) -> dict[str, Any]: ...
-
-
-def open_backend(
-    settings: Settings,
-    report: Callable[[str, int], None],
-    notify: Callable[[str], None],
-) -> Backend:
-    """The backend the settings name: load the model, or set up the remote client.
-    `report(message, percent)` tracks progress; `notify(message)` tells the user of
-    trouble that arises later (a remote server that goes down)."""
-    if settings.backend == "local":
-        from .engine import Engine  # imports torch
-        from .local_backend import LocalBackend
-
-        s = settings
-        return LocalBackend(
-            Engine.load(s.model, s.device, s.dtype, s.threads, s.quantize, report, s.packed_linears)
-        )
-    from .remote import RemoteBackend
-
-    return RemoteBackend.open(settings, report, notify)

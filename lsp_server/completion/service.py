@@ -17,38 +17,35 @@ a running generation stops within a block of its pass in progress).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
-from fim.plan import Plan, PlanOptions, plan_completion
+from fim.plan import Plan
 from fim.prompt import Snippet
 
-from .backend import Backend, BackendUnavailable, TextStream, open_backend
-from .completion_types import Completion, CompletionRequest, Ticket
+from ..backends.base import Backend, BackendUnavailable, TextStream
+from ..backends.open import open_backend
+from ..repo_context import RepoContext
+from ..settings import RELOAD_KEYS, Settings
+from ..worker import Worker
 from .line_choice import likelier_line
 from .lookahead import Lookahead, Mark
-from .repo_context import RepoContext
-from .settings import RELOAD_KEYS, Settings
-from .worker import Worker
+from .planning import plan_request, window_chars
+from .requests import Completion, CompletionRequest, Ticket
 
 if TYPE_CHECKING:  # the engine imports torch: loaded on the worker, when the model is
-    from .engine import Engine
+    from ..backends.engine import Engine
 
 log = logging.getLogger("bigcode_ls")
-# Characters of context handed to the prompt builder per prompt token of budget: more
-# than any tokenizer packs into a token, so the budget, not this, limits the prompt.
-CHARS_PER_TOKEN = 32
 # Compute the prompt of the prefix window's next position while idle once fewer tokens
 # than this can be typed before it moves (fim.prompt): at most about a block's worth.
 WARM_ROOM_TOKENS = 128
 # Background work waits this long first, so that the event loop gets the GIL to send the
 # answer just given (else the answer waited up to a GIL switch interval, 5 ms).
 HANDOFF_S = 0.002
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def reload_keys(settings: Settings) -> tuple:
@@ -152,8 +149,6 @@ class CompletionService:
             "model": backend.description if backend else None,
             "modelPath": backend.path if backend else None,
             "loadError": self.load_error,
-            "sessions": [],
-            "cacheBytes": 0,
             **(backend.status() if backend else {}),
             "running": self._running_status(),
             "requests": self._serial,  # completion requests received
@@ -253,8 +248,8 @@ class CompletionService:
 
         try:
             snippets = self._snippets(request)
-            now = self._plan(request, backend, snippets)
-            ahead = self._plan(request, backend, snippets, window_ahead=True)
+            now = plan_request(request, backend, self.settings, snippets)
+            ahead = plan_request(request, backend, self.settings, snippets, window_ahead=True)
             if ahead.prompt.pieces != now.prompt.pieces and not stop():
                 backend.warm(ahead, now, request.uri, self.settings, stop)
         except Exception:
@@ -291,7 +286,7 @@ class CompletionService:
         backend = self._backend
         assert backend is not None
         snippets = self._snippets(request)
-        plan = self._plan(request, backend, snippets)
+        plan = plan_request(request, backend, self.settings, snippets)
         if not plan.prompt.pieces:
             return Completion(status="empty")
 
@@ -350,51 +345,6 @@ class CompletionService:
             return []
         return self.context.snippets(request.uri, request.prefix, request.suffix)
 
-    def _plan(
-        self,
-        request: CompletionRequest,
-        backend: Backend,
-        snippets: list[Snippet],
-        window_ahead: bool = False,
-    ) -> Plan:
-        s = self.settings
-        options = PlanOptions(
-            budget=self._budget(backend),
-            max_new_tokens=self._max_new(backend),
-            order=s.fim_order,
-            filename_header=backend.filename_header,
-            heal=s.token_healing and backend.token_starts is not None,
-            mode=request.mode or s.multiline,
-            max_lines=s.max_lines,
-            snippet_share=s.repo_context_share,
-            drop_echoes=s.drop_echoes,
-            window_ahead=window_ahead,
-        )
-        # The tokenizer refuses lone surrogates (valid in LSP's UTF-16, not in UTF-8).
-        return plan_completion(
-            LONE_SURROGATE.sub("\ufffd", request.prefix),
-            LONE_SURROGATE.sub("\ufffd", request.suffix),
-            backend.fmt,
-            backend.count,
-            options,
-            path=request.path,
-            token_starts=backend.token_starts,
-            vocab=backend.vocab,
-            snippets=snippets,
-        )
-
     def window_chars(self) -> int:
         """How much text around the cursor a prompt can possibly use."""
-        backend = self._backend
-        context = backend.context_size if backend else self.settings.context_tokens
-        return min(self.settings.context_tokens, context) * CHARS_PER_TOKEN
-
-    def _max_new(self, backend: Backend) -> int:
-        """New tokens per completion: the setting, but never more than half the context,
-        so that the prompt keeps at least the other half."""
-        return max(1, min(self.settings.max_new_tokens, backend.context_size // 2))
-
-    def _budget(self, backend: Backend) -> int:
-        """Prompt tokens: the setting, within what the context leaves after generation."""
-        limit = backend.context_size - self._max_new(backend) - 1
-        return max(16, min(self.settings.context_tokens, limit))
+        return window_chars(self._backend, self.settings)

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .backend import StreamStats
+from ..base import StreamStats
 
 
 @dataclass(frozen=True)

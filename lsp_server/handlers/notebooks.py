@@ -7,8 +7,8 @@ import logging
 
 from lsprotocol import types
 
-from .server import BigCodeServer
-from .sync import change_text, close_text, open_text
+from ..server import BigCodeServer
+from .text import change_text, close_text, open_text
 
 log = logging.getLogger("bigcode_ls")
 

@@ -6,24 +6,16 @@ import asyncio
 import logging
 from typing import Any
 
-from .acceptance import BACK_OFF_DELAY_MS, RETENTION_S, stats_path
-from .documents import PositionError
-from .server import BigCodeServer
+from ..acceptance import BACK_OFF_DELAY_MS, RETENTION_S, stats_path
+from ..documents import PositionError
+from ..rpc.wire import field_of
+from ..server import BigCodeServer
 
 log = logging.getLogger("bigcode_ls")
 SHOW_METHOD = "bigcode/didShowCompletion"
 ACCEPT_METHOD = "bigcode/didAcceptCompletion"
 DISMISS_METHOD = "bigcode/didDismissCompletion"
 SAVE_EVERY_S = 60.0
-
-
-def field_of(params: Any, name: str, kind: type) -> Any:
-    """A field of a custom notification's params (a dict or pygls' object), or None
-    when it is missing or of the wrong type."""
-    value = params.get(name) if isinstance(params, dict) else getattr(params, name, None)
-    if kind is int and isinstance(value, bool):
-        return None
-    return value if isinstance(value, kind) else None
 
 
 def _subject(ls: BigCodeServer, params: Any) -> tuple[str, str, str] | None:

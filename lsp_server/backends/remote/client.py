@@ -21,23 +21,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from fim.formats import STARCODER, FimFormat
 from fim.healing import Vocabulary
 
-from .backend import BackendUnavailable, StreamStats, TextStream
-from .http_stream import HttpClient, HttpError, Stopped
-from .remote_config import RemoteConfigError, choose_template, read_api_key, read_extra
-from .remote_events import event_probabilities, event_text, read_usage, record_probabilities
-from .remote_healing import conditioned, constrained_first, first_token_grammar
-from .remote_health import Health, Totals
+from ..base import BackendUnavailable, StreamStats, TextStream
+from ..tokens import Tokens
+from .config import RemoteConfigError, choose_template, read_api_key, read_extra
+from .events import event_probabilities, event_text, read_usage, record_probabilities
+from .healing import conditioned, constrained_first, first_token_grammar
+from .health import Health, Totals
+from .http import HttpClient, HttpError, Stopped
 
 if TYPE_CHECKING:
     from fim.plan import Plan
 
-    from .settings import Settings
+    from ...settings import Settings
 
 log = logging.getLogger("bigcode_ls")
 CHARS_PER_TOKEN_ESTIMATE = 3  # code averages 3-4 characters a token: estimate high
@@ -59,16 +59,13 @@ class RemoteBackend:
         self.health = Health(notify)
         self.totals = Totals()
         self.server = ""  # "llamacpp" or "vllm" when the model listing says so
-        self.tokenizer = None
-        self.stop_ids: frozenset[int] = frozenset()  # token ids of special tokens (tokenizer)
+        self.tokens: Tokens | None = None  # with the `tokenizer` setting: exact counts, healing
         self.path: str | None = None
         self.fmt: FimFormat | None = STARCODER
         self.context_size = settings.context_tokens + settings.max_new_tokens + 1
         self.extra = read_extra(settings.remote_extra)
-        self.count = lru_cache(maxsize=8192)(self._count)
         self.probabilities_refused = False
         self.probed = False  # what the server is (llama.cpp?) is known once it answered
-        self._vocab: Vocabulary | None = None  # with a tokenizer: what healing searches
 
     @classmethod
     def open(
@@ -96,49 +93,43 @@ class RemoteBackend:
             "on (a grammar re-types what the prompt leaves off)"
             if backend.heals
             else "off (it needs the tokenizer and a llama.cpp server)",
-            f"with {backend.path}" if backend.tokenizer else "as 1 per 3 characters",
+            f"with {backend.path}" if backend.tokens else "as 1 per 3 characters",
         )
         report("ready", 100)
         return backend
 
     def _load_tokenizer(self) -> None:
         path = self.settings.tokenizer or self.settings.model
-        if not path:
-            return
-        from model.loading import load_tokenizer, token_texts
-
-        self.tokenizer = load_tokenizer(path)
-        self.path = str(path)
-        self._vocab = Vocabulary(token_texts(self.tokenizer))
-        decoder = self.tokenizer.get_added_tokens_decoder()
-        self.stop_ids = frozenset(i for i, t in decoder.items() if t.special)
+        if path:
+            self.tokens = Tokens.load(path)
+            self.path = str(path)
 
     @property
     def heals(self) -> bool:
         """Token healing needs the tokenizer (where tokens start, which exist) and a
         server that takes a grammar for the first token (llama.cpp)."""
         speaks_llama = self.kind == "llamacpp" or self.server == "llamacpp"
-        return self._vocab is not None and speaks_llama
+        return self.tokens is not None and speaks_llama
 
     @property
     def vocab(self) -> Vocabulary | None:
-        return self._vocab if self.heals else None
+        return self.tokens.vocab if self.heals else None
 
     @property
     def token_starts(self) -> Callable[[str], list[int]] | None:
-        return self._token_starts if self.heals else None
+        return self.tokens.token_starts if self.heals else None
 
-    def _token_starts(self, text: str) -> list[int]:
-        from model.loading import token_starts
-
-        return token_starts(self.tokenizer, text)
+    @property
+    def stop_ids(self) -> frozenset[int]:
+        """Token ids of the special tokens (known with the tokenizer)."""
+        return self.tokens.special_ids if self.tokens is not None else frozenset()
 
     def _vocabulary(self):
-        return self.tokenizer.get_vocab().keys() if self.tokenizer is not None else None
+        return self.tokens.spellings if self.tokens is not None else None
 
-    def _count(self, text: str) -> int:
-        if self.tokenizer is not None:
-            return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+    def count(self, text: str) -> int:
+        if self.tokens is not None:
+            return self.tokens.count(text)
         return -(-len(text) // CHARS_PER_TOKEN_ESTIMATE)
 
     # --- what the service reads -------------------------------------------------------
@@ -229,7 +220,7 @@ class RemoteBackend:
                 "n_predict": plan.max_new_tokens,
                 "stream": True,
                 "cache_prompt": True,
-                "return_tokens": self.tokenizer is not None,  # to stop where we would
+                "return_tokens": self.tokens is not None,  # to stop where we would
                 "timings_per_token": True,
                 **sampling,
                 **self._probabilities(settings, constrained_first(plan)),
@@ -311,9 +302,9 @@ class RemoteBackend:
     def _partial_spellings(self, plan: Plan) -> set[int]:
         """Token ids that spell a proper beginning of the text the plan healed."""
         healed = plan.first_starts_with if self.heals else ""
-        if self._vocab is None or len(healed) < 2:
+        if self.tokens is None or len(healed) < 2:
             return set()
-        return set().union(*(self._vocab.spelling(healed[:k]) for k in range(1, len(healed))))
+        return set().union(*(self.tokens.vocab.spelling(healed[:k]) for k in range(1, len(healed))))
 
     def _request(self, path: str, body: dict, should_stop: Callable[[], bool]) -> Iterator[dict]:
         """One request's events. A server that rejects it for asking for probabilities

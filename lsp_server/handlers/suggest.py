@@ -1,0 +1,161 @@
+"""Completions: `textDocument/inlineCompletion` and `textDocument/completion`. A
+request reads the text around its cursor before it awaits anything, submits it to the
+completion service, and passes a cancellation on to the generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlparse
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+
+from fim.healing import IDENTIFIER_TAIL
+from fim.prompt import PromptOptions
+
+from ..completion import Completion, CompletionRequest
+from ..documents import Document, PositionError
+from ..server import BigCodeServer
+from .acceptance import back_off
+from .workspace import push_live_text
+
+BLOCK_LINES = PromptOptions().block_lines  # prompt windows move in blocks of this many lines
+
+log = logging.getLogger("bigcode_ls")
+
+
+def file_label(uri: str) -> str:
+    """A short path for the prompt's file-name header (no directories beyond two)."""
+    path = PurePosixPath(unquote(urlparse(uri).path))
+    return "/".join(path.parts[-2:]) if path.parts else ""
+
+
+async def suggest(
+    ls: BigCodeServer, uri: str, position: types.Position
+) -> tuple[Completion, str, types.Position] | None:
+    """The completion at `position`, with the text before the cursor it was made for and
+    the cursor's real position (a column past the line's end clamped to it); None when
+    there is nothing to offer."""
+    doc = ls.documents.get(uri)
+    if doc is None:
+        log.warning("completion for %s, which is not open", uri)
+        return None
+    if not ls.settings.enable or too_large(ls, doc):
+        return None
+    # Everything the request needs is read now, before any await: edits or a close that
+    # arrive while it waits cannot change what it was made for.
+    version, window = doc.version, ls.service.window_chars()
+    try:
+        prefix, suffix = doc.around(
+            position.line, position.character, ls.encoding, window, BLOCK_LINES
+        )
+        column = doc.column(position.line, position.character, ls.encoding)
+    except PositionError as exc:
+        raise JsonRpcInvalidParams(f"{exc}") from None
+    if ls.notebooks.notebook_of(uri) is not None:  # a cell: the other cells around it
+        prefix, suffix = ls.notebooks.surround(uri, prefix, suffix, ls.text_of, window)
+    ls.last_position[uri] = (position.line, column)
+    language = doc.language_id or "unknown"
+    backed_off = ls.settings.back_off and language in ls.acceptance.backed_off
+    if backed_off and not await back_off(ls, language, uri, version):
+        return None
+    if not await model_ready(ls):
+        return None
+    push_live_text(ls, uri)
+    mode = "single" if backed_off else ""
+    request = CompletionRequest(uri, version, prefix, suffix, file_label(uri), mode)
+    ticket = ls.service.submit(request)
+    try:
+        result = await asyncio.wrap_future(ticket.future)
+    except asyncio.CancelledError:
+        ticket.cancel()  # stop the generation within a block
+        raise
+    log.debug(
+        "%s v%d: %s, %d prompt tokens (%d reused), %d generated, %.0f ms",
+        uri,
+        version,
+        result.status,
+        result.prompt_tokens,
+        result.reused_tokens,
+        result.generated_tokens,
+        result.ms,
+    )
+    if result.status == "error":
+        log.error("completion error: %s", result.detail)
+    if result.text:
+        ls.acceptance.served(language, result.ms)
+    return result, prefix, types.Position(line=position.line, character=column)
+
+
+def too_large(ls: BigCodeServer, doc: Document) -> bool:
+    """Documents over `maxDocumentMib` stay in sync but get no completions (logged once)."""
+    limit = ls.settings.max_document_mib * (1 << 20)
+    if len(doc) <= limit:
+        return False
+    if doc.uri not in ls.declined:
+        ls.declined.add(doc.uri)
+        log.warning(
+            "%s is larger than maxDocumentMib (%g MiB): no completions for it",
+            doc.uri,
+            ls.settings.max_document_mib,
+        )
+    return True
+
+
+async def model_ready(ls: BigCodeServer) -> bool:
+    """False when a model load still runs after the request's deadline."""
+    if ls.load_future is None or ls.load_future.done():
+        return True
+    try:  # the first request may arrive while the model loads: wait, within reason
+        await asyncio.wait_for(asyncio.shield(ls.load_future), ls.settings.deadline_ms / 1000)
+    except (asyncio.TimeoutError, Exception):
+        return False
+    return True
+
+
+async def inline_completion(
+    ls: BigCodeServer, params: types.InlineCompletionParams
+) -> types.InlineCompletionList:
+    found = await suggest(ls, params.text_document.uri, params.position)
+    if found is None or not found[0].text:
+        return types.InlineCompletionList(items=[])
+    here = types.Range(start=params.position, end=params.position)
+    return types.InlineCompletionList(
+        items=[types.InlineCompletionItem(insert_text=found[0].text, range=here)]
+    )
+
+
+async def completion(ls: BigCodeServer, params: types.CompletionParams) -> types.CompletionList:
+    found = await suggest(ls, params.text_document.uri, params.position)
+    if found is None or not found[0].text:
+        return types.CompletionList(is_incomplete=True, items=[])
+    result, prefix, end = found
+    return types.CompletionList(
+        is_incomplete=True, items=[completion_item(result.text, prefix, end)]
+    )
+
+
+def completion_item(text: str, prefix: str, end: types.Position) -> types.CompletionItem:
+    """Clients filter items by the word before the cursor: the item replaces that word
+    (ASCII, so one unit per character in every encoding) with itself plus the
+    suggestion, so it survives the filter."""
+    word = IDENTIFIER_TAIL.search(prefix[prefix.rfind("\n") + 1 :])
+    word_text = word.group() if word else ""
+    start = types.Position(line=end.line, character=end.character - len(word_text))
+    new_text = word_text + text
+    first_line = new_text.strip().split("\n", 1)[0]
+    return types.CompletionItem(
+        label=first_line[:80] or new_text.strip()[:80],
+        kind=types.CompletionItemKind.Text,
+        detail="bigcode-ls",
+        documentation=types.MarkupContent(
+            kind=types.MarkupKind.Markdown, value=f"```\n{new_text}\n```"
+        ),
+        sort_text="0",
+        filter_text=new_text,
+        insert_text_format=types.InsertTextFormat.PlainText,
+        text_edit=types.TextEdit(range=types.Range(start=start, end=end), new_text=new_text),
+    )
