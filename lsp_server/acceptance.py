@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
 
+from .settings import camel
+
 log = logging.getLogger("bigcode_ls")
 RETENTION_S = 30.0
 RETENTION_WINDOW = 2000  # characters around the accept point searched for the text
@@ -66,7 +68,7 @@ class LanguageStats:
         out["meanLatencyMs"] = (
             round(self.latency_ms_total / self.served, 1) if self.served else None
         )
-        return {_camel(k): v for k, v in out.items()}
+        return {camel(k): v for k, v in out.items()}
 
 
 @dataclass
@@ -213,8 +215,3 @@ def format_table(counts: dict[str, dict]) -> str:
             f"{100 * s.taken_rate:7.1f} {kept:>10s} {mean:>8s}"
         )
     return "\n".join(rows)
-
-
-def _camel(key: str) -> str:
-    head, *rest = key.split("_")
-    return head + "".join(w.title() for w in rest)

@@ -134,6 +134,7 @@ class BigCodeServer(LanguageServer):
         self.notebooks = NotebookStore()
         self.declined = set()
         self.edited = set()
+        self.last_position = {}
         self.settings = self.service.settings = self.base_settings
         self.index.set_folders([])
 

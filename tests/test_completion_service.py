@@ -43,17 +43,15 @@ def test_typing_prefills_only_new_tokens(service):
     assert result.reused_tokens >= result.prompt_tokens - 6
 
 
-def test_cold_baseline_prefills_everything(service):
+def test_cold_baseline_prefills_everything(service, monkeypatch):
     from dataclasses import replace
 
     source = (stdlib_root() / "textwrap.py").read_text()[:2000]
     service.complete_now(request(source, 1, "file:///cold.py"))
-    service.settings = replace(service.settings, document_cache=False)
-    try:
-        result = service.complete_now(request(source + "x", 2, "file:///cold.py"))
-        assert result.reused_tokens == 0 and result.prefilled_tokens == result.prompt_tokens
-    finally:
-        service.settings = replace(service.settings, document_cache=True)
+    # monkeypatch: the module's shared service gets its settings back whatever happens
+    monkeypatch.setattr(service, "settings", replace(service.settings, document_cache=False))
+    result = service.complete_now(request(source + "x", 2, "file:///cold.py"))
+    assert result.reused_tokens == 0 and result.prefilled_tokens == result.prompt_tokens
 
 
 def test_old_version_is_stale(service):
@@ -75,12 +73,13 @@ def test_exception_in_generation_is_answered_and_next_request_works(service, mon
     assert again.generated_tokens > 0 and again.status in ("ok", "empty")
 
 
-def test_failed_reload_keeps_the_old_model(service, tmp_path):
+def test_failed_reload_keeps_the_old_model(service, tmp_path, monkeypatch):
     from dataclasses import replace
 
     old = service.engine
     original = service.settings
-    service.settings = replace(original, model=str(tmp_path / "gone"))
+    monkeypatch.setattr(service, "load_error", None)  # restored after the test
+    monkeypatch.setattr(service, "settings", replace(original, model=str(tmp_path / "gone")))
     with pytest.raises(Exception, match="not found"):
         service.load().result()
     assert service.engine is old and "not found" in service.load_error

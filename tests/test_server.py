@@ -12,6 +12,8 @@ import pytest_asyncio
 from lsprotocol import types
 from pytest_lsp import client_capabilities, make_test_lsp_client
 
+from lsp_server.completion import CompletionRequest, CompletionService
+from lsp_server.settings import Settings
 from tests.models import make_constant_model_dir, make_model_dir
 
 URI = "file:///work/demo.py"
@@ -55,10 +57,8 @@ async def launch(model, settings=None, capabilities=None, encodings=None, folder
 
 
 async def stop(client) -> None:
-    try:
-        await asyncio.wait_for(client.shutdown_session(), 10)
-    except Exception:
-        pass
+    """A clean shutdown: a server that cannot answer it is a failure too."""
+    await asyncio.wait_for(client.shutdown_session(), 10)
     await client.stop()
 
 
@@ -383,7 +383,7 @@ async def test_bad_model_path_shows_message_and_stays_up(start, tmp_path):
 
 async def test_random_model_end_to_end(start, tmp_path):
     model = make_model_dir(tmp_path / "rand", n_positions=512)
-    client = await start(model=model, settings={"maxNewTokens": 8})
+    client = await start(model=model, settings={"maxNewTokens": 8, "minConfidence": 0})
     assert (await wait_ready(client))["loadError"] is None
     open_doc(client, "def add(a, b):\n    return \n")
     result = await inline(client, 1, 11)
@@ -392,6 +392,22 @@ async def test_random_model_end_to_end(start, tmp_path):
     assert last["promptTokens"] > 5 and last["generatedTokens"] > 0
     assert [i.insert_text for i in result.items] == ([last["text"]] if last["text"] else [])
     assert last["status"] == ("ok" if last["text"] else "empty")
+    # ... and exactly what the same model says in process, greedy, for the same request.
+    settings = Settings(
+        model=str(model),
+        max_new_tokens=8,
+        min_confidence=0,
+        token_healing=False,  # as `launch` sets it
+        threads=1,
+        precompute=False,
+    )
+    service = CompletionService(settings)
+    service.load().result()
+    direct = service.complete_now(
+        CompletionRequest(URI, 1, "def add(a, b):\n    return ", "\n", "work/demo.py")
+    )
+    service.shutdown(wait_s=5)
+    assert (direct.text, direct.generated_tokens) == (last["text"], last["generatedTokens"])
 
 
 @SHARED

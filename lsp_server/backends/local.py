@@ -44,9 +44,9 @@ class LocalBackend:
         self.path = str(engine.path)
         self.count = tokens.count
         self.sessions = SessionPool()
-        # The last plan streamed and its prompt ids: scoring candidates after it needs
-        # the same ids (both run on the model worker, one request at a time).
-        self._encoded: tuple[Plan | None, list[int]] = (None, [])
+        # The last prompt encoded, by its pieces: scoring candidates after a generation
+        # asks for the same prompt's ids again (both on the model worker).
+        self._last_prompt: tuple[tuple[str, ...], list[int]] = ((), [])
 
     def forget(self, uri: str) -> None:
         self.sessions.drop(uri)
@@ -54,6 +54,13 @@ class LocalBackend:
     def status(self) -> dict[str, Any]:
         uris, nbytes = self.sessions.summary()
         return {"sessions": uris, "cacheBytes": nbytes}
+
+    def prompt_ids(self, plan: Plan) -> list[int]:
+        """The plan's prompt as token ids (the last one's remembered)."""
+        pieces = tuple(plan.prompt.pieces)
+        if pieces != self._last_prompt[0]:
+            self._last_prompt = (pieces, self.encode(plan.prompt.pieces))
+        return self._last_prompt[1]
 
     def encode(self, pieces: list[str]) -> list[int]:
         ids: list[int] = []
@@ -83,8 +90,7 @@ class LocalBackend:
         self, plan: Plan, uri: str, settings: Settings, should_stop: Callable[[], bool]
     ) -> TextStream:
         """Generate into the document's cache; yields the decoded text after each token."""
-        ids = self.encode(plan.prompt.pieces)
-        self._encoded = (plan, ids)
+        ids = self.prompt_ids(plan)
         stats = StreamStats(prompt_tokens=len(ids))
         if not ids:
             return TextStream(iter(()), stats)
@@ -169,9 +175,7 @@ class LocalBackend:
     ) -> list[float]:
         """Each text's log-probability as the generation after the plan's prompt, computed
         on the document's cache (which keeps the prompt for the next keystroke)."""
-        last, ids = self._encoded
-        if last is not plan:
-            ids = self.encode(plan.prompt.pieces)
+        ids = self.prompt_ids(plan)
         if not ids:
             return []
         engine = self.engine

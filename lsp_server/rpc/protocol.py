@@ -62,6 +62,10 @@ def passthrough(method: str):
 class BigCodeProtocol(LanguageServerProtocol):
     phase = "new"  # new -> running (after initialize) -> shut down (after shutdown)
 
+    def __init__(self, server: Any, converter: Any) -> None:
+        super().__init__(server, converter)
+        self.owner = server  # the BigCodeServer: told when a client sends `exit`
+
     # --- from the transport ----------------------------------------------------------
     def receive(self, body: bytes) -> None:
         """One message body from the transport: parsed, checked, handled. Never raises."""
@@ -80,8 +84,12 @@ class BigCodeProtocol(LanguageServerProtocol):
         self.send_error(bad.msg_id, PARSE_ERROR, f"unreadable message: {bad.reason}")
 
     def send_error(self, msg_id: Any, code: int, message: str) -> None:
+        """An error response, framed and written here: pygls has no public call for an
+        error that no handler raised (a message it never parsed)."""
         error = {"code": code, "message": message}
-        self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": error})
+        body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "error": error}).encode()
+        if self.writer is not None:
+            self.writer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
     # --- parsing ---------------------------------------------------------------------
     def structure_message(self, data: dict[str, Any]):
@@ -118,7 +126,7 @@ class BigCodeProtocol(LanguageServerProtocol):
         if request and method in COMPLETION_METHODS:
             self.completion_requests += 1
         if method == types.EXIT:
-            self._server.end_session(0 if self.phase == "shut down" else 1)
+            self.owner.end_session(0 if self.phase == "shut down" else 1)
             return
         refusal = self._refusal(method, request)
         if refusal is not None:
@@ -146,6 +154,8 @@ class BigCodeProtocol(LanguageServerProtocol):
     def reset(self) -> None:
         """A new client session (TCP): back to before `initialize`."""
         self.phase = "new"
+        # pygls' own flag, set by its shutdown handler: its only reset (our phase already
+        # refuses what comes after a shutdown; pygls refuses it too while this is set)
         self._shutdown = False
 
     # --- document sync goes straight to our handlers, bypassing pygls' workspace: text

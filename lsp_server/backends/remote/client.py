@@ -5,16 +5,11 @@ repository snippets, FIM layout, token budget) and the suggestion is finished lo
 the server only generates, streamed, and is hung up on the moment the finisher is done
 or the request goes stale, so that it stops generating too.
 
-Two protocols:
-
-* `openai`: POST /v1/completions with the whole FIM prompt as text (the server parses
-  the special tokens' spellings). Our SPM layout only ever appends at the cursor, so the
-  server's prefix cache (llama.cpp's `cache_prompt`, vLLM's prefix caching) hits.
-* `llamacpp`: llama.cpp's native POST /infill with the prefix, suffix and snippets as
-  fields; the server lays out the FIM prompt with the model's own tokens.
+The two request dialects (OpenAI-style completions, llama.cpp's /infill) and every
+difference between them are in `dialects.py`.
 
 A failing server gives empty answers and one message, not one per keystroke
-(`remote_health.Health`).
+(`health.Health`).
 """
 
 from __future__ import annotations
@@ -29,6 +24,7 @@ from fim.healing import Vocabulary
 from ..base import BackendUnavailable, StreamStats, TextStream
 from ..tokens import Tokens
 from .config import RemoteConfigError, choose_template, read_api_key, read_extra
+from .dialects import DIALECTS, check_served
 from .events import event_probabilities, event_text, read_usage, record_probabilities
 from .healing import conditioned, constrained_first, first_token_grammar
 from .health import Health, Totals
@@ -54,6 +50,7 @@ class RemoteBackend:
 
     def __init__(self, settings: Settings, client: HttpClient, notify: Callable[[str], None]):
         self.kind = settings.backend
+        self.dialect = DIALECTS[settings.backend]()
         self.settings = settings
         self.client = client
         self.health = Health(notify)
@@ -108,8 +105,12 @@ class RemoteBackend:
     def heals(self) -> bool:
         """Token healing needs the tokenizer (where tokens start, which exist) and a
         server that takes a grammar for the first token (llama.cpp)."""
-        speaks_llama = self.kind == "llamacpp" or self.server == "llamacpp"
-        return self.tokens is not None and speaks_llama
+        return self.tokens is not None and self.speaks_llama
+
+    @property
+    def speaks_llama(self) -> bool:
+        """llama.cpp answers, natively or behind its OpenAI-style endpoint."""
+        return self.dialect.name == "llamacpp" or self.server == "llamacpp"
 
     @property
     def vocab(self) -> Vocabulary | None:
@@ -171,81 +172,32 @@ class RemoteBackend:
         }
 
     # --- talking to the server ----------------------------------------------------------
-    def _path(self, endpoint: str) -> str:
-        """`/completions` or `/models` under /v1, unless the URL already ends in /v1."""
-        if self.kind == "llamacpp":
-            return endpoint
-        return endpoint if self.client.base_path.endswith("/v1") else "/v1" + endpoint
-
     def probe(self) -> None:
         """Ask the server what it serves. A server that is down is not an error here (it
         may come up later); one that does not serve the configured model is."""
         try:
-            if self.kind == "llamacpp":
-                props = self.client.get_json("/props")
-                n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx")
-                if isinstance(n_ctx, int) and n_ctx > 0:
-                    self.context_size = min(self.context_size, n_ctx)
-            else:
-                self._check_model(self.client.get_json(self._path("/models")))
+            info = self.dialect.probe(self.client)
         except HttpError as exc:
             if exc.status in (401, 403):
                 raise RemoteConfigError(str(exc)) from None
             self.health.failed(str(exc))
             return
+        check_served(info, self.settings.remote_model, self.client.origin)
+        self.server = info.server if self.dialect.name == "openai" else ""
+        if info.n_ctx is not None:
+            self.context_size = min(self.context_size, info.n_ctx)
         self.probed = True
         self.health.succeeded()
 
-    def _check_model(self, listing: dict) -> None:
-        models = [m for m in listing.get("data") or [] if isinstance(m, dict)]
-        owners = {str(m.get("owned_by")) for m in models}
-        self.server = "llamacpp" if "llamacpp" in owners else "vllm" if "vllm" in owners else ""
-        served = [m.get("id") for m in models]
-        wanted = self.settings.remote_model
-        if wanted and served and wanted not in served:
-            raise RemoteConfigError(
-                f"{self.client.origin} does not serve the model {wanted!r} "
-                f"(it serves: {', '.join(map(str, served[:8]))})"
-            )
-
     def request_body(self, plan: Plan, settings: Settings) -> tuple[str, dict[str, Any]]:
         """(endpoint, JSON body) for one plan."""
-        sampling = {"temperature": settings.temperature, "top_p": settings.top_p}
-        if self.kind == "llamacpp":
-            body = {
-                "input_prefix": plan.prompt.prefix,
-                "input_suffix": plan.prompt.suffix,
-                "input_extra": [{"filename": "", "text": t} for t in plan.prompt.snippets],
-                "prompt": "",
-                "n_predict": plan.max_new_tokens,
-                "stream": True,
-                "cache_prompt": True,
-                "return_tokens": self.tokens is not None,  # to stop where we would
-                "timings_per_token": True,
-                **sampling,
-                **self._probabilities(settings, constrained_first(plan)),
-                **self._grammar(plan),
-            }
-            return "/infill", {**body, **self.extra}
-        body = {
-            "prompt": "".join(plan.prompt.pieces),
-            "max_tokens": plan.max_new_tokens,
-            "stream": True,
-            "stream_options": {"include_usage": True},  # vLLM reports cached tokens there
-            "stop": list(self.fmt.stop_texts) if self.fmt else [],
-            **sampling,
-            **self._probabilities(settings, constrained_first(plan)),
-            **self._grammar(plan),
-        }
-        if settings.remote_model:
+        body = self.dialect.body(plan, self.fmt, self.server, self.tokens is not None)
+        body.update(temperature=settings.temperature, top_p=settings.top_p)
+        body.update(self._probabilities(settings, constrained_first(plan)))
+        body.update(self._grammar(plan))
+        if settings.remote_model and self.dialect.name == "openai":
             body["model"] = settings.remote_model
-        # We hang up as soon as the suggestion is complete, before the usage figures at
-        # the stream's end: servers that can put them in every event are asked to.
-        if self.server == "llamacpp":
-            body["timings_per_token"] = True
-        elif self.server == "vllm":
-            body["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}
-        return self._path("/completions"), {**body, **self.extra}
+        return self.dialect.endpoint(self.client), {**body, **self.extra}
 
     def _probabilities(self, settings: Settings, constrained: bool) -> dict[str, int]:
         """The request's fields that ask for the generated tokens' probabilities: only
@@ -255,7 +207,7 @@ class RemoteBackend:
             return {}
         if self.heals and constrained:
             return {"n_probs": HEALED_TOP}
-        if self.kind == "llamacpp" or self.server == "llamacpp":
+        if self.speaks_llama:
             return {"n_probs": LLAMA_CPP_TOP}  # its /v1/completions ignores `logprobs`
         return {"logprobs": OPENAI_TOP}
 
@@ -276,7 +228,7 @@ class RemoteBackend:
         if not banned:
             yield from self._request(path, body, should_stop)
             return
-        limit = "n_predict" if self.kind == "llamacpp" else "max_tokens"
+        limit = self.dialect.limit
         # n_probs: the first token's id comes with its probabilities
         first = {**body, limit: 1, "n_probs": body.get("n_probs", 1)}
         first["logit_bias"] = [[i, False] for i in sorted(banned)]
@@ -291,12 +243,7 @@ class RemoteBackend:
         body = {k: v for k, v in body.items() if k not in ("grammar", *PROBABILITY_FIELDS)}
         body[limit] -= 1
         body.update(self._probabilities(settings, constrained=False))
-        if self.kind == "llamacpp":
-            body["prompt"] = text  # /infill appends it to the prefix, tokenized alone
-        elif len(ids) == 1 and ids[0] is not None:
-            body["prompt"] = [body["prompt"], ids[0]]  # the very token, not its text again
-        else:
-            body["prompt"] += text
+        self.dialect.continue_after(body, text, ids)
         yield from self._request(path, body, should_stop)
 
     def _partial_spellings(self, plan: Plan) -> set[int]:

@@ -1,8 +1,21 @@
--- Starting the server and attaching buffers (Neovim 0.7 API, still valid later).
+-- Starting the server and attaching buffers, on Neovim 0.7 and on 0.11+ (where
+-- `vim.lsp.start_client`, dot-style client methods and `vim.loop` are deprecated).
 local config = require("bigcode.config")
+
+local modern = vim.fn.has("nvim-0.11") == 1
+local uv = vim.uv or vim.loop
 
 -- `loading`: the server's model-loading progress ("" once loaded), for `status()`.
 local M = { client_id = nil, loading = nil, progress_seen = false }
+
+-- `M.call(c, "request", ...)`: a client method, called the way this Neovim expects
+-- (method-style from 0.11, plain function before).
+function M.call(c, method, ...)
+  if modern then
+    return c[method](c, ...)
+  end
+  return c[method](...)
+end
 
 -- `$/progress` from the server: say that the model is loading (once, then in the
 -- statusline through require("bigcode").status()), and when it is ready.
@@ -28,7 +41,7 @@ end
 
 local function root_dir(bufnr)
   local name = vim.api.nvim_buf_get_name(bufnr)
-  local dir = name ~= "" and vim.fn.fnamemodify(name, ":p:h") or vim.loop.cwd()
+  local dir = name ~= "" and vim.fn.fnamemodify(name, ":p:h") or uv.cwd()
   return dir
 end
 
@@ -36,11 +49,21 @@ function M.get()
   return M.client_id and vim.lsp.get_client_by_id(M.client_id) or nil
 end
 
+-- 0.11+: one bigcode-ls for every buffer, whatever its root directory.
+function M.start_modern(cfg, bufnr)
+  return vim.lsp.start(cfg, {
+    bufnr = bufnr,
+    reuse_client = function(c)
+      return c.name == "bigcode-ls" and not c:is_stopped()
+    end,
+  })
+end
+
 function M.start(bufnr)
   local client = M.get()
-  if not client or client.is_stopped() then
+  if not client or M.call(client, "is_stopped") then
     local opts = config.options
-    M.client_id = vim.lsp.start_client({
+    M.client_id = (modern and M.start_modern or vim.lsp.start_client)({
       name = "bigcode-ls",
       cmd = opts.cmd,
       root_dir = root_dir(bufnr),
@@ -53,7 +76,7 @@ function M.start(bufnr)
         end,
         ["$/progress"] = on_progress,
       },
-    })
+    }, bufnr)
   end
   if M.client_id and not vim.lsp.buf_is_attached(bufnr, M.client_id) then
     vim.lsp.buf_attach_client(bufnr, M.client_id)
@@ -65,7 +88,7 @@ function M.restart()
   local client = M.get()
   local buffers = client and vim.lsp.get_buffers_by_client_id(client.id) or {}
   if client then
-    client.stop()
+    M.call(client, "stop")
   end
   M.client_id = nil
   for _, bufnr in ipairs(buffers) do

@@ -18,11 +18,11 @@ function M.check()
     err("server command not found: " .. exe .. " (pip install bigcode-ls, or set cmd in setup{})")
   end
   local c = client.get()
-  if not c or c.is_stopped() then
+  if not c or client.call(c, "is_stopped") then
     warn("no bigcode-ls client is running (open a file of a configured filetype)")
     return
   end
-  local result = c.request_sync("bigcode/status", {}, 2000)
+  local result = client.call(c, "request_sync", "bigcode/status", {}, 2000)
   if not result or result.err then
     err("the server did not answer bigcode/status")
   elseif result.result.loadError ~= vim.NIL and result.result.loadError then

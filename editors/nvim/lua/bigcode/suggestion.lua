@@ -8,7 +8,9 @@ local M = {}
 local ns = vim.api.nvim_create_namespace("bigcode")
 -- `origin` is the server's suggestion being worked through (shown, then accepted in
 -- parts or dismissed): what the acceptance notifications report, once per suggestion.
-local state = { timer = nil, request = nil, shown = nil, origin = nil }
+-- `keep_once`: our own partial accept changed the text; the next change keeps the rest.
+local state = { timer = nil, request = nil, shown = nil, origin = nil, keep_once = false }
+local uv = vim.uv or vim.loop
 
 local has_inline_virt_text = vim.fn.has("nvim-0.10") == 1
 
@@ -21,7 +23,7 @@ local function cancel_pending()
   if state.request then
     local c = client.get()
     if c then
-      c.cancel_request(state.request)
+      client.call(c, "cancel_request", state.request)
     end
     state.request = nil
   end
@@ -30,7 +32,7 @@ end
 local function notify(method, params)
   local c = client.get()
   if c then
-    pcall(c.notify, method, params)
+    pcall(client.call, c, "notify", method, params)
   end
 end
 
@@ -119,7 +121,7 @@ function M.request()
   cancel_pending()
   local params, row, col = cursor_params(bufnr)
   local changedtick = vim.api.nvim_buf_get_changedtick(bufnr)
-  local ok, request_id = c.request("textDocument/inlineCompletion", params, function(err, result)
+  local ok, request_id = client.call(c, "request", "textDocument/inlineCompletion", params, function(err, result)
     state.request = nil
     if err or not result then
       return
@@ -155,7 +157,7 @@ function M.schedule()
     return
   end
   M.clear()
-  state.timer = vim.loop.new_timer()
+  state.timer = uv.new_timer()
   state.timer:start(config.options.debounce_ms, 0, vim.schedule_wrap(function()
     if state.timer then
       state.timer:close()
