@@ -4,7 +4,7 @@ The prompt's prefix window starts on a grid line and moves a block ahead once ty
 fills it (`fim.prompt`); with absolute positions everything after the start is then
 computed again, so the keystroke that moves it pays a near-cold prefill. With
 `precompute` on, the idle worker computes the window's next position into a spare cache
-once little room is left (`CompletionService._warm`), and the moving keystroke finds it.
+once little room is left (`CompletionService._window_ahead`), and the moving keystroke finds it.
 
 Replays typing `--chars` characters of `ast.py` from `get_source_segment` on (cut out
 first), one key per `--key-ms` after the previous answer, through the real server; two

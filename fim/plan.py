@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .formats import FimFormat, Order
+from .formats import FimFormat
 from .healing import Vocabulary
-from .postprocess import Mode, PostOptions, is_multiline, on_blank_line, postprocess, stop_early
+from .postprocess import PostOptions, is_multiline, on_blank_line, postprocess, stop_early
 from .prompt import Prompt, PromptOptions, Snippet, TokenCounter, build_prompt
 
 # A single line of code rarely needs more tokens; past this a small model is looping.
@@ -23,16 +23,12 @@ SINGLE_LINE_MAX_TOKENS = 48
 
 @dataclass(frozen=True)
 class PlanOptions:
-    budget: int  # prompt tokens
+    """The prompt's options, the finisher's, and the cap on new tokens (single-line
+    suggestions get at most SINGLE_LINE_MAX_TOKENS of it)."""
+
+    prompt: PromptOptions
+    post: PostOptions
     max_new_tokens: int
-    order: Order = "spm"
-    filename_header: bool = True
-    heal: bool = True
-    mode: Mode = "auto"
-    max_lines: int = 16
-    snippet_share: float = 0.0  # of the prompt budget for other files' snippets
-    drop_echoes: bool = True
-    window_ahead: bool = False  # the prompt a moved prefix window will need (fim.prompt)
 
 
 @dataclass(frozen=True)
@@ -89,32 +85,21 @@ def plan_completion(
     snippets: Sequence[Snippet] = (),
 ) -> Plan:
     """The plan for a cursor between `prefix` and `suffix` (the whole document around it)."""
-    prompt_options = PromptOptions(
-        budget=options.budget,
-        order=options.order,
-        filename_header=options.filename_header,
-        heal=options.heal,
-        snippet_share=options.snippet_share,
-        window_ahead=options.window_ahead,
-    )
     prompt = build_prompt(
         prefix,
         suffix,
         fmt,
         count,
-        prompt_options,
+        options.prompt,
         path=path,
         snippets=snippets,
         token_starts=token_starts,
         vocab=vocab,
     )
-    multiline = is_multiline(prefix, suffix, options.mode)
+    multiline = is_multiline(prefix, suffix, options.post.mode)
     max_new = options.max_new_tokens
     if not multiline:
         max_new = min(max_new, SINGLE_LINE_MAX_TOKENS)
-    post = PostOptions(
-        mode=options.mode, max_lines=options.max_lines, drop_echoes=options.drop_echoes
-    )
     return Plan(
         prompt=prompt,
         first_starts_with=prompt.healed,
@@ -123,5 +108,5 @@ def plan_completion(
         first_on_line=not prompt.healed and on_blank_line(prefix, suffix),
         multiline=multiline,
         max_new_tokens=max_new,
-        finisher=Finisher(prefix, suffix, prompt.healed, post),
+        finisher=Finisher(prefix, suffix, prompt.healed, options.post),
     )

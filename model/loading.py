@@ -7,7 +7,7 @@ and each failure becomes one `ModelLoadError` whose message a user can act on.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,16 +105,22 @@ def _weight_files(directory: Path) -> list[Path]:
     raise ModelLoadError(f"{directory} has no {WEIGHTS_FILE} or {INDEX_FILE}")
 
 
-def _iter_tensors(files: list[Path]) -> Iterator[tuple[str, torch.Tensor]]:
+def _read_each(files: list[Path], read: Callable[[Any, str], Any]) -> Iterator[tuple[str, Any]]:
+    """(key, read(file, key)) for every tensor of the safetensors `files`, opened
+    memory-mapped; an unreadable file becomes one ModelLoadError naming it."""
     from safetensors import SafetensorError, safe_open
 
     for file in files:
         try:
-            with safe_open(str(file), framework="pt", device="cpu") as f:  # memory-mapped
+            with safe_open(str(file), framework="pt", device="cpu") as f:
                 for key in f.keys():
-                    yield key, f.get_tensor(key)
+                    yield key, read(f, key)
         except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"{file.name} is not a readable safetensors file ({exc})") from exc
+
+
+def _iter_tensors(files: list[Path]) -> Iterator[tuple[str, torch.Tensor]]:
+    return _read_each(files, lambda f, key: f.get_tensor(key))
 
 
 def _check_custom_code(directory: Path, raw: dict[str, Any]) -> None:
@@ -190,17 +196,7 @@ def read_config(directory: Path, attn_implementation: str | None = None) -> GPTB
 
 def _header_shapes(files: list[Path]) -> dict[str, tuple[int, ...]]:
     """Every tensor's shape, read from the safetensors headers alone."""
-    from safetensors import SafetensorError, safe_open
-
-    shapes = {}
-    for file in files:
-        try:
-            with safe_open(str(file), framework="pt", device="cpu") as f:
-                for key in f.keys():
-                    shapes[key] = tuple(f.get_slice(key).get_shape())
-        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-            raise ModelLoadError(f"{file.name} is not a readable safetensors file ({exc})") from exc
-    return shapes
+    return dict(_read_each(files, lambda f, key: tuple(f.get_slice(key).get_shape())))
 
 
 def check_shapes(directory: Path, config: GPTBigCodeConfig, shapes: dict) -> None:

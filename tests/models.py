@@ -82,7 +82,7 @@ class ScriptedBackend:
     def forget(self, uri: str) -> None:
         pass
 
-    def warm(self, plan, keep, uri, settings, should_stop) -> int:
+    def prefill_ahead(self, plan, keep, uri, settings, should_stop) -> int:
         return 0
 
     def status(self) -> dict:

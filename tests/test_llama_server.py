@@ -169,11 +169,15 @@ def test_cancellation_reaches_the_server(llama):
     """A stop mid-stream hangs up, and the server stops generating at once (a plan for
     1,500 tokens would keep it busy for seconds)."""
     from fim.plan import PlanOptions, plan_completion
+    from fim.postprocess import PostOptions
+    from fim.prompt import PromptOptions
 
     settings = replace(BASE, backend="llamacpp", remote_url=llama.url, temperature=1.0)
     remote = service_for(settings)
     backend = remote.backend
-    options = PlanOptions(budget=256, max_new_tokens=1500, mode="multi", heal=False)
+    options = PlanOptions(
+        PromptOptions(budget=256, heal=False), PostOptions(mode="multi"), max_new_tokens=1500
+    )
     plan = plan_completion("class A:\n    def f(self):\n", "", backend.fmt, backend.count, options)
     stop = False
     stream = backend.stream(plan, "file:///long.py", settings, lambda: stop)

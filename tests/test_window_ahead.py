@@ -1,7 +1,7 @@
 """The prefix window's next position, computed while the user is idle (`precompute`).
 
 The window moves a block ahead once typing fills it, and everything after its start must
-then be computed again; `CompletionService._warm` computes that prompt into the
+then be computed again; `CompletionService._window_ahead` computes that prompt into the
 document's spare cache beforehand, and the request that moves the window takes it.
 """
 
@@ -100,9 +100,9 @@ def test_computing_ahead_keeps_the_documents_own_prompt_in_one_of_the_two_caches
         return stream.stats.prompt_tokens - stream.stats.reused_tokens
 
     assert prefilled(now) > 100
-    assert backend.warm(ahead, now, uri, settings, lambda: False) > 100
+    assert backend.prefill_ahead(ahead, now, uri, settings, lambda: False) > 100
     assert prefilled(looked) < 20  # took the spare, computed ahead
-    backend.warm(ahead, now, uri, settings, lambda: False)
+    backend.prefill_ahead(ahead, now, uri, settings, lambda: False)
     assert prefilled(now) <= 1  # the document's prompt survived the work ahead
     assert prefilled(ahead) <= 1  # and so did the prompt computed ahead
-    assert backend.warm(ahead, now, uri, settings, lambda: True) == 0  # nothing left to do
+    assert backend.prefill_ahead(ahead, now, uri, settings, lambda: True) == 0  # nothing left to do

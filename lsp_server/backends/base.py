@@ -105,7 +105,7 @@ class Backend(Protocol):
         (fewer when `should_stop()` turns true); None: this backend cannot tell."""
         ...
 
-    def warm(
+    def prefill_ahead(
         self,
         plan: Plan,
         keep: Plan,

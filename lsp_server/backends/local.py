@@ -131,7 +131,7 @@ class LocalBackend:
 
         return TextStream(texts(), stats)
 
-    def warm(
+    def prefill_ahead(
         self,
         plan: Plan,
         keep: Plan,

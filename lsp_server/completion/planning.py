@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 from fim.plan import Plan, PlanOptions, plan_completion
-from fim.prompt import Snippet
+from fim.postprocess import PostOptions
+from fim.prompt import PromptOptions, Snippet
 
 from ..backends.base import Backend
 from ..settings import Settings
@@ -27,18 +28,18 @@ def plan_request(
     window_ahead: bool = False,
 ) -> Plan:
     s = settings
-    options = PlanOptions(
+    prompt = PromptOptions(
         budget=prompt_budget(backend, s),
-        max_new_tokens=max_new_tokens(backend, s),
         order=s.fim_order,
         filename_header=backend.filename_header,
         heal=s.token_healing and backend.token_starts is not None,
-        mode=request.mode or s.multiline,
-        max_lines=s.max_lines,
         snippet_share=s.repo_context_share,
-        drop_echoes=s.drop_echoes,
         window_ahead=window_ahead,
     )
+    post = PostOptions(
+        mode=request.mode or s.multiline, max_lines=s.max_lines, drop_echoes=s.drop_echoes
+    )
+    options = PlanOptions(prompt, post, max_new_tokens(backend, s))
     # The tokenizer refuses lone surrogates (valid in LSP's UTF-16, not in UTF-8).
     return plan_completion(
         LONE_SURROGATE.sub("\ufffd", request.prefix),

@@ -207,7 +207,7 @@ class CompletionService:
         if self._precompute() and result.room is not None and result.room < WARM_ROOM_TOKENS:
             seen = self._ahead.requests  # read first: a request after it stops the work
             if not self._superseded(request, serial):  # a request before it: no work for this one
-                self._worker.submit(lambda: self._warm(request, seen))
+                self._worker.submit(lambda: self._window_ahead(request, seen))
         return result
 
     def _precompute(self) -> bool:
@@ -231,7 +231,7 @@ class CompletionService:
         deadline = time.monotonic() + settings.deadline_ms / 1000
         self._ahead.store(request, settings, self._guarded(request, interrupted, deadline))
 
-    def _warm(self, request: CompletionRequest, seen: int) -> None:
+    def _window_ahead(self, request: CompletionRequest, seen: int) -> None:
         """On the worker, once nothing newer waits: compute the prompt that the prefix
         window's next move leads to (`window_ahead`) into the document's spare cache, so
         that the keystroke that moves it does not recompute the whole window. Stops
@@ -251,7 +251,7 @@ class CompletionService:
             now = plan_request(request, backend, self.settings, snippets)
             ahead = plan_request(request, backend, self.settings, snippets, window_ahead=True)
             if ahead.prompt.pieces != now.prompt.pieces and not stop():
-                backend.warm(ahead, now, request.uri, self.settings, stop)
+                backend.prefill_ahead(ahead, now, request.uri, self.settings, stop)
         except Exception:
             log.exception("computing ahead failed for %s", request.uri)
             backend.forget(request.uri)

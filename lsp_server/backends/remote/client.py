@@ -143,7 +143,7 @@ class RemoteBackend:
     def forget(self, uri: str) -> None:
         pass  # the server's prefix cache is its own business
 
-    def warm(self, plan, keep, uri, settings, should_stop) -> int:
+    def prefill_ahead(self, plan, keep, uri, settings, should_stop) -> int:
         return 0  # a shared server's time is not ours to spend ahead of need
 
     def score(
