@@ -1,5 +1,5 @@
 """Command line: `bigcode-ls [serve]` runs the server; `bigcode-ls complete` completes once;
-`bigcode-ls tune` adapts a model to a repository.
+`bigcode-ls tune` adapts a model to a repository; `bigcode-ls download` fetches a checkpoint.
 
 Examples:
   bigcode-ls                                   LSP over stdio with the bundled model
@@ -7,6 +7,7 @@ Examples:
   bigcode-ls --tcp --port 2087                 LSP over TCP on 127.0.0.1
   bigcode-ls complete app.py --line 10 --character 4 --json
   bigcode-ls tune ~/src/myproject --out ~/models/myproject --minutes 15
+  bigcode-ls download tiny_starcoder_py          then: bigcode-ls --model tiny_starcoder_py
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 from lsp_server import __version__
 from lsp_server.settings import add_cli_options, from_cli
 
+from .download import add_parser as add_download_parser
+from .download import run_download
 from .tune import add_parser as add_tune_parser
 from .tune import run_tune
 
@@ -63,6 +66,7 @@ def parser() -> ArgumentParser:
         )
 
     add_tune_parser(sub)
+    add_download_parser(sub)
     stats = sub.add_parser(
         "stats", help="print the acceptance counts kept with the statsFile setting"
     )
@@ -87,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_tune(args)
     if args.command == "stats":
         return run_stats(args)
+    if args.command == "download":
+        return run_download(args)
     return run_serve(args)
 
 

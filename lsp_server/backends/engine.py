@@ -15,6 +15,7 @@ from typing import Any
 
 from model import GPTBigCodeForCausalLM, ModelLoadError, set_threads
 from model.generate import GenerationStats, extend, generate, new_cache
+from model.hub import resolve_model
 from model.packed import onednn_problem, pack_linears, parameter_count
 from model.scoring import continuation_logprobs
 
@@ -108,7 +109,7 @@ class Engine:
         packed: bool = True,
     ) -> Engine:
         """Load weights and tokenizer; `report(message, percent)` tracks progress."""
-        path = Path(path).expanduser() if path else bundled_model_path()
+        path = resolve_model(path) if path else bundled_model_path()
         if not path.is_dir():
             raise ModelLoadError(f"model directory not found: {path}")
         cpus = usable_cpus()

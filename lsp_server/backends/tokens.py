@@ -32,9 +32,10 @@ class Tokens:
     @classmethod
     def load(cls, path: str | Path) -> Tokens:
         """The `tokenizer.json` of a model directory (or that file itself)."""
+        from model.hub import resolve_model
         from model.tokenizer import load_tokenizer
 
-        path = Path(path).expanduser()
+        path = resolve_model(path)  # a directory, a tokenizer.json, or a downloaded name
         return cls(load_tokenizer(path), path)
 
     def _count(self, text: str) -> int:
