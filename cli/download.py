@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from model.hub import SHORT_NAMES
+from lsp_server.checkpoints import SHORT_NAMES
 
 
 def add_parser(sub) -> None:
@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from model.hub import DownloadError, download
+    from lsp_server.checkpoints import DownloadError, download
 
     def say(message: str) -> None:
         sys.stderr.write(f"bigcode-ls: {message}\n")

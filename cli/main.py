@@ -13,18 +13,19 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
 from lsp_server import __version__
-from lsp_server.settings import add_cli_options, from_cli
 
+from .complete import run_complete
 from .download import add_parser as add_download_parser
 from .download import run_download
+from .options import add_cli_options, from_cli
 from .tune import add_parser as add_tune_parser
 from .tune import run_tune
 
@@ -44,7 +45,10 @@ def parser() -> ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the language server (the default)")
     complete = sub.add_parser(
-        "complete", help="complete once at a position and print the suggestion"
+        "complete",
+        help="complete once at a position and print the suggestion",
+        description="Complete once at a zero-based LSP position (the editor's line 1 is "
+        "--line 0) and print the suggestion; when there is none, say why on stderr.",
     )
     for target in (p, serve):
         add_cli_options(target)
@@ -73,7 +77,9 @@ def parser() -> ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print the file's JSON")
     add_cli_options(complete)
     complete.add_argument("file", type=Path)
-    complete.add_argument("--line", type=int, required=True, help="zero-based line")
+    complete.add_argument(
+        "--line", type=int, required=True, help="zero-based line (the editor's line 1 is 0)"
+    )
     complete.add_argument(
         "--character", type=int, required=True, help="zero-based UTF-16 column, as in LSP"
     )
@@ -86,7 +92,7 @@ def parser() -> ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "complete":
-        return run_complete(args)
+        return run_complete(args, _settings_from(args))
     if args.command == "tune":
         return run_tune(args)
     if args.command == "stats":
@@ -118,6 +124,21 @@ def _settings_from(args: argparse.Namespace):
     return settings
 
 
+TERMINAL_NOTE = """bigcode-ls: this is a language server: it speaks LSP (JSON-RPC) on stdin and
+stdout, and an editor starts it (see the README for VS Code, Neovim and Emacs). To try a
+completion from a terminal: bigcode-ls complete FILE --line L --character C (zero-based).
+Ctrl-C ends it.
+"""
+
+
+def _interrupted(signum, frame) -> None:
+    """Ctrl-C ends the server at once, wherever its threads are (a model thread inside a
+    native call would keep an orderly exit waiting)."""
+    sys.stderr.write("bigcode-ls: interrupted\n")
+    logging.shutdown()
+    os._exit(130)
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from lsp_server.app import build_server
     from lsp_server.logs import setup_logging
@@ -125,6 +146,7 @@ def run_serve(args: argparse.Namespace) -> int:
     logger = setup_logging(args.log_level, args.log_file)
     settings = _settings_from(args)
     ls = build_server(settings)
+    signal.signal(signal.SIGINT, _interrupted)
     if args.tcp:
         if args.host not in ("127.0.0.1", "localhost", "::1"):
             logger.warning("listening on %s: other machines can reach this server", args.host)
@@ -132,60 +154,14 @@ def run_serve(args: argparse.Namespace) -> int:
         sys.stderr.write(f"bigcode-ls: listening on {args.host}:{args.port}\n")
         ls.serve_tcp(args.host, args.port)
         return 0
+    if sys.stdin.isatty():
+        sys.stderr.write(TERMINAL_NOTE)
     code = ls.serve_stdio()
     # The model thread may be inside a native call (a load, a generation): end the
     # process without the interpreter's teardown, which would abort there.
     logging.shutdown()
     sys.stdout.flush()
     os._exit(code)
-
-
-def run_complete(args: argparse.Namespace) -> int:
-    from lsp_server.documents import Document, PositionError
-
-    try:
-        text = args.file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        sys.stderr.write(
-            f"bigcode-ls: cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}\n"
-        )
-        return 2
-    doc = Document(args.file.resolve().as_uri(), text)
-    try:
-        offset = doc.offset_at(args.line, args.character)
-    except PositionError as exc:
-        sys.stderr.write(f"bigcode-ls: {exc}\n")
-        return 2
-    # One completion, then exit: no look-ahead (nothing will be accepted, and a thread still
-    # inside torch when the interpreter tears down aborts the process).
-    settings = dataclasses.replace(_settings_from(args), precompute=False)
-    # Bad arguments are answered above, before torch is imported (a second or two).
-    from lsp_server.completion.service import CompletionRequest, CompletionService
-    from model import ModelLoadError
-
-    service = CompletionService(settings)
-    try:
-        service.load().result()
-    except (ModelLoadError, OSError, ValueError, RuntimeError) as exc:
-        sys.stderr.write(f"bigcode-ls: {exc}\n")
-        return 2
-    request = CompletionRequest(doc.uri, 0, text[:offset], text[offset:], args.file.name)
-    result = service.complete_now(request)
-    if result.status in ("error", "unavailable"):
-        sys.stderr.write(f"bigcode-ls: completion failed: {result.detail}\n")
-        return 1
-    if args.json:
-        start = {"line": args.line, "character": args.character}
-        out = {
-            "text": result.text,
-            "range": {"start": start, "end": start},
-            "tokens": result.generated_tokens,
-            "ms": round(result.ms, 1),
-        }
-        sys.stdout.write(json.dumps(out) + "\n")
-    else:
-        sys.stdout.write(result.text + "\n")
-    return 0
 
 
 if __name__ == "__main__":

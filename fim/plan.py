@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .formats import FimFormat
 from .healing import Vocabulary
-from .postprocess import PostOptions, is_multiline, on_blank_line, postprocess, stop_early
+from .postprocess import PostOptions, finish_text, is_multiline, on_blank_line, stop_early
 from .prompt import Prompt, PromptOptions, Snippet, TokenCounter, build_prompt
 
 # A single line of code rarely needs more tokens; past this a small model is looping.
@@ -47,9 +47,14 @@ class Finisher:
 
     def finish(self, text: str) -> str:
         """The suggestion to insert at the cursor ("" for none)."""
+        return self.finish_why(text)[0]
+
+    def finish_why(self, text: str) -> tuple[str, str]:
+        """The suggestion, and why it is empty when it is (`postprocess.finish_text`'s
+        reasons, or "retyped": the text does not continue what the user typed)."""
         if not text.startswith(self.healed):
-            return ""  # never insert text that does not continue what the user typed
-        return postprocess(text[len(self.healed) :], self.prefix, self.suffix, self.post)
+            return "", "retyped"  # never insert text that does not continue what was typed
+        return finish_text(text[len(self.healed) :], self.prefix, self.suffix, self.post)
 
 
 @dataclass(frozen=True)

@@ -166,11 +166,22 @@ def _drop_closed_brackets(text: str, before: str, after: str) -> str:
 
 def postprocess(text: str, prefix: str, suffix: str, options: PostOptions = PostOptions()) -> str:
     """`text` is what the model wrote at the cursor; `prefix`/`suffix` the document around it."""
+    return finish_text(text, prefix, suffix, options)[0]
+
+
+def finish_text(
+    text: str, prefix: str, suffix: str, options: PostOptions = PostOptions()
+) -> tuple[str, str]:
+    """`postprocess`, with the reason when nothing is left: "present" (the block is
+    already below the cursor), "echo" (the line repeats one around the cursor) or
+    "nothing" (no code: whitespace, or an end token at once); "" when text is left."""
     m = SPECIAL_SPELLING.search(text)
     if m:
         text = text[: m.start()]
     # A generation cut off inside a multi-byte character decodes to U+FFFD at the end.
     text = text.replace("\r\n", "\n").rstrip("\ufffd")
+    if not text.strip():
+        return "", "nothing"
     before, after = _last_line(prefix), suffix.split("\n", 1)[0]
     lines = text.split("\n")
     if is_multiline(prefix, suffix, options.mode):
@@ -180,16 +191,16 @@ def postprocess(text: str, prefix: str, suffix: str, options: PostOptions = Post
         lines = lines[:1]
         lines[0] = _drop_closed_brackets(lines[0], before, after)
     if not lines:  # the whole block was already there below the cursor
-        return ""
+        return "", "present"
     if options.drop_echoes and echoes(lines[0], prefix, suffix, options.tab_size):
-        return ""
+        return "", "echo"
     lines = [ln.rstrip() for ln in lines]
     while lines and not lines[-1].strip():
         lines.pop()
     result = "\n".join(lines)
     if not result.strip():
-        return ""
-    return result
+        return "", "nothing"
+    return result, ""
 
 
 def stop_early(text: str, prefix: str, suffix: str, options: PostOptions = PostOptions()) -> bool:

@@ -10,12 +10,12 @@ them, and the command line, to this definition.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ class Settings:
         0.95, "Nucleus sampling threshold when temperature > 0.", bounds=(0.0, 1.0)
     )
     context_tokens: int = setting(
-        1536, "Prompt budget in tokens (capped by the model's context).", bounds=(64, 32768)
+        1536, "Prompt budget in tokens (capped by the model's context).", bounds=(64, 1 << 20)
     )
     multiline: str = setting(
         "auto", "How many lines a suggestion may span.", choices=("auto", "single", "multi")
@@ -215,26 +215,31 @@ class Settings:
     def docs(cls) -> dict[str, str]:
         return {f.name: f.metadata["doc"] for f in dataclasses.fields(cls)}
 
-    def updated(self, values: dict[str, Any] | None) -> tuple[Settings, list[str]]:
+    def updated(
+        self, values: dict[str, Any] | None, spell: Callable[[str], str] | None = None
+    ) -> tuple[Settings, list[str]]:
         """A copy with `values` applied; returns it with the list of problems (unknown keys
-        or values of the wrong type or out of bounds are ignored, each on its own)."""
+        or values of the wrong type or out of bounds are ignored, each on its own).
+        `spell(name)` names a setting in the problems (default: as the client sent it)."""
         if not values:
             return self, []
-        if isinstance(values.get(SECTION), dict):
-            values = values[SECTION]
+        section = values.get(SECTION)
+        if isinstance(section, dict) or section == []:  # Lua encodes an empty table as []
+            values = section or {}
         fields = {f.name: f for f in dataclasses.fields(self)}
         changes: dict[str, Any] = {}
         problems: list[str] = []
         for raw_key, value in values.items():
             key = snake(str(raw_key))
+            shown = spell(key) if spell else repr(raw_key)
             if key not in fields:
-                problems.append(f"unknown setting {raw_key!r} ignored")
+                problems.append(f"unknown setting {shown} ignored")
                 continue
             checked = _coerce(fields[key], value, getattr(self, key))
             if checked is _INVALID:
-                problems.append(
-                    f"setting {raw_key!r} has an invalid value {value!r}; kept {getattr(self, key)!r}"
-                )
+                expected = _expected(fields[key])
+                kept = "" if spell else f"; kept {getattr(self, key)!r}"
+                problems.append(f"{shown}: invalid value {value!r} (expected {expected}){kept}")
                 continue
             changes[key] = checked
         return dataclasses.replace(self, **changes), problems
@@ -283,43 +288,21 @@ def _coerce(f: dataclasses.Field, value: Any, current: Any) -> Any:
     return value
 
 
+def _expected(f: dataclasses.Field) -> str:
+    """What a setting takes, in words, for error messages."""
+    kind = {bool: "true or false", int: "an integer", float: "a number"}.get(type(f.default))
+    if f.metadata["choices"]:
+        return "one of " + ", ".join(f.metadata["choices"])
+    bounds = f.metadata["bounds"]
+    if bounds:
+        return f"{kind} from {shown(bounds[0])} to {shown(bounds[1])}"
+    return kind or "a string"
+
+
 # --- the other views of the same definition ------------------------------------------
 
 
-def add_cli_options(parser: argparse.ArgumentParser) -> None:
-    """One `--kebab-name` option per setting. An option not given sets nothing (argparse's
-    SUPPRESS), so a subcommand's parser never overwrites what the main parser read."""
-    for f in dataclasses.fields(Settings):
-        flag = "--" + f.name.replace("_", "-")
-        help_text = (f.metadata["doc"] + f" (default: {_shown(f.default)})").replace("%", "%%")
-        if isinstance(f.default, bool):
-            parser.add_argument(
-                flag,
-                action=argparse.BooleanOptionalAction,
-                default=argparse.SUPPRESS,
-                help=help_text,
-            )
-            continue
-        kind = {int: int, float: float}.get(type(f.default), str)
-        parser.add_argument(
-            flag,
-            type=kind,
-            default=argparse.SUPPRESS,
-            choices=f.metadata["choices"],
-            help=help_text,
-        )
-
-
-def from_cli(args: argparse.Namespace) -> tuple[Settings, list[str]]:
-    given = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(Settings)
-        if getattr(args, f.name, None) is not None
-    }
-    return Settings().updated(given)
-
-
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     if value is None:
         return "bundled"
     if value == "":
@@ -338,7 +321,7 @@ def markdown_table() -> str:
         meaning = f.metadata["doc"]
         if choices:
             meaning += " One of " + ", ".join(f"`{c}`" for c in choices) + "."
-        rows.append(f"| `{camel(f.name)}` | `{_shown(f.default)}` | {meaning} |")
+        rows.append(f"| `{camel(f.name)}` | `{shown(f.default)}` | {meaning} |")
     return "\n".join(rows)
 
 

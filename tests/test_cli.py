@@ -163,3 +163,88 @@ def test_complete_answers_bad_input_before_importing_torch(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+# --- a first run's frictions -------------------------------------------------------------
+
+
+def test_an_empty_suggestion_says_why(tmp_path):
+    from tests.models import make_model_dir
+
+    model = make_model_dir(tmp_path / "rand")
+    src = tmp_path / "d.py"
+    src.write_text("def add(a, b):\n    return \n")
+    args = ("complete", str(src), "--line", "1", "--character", "11", "--model", str(model))
+    out = run(*args, "--min-confidence", "1")  # no model is that sure: hidden
+    assert out.returncode == 0 and out.stdout == ""
+    assert "no suggestion: the model was unsure" in out.stderr, out.stderr
+    data = json.loads(run(*args, "--min-confidence", "1", "--json").stdout)
+    assert data["text"] == "" and data["reason"] == "unsure"
+
+
+def test_setting_errors_name_the_flag_and_what_it_takes(model, tmp_path):
+    src = tmp_path / "e.py"
+    src.write_text("x = 1\n")
+    base = ("complete", str(src), "--line", "0", "--character", "0", "--model", str(model))
+    out = run(*base, "--max-new-tokens", "-5")
+    assert out.returncode == 2
+    assert "--max-new-tokens: invalid value -5 (expected an integer from 1 to 1024)" in out.stderr
+    assert "kept" not in out.stderr and "max_new_tokens" not in out.stderr
+    # the prompt budget is capped by the model's context at run time, as documented
+    assert run(*base, "--context-tokens", "99999").returncode == 0
+
+
+def test_a_weights_file_as_model_means_its_directory(model, tmp_path):
+    src = tmp_path / "f.py"
+    src.write_text("value = f(\n")
+    weights = str(model / "model.safetensors")
+    out = run("complete", str(src), "--line", "0", "--character", "10", "--model", weights)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("x")
+
+
+def test_complete_refuses_a_fifo_at_once(tmp_path):
+    fifo = tmp_path / "pipe.py"
+    os.mkfifo(fifo)
+    out = run("complete", str(fifo), "--line", "0", "--character", "0", timeout=20)
+    assert out.returncode == 2 and "not a regular file" in out.stderr
+
+
+def test_ctrl_c_ends_the_server(model):
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lsp_server", "--model", str(model)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(3)  # past the imports, into serving
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+        assert b"Traceback" not in proc.stderr.read()
+    finally:
+        proc.kill()
+
+
+def test_a_terminal_is_told_it_is_talking_to_a_language_server(model):
+    import pty
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lsp_server", "--model", str(model)],
+        stdin=secondary,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        seen = b""
+        while b"Ctrl-C" not in seen and time.monotonic() < deadline:
+            seen += proc.stderr.read1(4096)
+        assert b"speaks LSP" in seen and b"bigcode-ls complete FILE" in seen
+    finally:
+        proc.kill()
+        os.close(primary)
+        os.close(secondary)

@@ -130,7 +130,7 @@ def test_the_suggestion_after_an_accept_is_ready_and_the_same(tmp_path):
     fast = ahead.complete_now(accepted)
     assert fast.detail == "precomputed" and ahead.status()["precomputedHits"] == 1
     slow = plain.complete_now(accepted)
-    assert (fast.text, fast.status) == (slow.text, slow.status) and slow.detail == ""
+    assert (fast.text, fast.status) == (slow.text, slow.status) and slow.detail != "precomputed"
     # Any other text, or the same text again, is computed afresh.
     again = ahead.complete_now(request(source + shown.text + "1", 3))
     assert again.detail != "precomputed"
@@ -220,3 +220,13 @@ def test_quantize_auto_picks_int8_only_for_large_models_on_a_cpu(tmp_path, monke
     assert Engine.load(str(path), quantize="none").lm.config.extra.get("quantized") is None
     ids = small.tokens.encode("def f(x):\n    return")
     assert len(list(large.generate(ids, 8).tokens)) == 8
+
+
+def test_status_says_when_the_bundled_demonstration_model_serves(service):
+    assert service.status()["demonstration"] is False and service.status()["advice"] is None
+    bundled = CompletionService(Settings(threads=1))
+    bundled.load().result()
+    status = bundled.status()
+    bundled.shutdown(wait_s=5)
+    assert status["demonstration"] is True
+    assert "bigcode-ls download tiny_starcoder_py" in status["advice"]

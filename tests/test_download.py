@@ -156,9 +156,7 @@ def test_download_refuses_a_corrupt_safetensors_file(hub, checkpoint, tmp_path):
     assert "cannot be used" in out.stderr and "safetensors" in out.stderr, out.stderr
 
 
-def test_download_refuses_another_architecture_before_fetching_weights(
-    hub, checkpoint, tmp_path
-):
+def test_download_refuses_another_architecture_before_fetching_weights(hub, checkpoint, tmp_path):
     other = tmp_path / "starcoder2"
     other.mkdir()
     for name in ("config.json", "tokenizer.json", "model.safetensors"):

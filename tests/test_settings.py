@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from cli.main import parser
+from cli.options import from_cli
 from lsp_server.settings import (
     RELOAD_KEYS,
     Settings,
     camel,
-    from_cli,
     markdown_table,
     vscode_properties,
 )
@@ -89,3 +89,13 @@ def test_changes_that_need_a_new_model_reload_it():
     remote = {"backend", "fim_template", "tokenizer"} | {k for k in RELOAD_KEYS if "remote" in k}
     assert set(RELOAD_KEYS) == model | remote
     assert len(remote) == 9
+
+
+def test_an_empty_section_from_a_lua_client_is_no_setting_at_all():
+    # Neovim encodes `{ bigcode = {} }` as {"bigcode": []}: no settings, no complaint
+    settings, problems = Settings().updated({"bigcode": []})
+    assert settings == Settings() and problems == []
+    _, problems = Settings().updated({"bigcode": {"maxNewTokens": 0}})
+    assert problems == [
+        "'maxNewTokens': invalid value 0 (expected an integer from 1 to 1024); kept 64"
+    ]

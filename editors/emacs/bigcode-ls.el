@@ -244,20 +244,27 @@ Unless KEEP-ORIGIN (a partial accept redrawing the rest), report what became of 
   "What the server last said of its model: `loading', `ready', or an error string.")
 (defvar bigcode-ls--status-timer nil)
 
+(defvar bigcode-ls--advice nil
+  "What the server advises about its model (a download), shown as the mode line's help.")
+
 (defun bigcode-ls--note-status (status)
   "Record STATUS, a `bigcode/status' reply, for the mode line."
   (setq bigcode-ls--state
         (cond ((plist-get status :model) 'ready)
               ((stringp (plist-get status :loadError)) (plist-get status :loadError))
               (t 'loading)))
+  (let ((advice (plist-get status :advice)))
+    (setq bigcode-ls--advice (and (stringp advice) advice)))
   (force-mode-line-update t))
 
 (defun bigcode-ls--lighter ()
   "The mode line text: the model's state when it is not simply ready."
   (pcase bigcode-ls--state
     ('loading " bigcode[loading]")
-    ((pred stringp) " bigcode[error]")
-    (_ " bigcode")))
+    ((pred stringp) (propertize " bigcode[error]" 'help-echo bigcode-ls--state))
+    (_ (if bigcode-ls--advice
+           (propertize " bigcode[demo]" 'help-echo bigcode-ls--advice)
+         " bigcode"))))
 
 (defun bigcode-ls--poll-status ()
   "Ask the server how its model is, until it is ready (every second)."

@@ -15,10 +15,10 @@ from typing import Any
 
 from model import GPTBigCodeForCausalLM, ModelLoadError, set_threads
 from model.generate import GenerationStats, extend, generate, new_cache
-from model.hub import resolve_model
 from model.packed import onednn_problem, pack_linears, parameter_count
 from model.scoring import continuation_logprobs
 
+from ..checkpoints import resolve_model
 from .tokens import Tokens
 
 log = logging.getLogger("bigcode_ls")
@@ -154,6 +154,11 @@ class Engine:
         """A model directory may name its FIM tokens in config.json under "fim"."""
         fim = self.lm.config.extra.get("fim")
         return fim if isinstance(fim, dict) else None
+
+    @property
+    def bundled(self) -> bool:
+        """The demonstration model shipped with the package serves."""
+        return self.path.resolve() == bundled_model_path()
 
     @property
     def context_size(self) -> int:

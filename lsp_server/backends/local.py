@@ -53,7 +53,7 @@ class LocalBackend:
 
     def status(self) -> dict[str, Any]:
         uris, nbytes = self.sessions.summary()
-        return {"sessions": uris, "cacheBytes": nbytes}
+        return {"sessions": uris, "cacheBytes": nbytes, "demonstration": self.engine.bundled}
 
     def prompt_ids(self, plan: Plan) -> list[int]:
         """The plan's prompt as token ids (the last one's remembered)."""

@@ -32,8 +32,9 @@ class Tokens:
     @classmethod
     def load(cls, path: str | Path) -> Tokens:
         """The `tokenizer.json` of a model directory (or that file itself)."""
-        from model.hub import resolve_model
         from model.tokenizer import load_tokenizer
+
+        from ..checkpoints import resolve_model
 
         path = resolve_model(path)  # a directory, a tokenizer.json, or a downloaded name
         return cls(load_tokenizer(path), path)

@@ -28,6 +28,7 @@ from fim.prompt import Snippet
 
 from ..backends.base import Backend, BackendUnavailable, TextStream
 from ..backends.open import open_backend
+from ..checkpoints import DEMO_ADVICE
 from ..repo_context import RepoContext
 from ..settings import RELOAD_KEYS, Settings
 from ..worker import Worker
@@ -144,12 +145,16 @@ class CompletionService:
 
     def status(self) -> dict:
         backend = self._backend
+        own = backend.status() if backend else {}
+        demo = bool(own.get("demonstration"))
         return {
+            "demonstration": demo,
+            "advice": DEMO_ADVICE if demo else None,
             "backend": backend.kind if backend else self.settings.backend,
             "model": backend.description if backend else None,
             "modelPath": backend.path if backend else None,
             "loadError": self.load_error,
-            **(backend.status() if backend else {}),
+            **own,
             "running": self._running_status(),
             "requests": self._serial,  # completion requests received
             "precomputedHits": self._ahead.hits,
@@ -308,7 +313,7 @@ class CompletionService:
             return done
         if time.monotonic() > deadline and not plan.finisher.done(text):
             done.detail = "deadline"  # cut short: the suggestion is a prefix of the full one
-        done.text = plan.finisher.finish(text)
+        done.text, why = plan.finisher.finish_why(text)
         if self.settings.line_candidates and not plan.multiline and "\n" not in done.text:
             window = self.window_chars()
             line = likelier_line(
@@ -324,6 +329,8 @@ class CompletionService:
             if done.confidence is not None and done.confidence < self.settings.min_confidence:
                 done.text, done.detail = "", "unsure"  # the model doubts it: show nothing
         done.status = "ok" if done.text else "empty"
+        if not done.text and not done.detail:
+            done.detail = why or "nothing"  # why the suggestion is empty
         return done
 
     def _read(self, stream: TextStream, plan: Plan, uri: str) -> str:

@@ -5,6 +5,8 @@ export type State = "starting" | "loading" | "ready" | "error" | "disabled";
 export interface ServerStatus {
   model?: string | null;
   loadError?: string | null;
+  demonstration?: boolean;
+  advice?: string | null; // what to do about the model, e.g. download a real one
 }
 
 export function stateOf(status: ServerStatus | undefined, enabled: boolean): State {
@@ -27,6 +29,12 @@ export function statusText(state: State, status?: ServerStatus): { text: string;
     case "loading":
       return { text: "$(sync~spin) bigcode", tooltip: "bigcode-ls: loading the model" };
     case "ready":
+      if (status?.demonstration) {
+        return {
+          text: "$(sparkle) bigcode (demo)",
+          tooltip: `bigcode-ls: ${status.model ?? "ready"}\n${status.advice ?? ""}`,
+        };
+      }
       return { text: "$(sparkle) bigcode", tooltip: `bigcode-ls: ${status?.model ?? "ready"}` };
     case "error":
       return { text: "$(error) bigcode", tooltip: `bigcode-ls: ${status?.loadError ?? "error"} (click for logs)` };

@@ -67,12 +67,17 @@ function M.start(bufnr)
       name = "bigcode-ls",
       cmd = opts.cmd,
       root_dir = root_dir(bufnr),
-      init_options = { bigcode = opts.settings },
-      settings = { bigcode = opts.settings },
+      -- an empty table would be sent as a JSON array: send an object
+      init_options = { bigcode = next(opts.settings or {}) and opts.settings or vim.empty_dict() },
+      settings = { bigcode = next(opts.settings or {}) and opts.settings or vim.empty_dict() },
       handlers = {
         -- The model may take a while to load; show only failures as messages.
         ["window/showMessage"] = function(_, result)
-          vim.notify("bigcode-ls: " .. result.message, vim.log.levels.WARN)
+          local text = result.message
+          if text:sub(1, 11) ~= "bigcode-ls:" then -- the server names itself already
+            text = "bigcode-ls: " .. text
+          end
+          vim.notify(text, vim.log.levels.WARN)
         end,
         ["$/progress"] = on_progress,
       },

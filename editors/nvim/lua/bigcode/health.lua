@@ -29,6 +29,9 @@ function M.check()
     err("the model failed to load: " .. result.result.loadError)
   elseif result.result.model ~= vim.NIL and result.result.model then
     ok("model: " .. result.result.model)
+    if result.result.demonstration == true then
+      warn(result.result.advice)
+    end
   else
     warn("the model is still loading")
   end

@@ -45,6 +45,9 @@ test("status states and texts", () => {
   assert.equal(stateOf({ model: "m" }, false), "disabled");
   assert.match(statusText("error", { loadError: "boom" }).tooltip, /boom/);
   assert.match(statusText("ready", { model: "bundled" }).tooltip, /bundled/);
+  const demo = statusText("ready", { model: "bundled", demonstration: true, advice: "run bigcode-ls download tiny_starcoder_py" });
+  assert.match(demo.text, /demo/);
+  assert.match(demo.tooltip, /bigcode-ls download tiny_starcoder_py/);
 });
 
 test("every setting package.json contributes is forwarded or extension-only", () => {

@@ -1,7 +1,8 @@
 """Checkpoints by name: short names for the GPTBigCode checkpoints users run, any
 `org/name` repository id, and the Hugging Face cache they are downloaded into.
 
-`resolve_model` turns a `--model` value into a directory without touching the network;
+`resolve_model` turns a `--model` value into a directory without touching the network
+(and without torch: the command line answers a wrong name at once);
 only `download` (the user's `bigcode-ls download`) reaches the Hub, through
 `huggingface_hub`: its cache, its progress bars, `HF_TOKEN` for gated repositories,
 `HF_ENDPOINT` for a mirror. Only the files a GPTBigCode directory needs are fetched,
@@ -15,8 +16,6 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-
-from .errors import ModelLoadError
 
 SHORT_NAMES = {
     "tiny_starcoder_py": "bigcode/tiny_starcoder_py",
@@ -59,6 +58,14 @@ def download_command(name: str) -> str:
     return f"bigcode-ls download {name}"
 
 
+# What the editors show while the bundled model serves (bigcode/status "advice").
+DEMO_ADVICE = (
+    "the bundled model is a small demonstration (right on about one line in ten of new "
+    f"code); for real suggestions run `{download_command('tiny_starcoder_py')}` and set "
+    "the model setting to tiny_starcoder_py"
+)
+
+
 def resolve_model(name: str | Path) -> Path:
     """The directory a `--model` value names: a path (a file inside a model directory
     means that directory), else a short name or repo id already in the Hugging Face
@@ -71,7 +78,7 @@ def resolve_model(name: str | Path) -> Path:
         return path
     snapshot = cached_snapshot(repo)
     if snapshot is None:
-        raise ModelLoadError(
+        raise FileNotFoundError(
             f"{name} is not a model directory and has not been downloaded; "
             f"run: {download_command(str(name))}"
         )
