@@ -104,6 +104,13 @@ def test_invalid_utf8_request_gets_a_parse_error(server):
     assert alive(server)
 
 
+@pytest.mark.parametrize("framed", [True, False], ids=["framed", "bare"])
+def test_deeply_nested_json_is_a_parse_error_not_a_crash(server, framed):
+    body = b'{"jsonrpc":"2.0","method":"x","params":' + b"[" * 1000 + b"]" * 1000 + b"}"
+    server.send_raw(b"Content-Length: %d\r\n\r\n" % len(body) + body if framed else body)
+    assert alive(server)
+
+
 @pytest.mark.parametrize(
     "message, code",
     [

@@ -71,7 +71,7 @@ class BigCodeProtocol(LanguageServerProtocol):
         """One message body from the transport: parsed, checked, handled. Never raises."""
         try:
             message = json.loads(body, object_hook=self.structure_message)
-        except ValueError as exc:  # not JSON, or not UTF-8: answer the request if it has an id
+        except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, or nested too deep
             self.send_error(recover_id(body), PARSE_ERROR, f"parse error: {exc}")
             return
         if not isinstance(message, Rejected):

@@ -120,7 +120,7 @@ class FrameReader:
 def _is_json(body: bytes) -> bool:
     try:
         json.loads(body)
-    except ValueError:  # includes invalid UTF-8
+    except (ValueError, RecursionError):  # invalid UTF-8 too; nesting too deep to parse
         return False
     return True
 
@@ -143,7 +143,7 @@ def _json_value_end(buf: bytearray, start: int) -> int | None:
     text = tail.decode("utf-8", errors="surrogateescape")
     try:
         value, end = _decoder.raw_decode(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(value, dict):
         return None
@@ -154,7 +154,7 @@ def recover_id(body: bytes) -> int | str | None:
     """The request id of a body that is JSON only once invalid UTF-8 is replaced."""
     try:
         data = json.loads(body.decode("utf-8", errors="replace"))
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     msg_id = data.get("id") if isinstance(data, dict) else None
     return msg_id if isinstance(msg_id, int | str) and not isinstance(msg_id, bool) else None
