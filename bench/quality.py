@@ -112,8 +112,21 @@ def passes(task: dict, line: str, timeout: float = 10.0) -> bool:
 TABLES = "encodings/"
 
 
+def looks_degenerate(text: str) -> bool:
+    """The benchmark's own loop detector, apart from the server's (fim/degenerate.py): a
+    run of 8+ characters that recurs 3+ times without overlap, or a line 3 times over."""
+    lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+    if any(lines.count(ln) >= 3 for ln in lines):
+        return True
+    for start in range(len(text) - 8):
+        run = text[start : start + 8]
+        if run.strip() and text.count(run) >= 3:
+            return True
+    return False
+
+
 def evaluate(service: CompletionService, items: list[dict], label: str, run_tests: bool) -> dict:
-    exact = passed = prefix10 = 0
+    exact = passed = prefix10 = degenerate = 0
     hits, shown = [], []
     bar = Progress(len(items), label)
     examples = []
@@ -121,6 +134,7 @@ def evaluate(service: CompletionService, items: list[dict], label: str, run_test
         result = service.complete_now(
             CompletionRequest(f"file:///eval/{i}.py", 1, item["prefix"], item["suffix"])
         )
+        degenerate += looks_degenerate(result.text)
         text = result.text.split("\n", 1)[0].strip()
         hit, first10 = score(text, item["target"])
         exact += hit
@@ -139,6 +153,8 @@ def evaluate(service: CompletionService, items: list[dict], label: str, run_test
         "exact_match": exact / len(items),
         "first10_match": prefix10 / len(items),
         "suggestions": len(shown),
+        "wrong_first10_shown": sum(1 for s in shown if not s["first10"]),
+        "degenerate_shown": degenerate,  # by looks_degenerate, not the server's detector
         "gates": gates(shown),  # what each minConfidence would keep (exact when it is 0 here)
         "examples": examples,
     }

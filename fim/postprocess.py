@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from .degenerate import loop_start, repeated_line
+
 Mode = Literal["auto", "single", "multi"]
 
 SPECIAL_SPELLING = re.compile(
@@ -173,8 +175,9 @@ def finish_text(
     text: str, prefix: str, suffix: str, options: PostOptions = PostOptions()
 ) -> tuple[str, str]:
     """`postprocess`, with the reason when nothing is left: "present" (the block is
-    already below the cursor), "echo" (the line repeats one around the cursor) or
-    "nothing" (no code: whitespace, or an end token at once); "" when text is left."""
+    already below the cursor), "echo" (the line repeats one around the cursor), "junk"
+    (the model looped: fim/degenerate.py) or "nothing" (no code: whitespace, or an end
+    token at once); "" when text is left."""
     m = SPECIAL_SPELLING.search(text)
     if m:
         text = text[: m.start()]
@@ -187,8 +190,14 @@ def finish_text(
     if is_multiline(prefix, suffix, options.mode):
         lines = _cut_block(lines, before, options.tab_size)[: options.max_lines]
         lines = _drop_suffix_overlap(lines, suffix)
+        kept = _cut_loops(lines)
+        if lines and not kept:
+            return "", "junk"
+        lines = kept
     else:
         lines = lines[:1]
+        if loop_start(lines[0]) is not None:
+            return "", "junk"
         lines[0] = _drop_closed_brackets(lines[0], before, after)
     if not lines:  # the whole block was already there below the cursor
         return "", "present"
@@ -203,16 +212,28 @@ def finish_text(
     return result, ""
 
 
+def _cut_loops(lines: list[str]) -> list[str]:
+    """A block up to its first looping line, and without a line block that repeats."""
+    for i, line in enumerate(lines):
+        if loop_start(line) is not None:
+            lines = lines[:i]
+            break
+    again = repeated_line(lines)
+    return lines if again is None else lines[:again]
+
+
 def stop_early(text: str, prefix: str, suffix: str, options: PostOptions = PostOptions()) -> bool:
     """True once more generated text cannot change what `postprocess` keeps, so the
     engine can stop decoding: a newline in single-line mode, a dedent out of the block."""
     if SPECIAL_SPELLING.search(text):
         return True
+    if loop_start(text[text.rfind("\n") + 1 :]) is not None:
+        return True  # looping: the finisher cuts or hides it, more of it changes nothing
     if "\n" not in text:
         return False
     if not is_multiline(prefix, suffix, options.mode):
         return True
     complete = text.replace("\r\n", "\n").split("\n")[:-1]  # the last line may still grow
-    if len(complete) >= options.max_lines:
+    if len(complete) >= options.max_lines or repeated_line(complete) is not None:
         return True
     return len(_cut_block(complete, _last_line(prefix), options.tab_size)) < len(complete)

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import stat
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from difflib import SequenceMatcher
@@ -187,17 +190,49 @@ class AcceptanceStats:
             old = merged.get(lang, {})
             merged[lang] = {k: old.get(k, 0) + v for k, v in asdict(s).items()}
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".tmp")
-        partial.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")
-        partial.replace(path)
+        # a new file of our own (never an existing name, which could be a planted link),
+        # then renamed over the stats file: a reader never sees half of it
+        fd, partial = tempfile.mkstemp(prefix=".stats-", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps(merged, indent=1, sort_keys=True) + "\n")
+            os.replace(partial, path)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
+
+
+MAX_STATS_BYTES = 1 << 20
 
 
 def load_counts(path: Path) -> dict[str, dict]:
+    """The counts in the stats file: only known fields with numeric values (a hand-edited
+    or damaged file loses its bad entries, not the rest); nothing from a file that is not
+    a regular file (a FIFO would block, /dev/zero never end) or is implausibly large."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
         return {}
-    return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return {}
+        raw = fh.read(MAX_STATS_BYTES + 1)
+    try:
+        data = json.loads(raw) if len(raw) <= MAX_STATS_BYTES else None
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    fields = LanguageStats.__dataclass_fields__
+    return {
+        str(lang): {k: v for k, v in counts.items() if k in fields and _count(v)}
+        for lang, counts in data.items()
+        if isinstance(counts, dict)
+    }
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def format_table(counts: dict[str, dict]) -> str:

@@ -87,7 +87,11 @@ class WorkspaceIndex:
     def label_of(self, path: Path) -> str:
         """The label a file has (or would have) in the index: how snippets name it."""
         folder = self._folder_of(path.absolute())
-        return f"{folder.name}/{path.absolute().relative_to(folder).as_posix()}" if folder else ""
+        if folder is None:
+            return ""
+        label = f"{folder.name}/{path.absolute().relative_to(folder).as_posix()}"
+        # a name that is not UTF-8 keeps surrogate escapes, which no tokenizer takes
+        return label.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
     # --- the index thread ----------------------------------------------------------
     def _folder_of(self, path: Path) -> Path | None:

@@ -73,3 +73,48 @@ def test_stats_file_merges_sessions_and_cli_prints_it(tmp_path, monkeypatch, cap
     assert "python" in table and "100.0" in table
     assert main(["stats", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["python"]["shown"] == 2
+
+
+def test_a_damaged_stats_file_loses_its_bad_counts_not_the_session(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    path = tmp_path / "bigcode-ls" / "stats.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"python": {"shown": "many", "accepted": 2, "x": 1}, "go": 3}))
+    assert main(["stats"]) == 0 and "python" in capsys.readouterr().out
+    stats = AcceptanceStats()
+    stats.shown("a.py", "python", "x = 1")
+    stats.save(path)  # was: TypeError, so shutdown failed and the session's counts were lost
+    saved = load_counts(path)["python"]
+    assert saved["accepted"] == 2 and saved["shown"] == 1
+
+
+def test_a_fifo_stats_file_is_not_read(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "stats.json"
+    os.mkfifo(fifo)
+    done = threading.Event()
+    result = {}
+
+    def load():
+        result["counts"] = load_counts(fifo)
+        done.set()
+
+    threading.Thread(target=load, daemon=True).start()
+    assert done.wait(5), "load_counts blocked on a FIFO"
+    assert result["counts"] == {}
+
+
+def test_a_planted_link_at_the_temporary_name_is_not_written_through(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    path = tmp_path / "state" / "stats.json"
+    path.parent.mkdir()
+    (path.parent / "stats.tmp").symlink_to(victim)
+    stats = AcceptanceStats()
+    stats.shown("a.py", "python", "x = 1")
+    stats.save(path)
+    assert victim.read_text() == "precious"
+    assert load_counts(path)["python"]["shown"] == 1
+    assert not list(path.parent.glob(".stats-*"))  # no temporary file left behind

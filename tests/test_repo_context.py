@@ -181,3 +181,29 @@ def test_a_block_that_only_repeats_the_lines_below_is_dropped_not_a_crash():
         "y = 2\n    z = 3", "def f():\n    ", "\n    y = 2\n", PostOptions(mode="multi")
     )
     assert text == ""
+
+
+def test_a_file_name_that_is_not_utf8_still_gives_snippets_and_completions(tmp_path):
+    from lsp_server.completion import CompletionRequest, CompletionService
+    from lsp_server.settings import Settings
+    from tests.models import make_constant_model_dir
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    odd = root / os.fsdecode(b"\xff\xfe_helpers.py")  # surrogate escapes in the str
+    odd.write_text("def helper_value(a):\n    return a * 2\n")
+    main = root / "main.py"
+    text = "from helpers import helper_value\n\nresult = helper_value(3)\nvalue = "
+    main.write_text(text)
+    index = WorkspaceIndex()
+    index.set_folders([root]).result(10)
+    context = RepoContext(index)
+    snippets = context.snippets(main.as_uri(), text, "\n")
+    assert snippets and all(s.path.encode("utf-8") for s in snippets)  # no lone surrogates
+    model = make_constant_model_dir(tmp_path / "m")
+    settings = Settings(model=str(model), max_new_tokens=2, min_confidence=0)
+    service = CompletionService(settings, context)
+    service.load().result()
+    done = service.complete_now(CompletionRequest(main.as_uri(), 1, text, "\n", "main.py"))
+    service.shutdown(wait_s=5)
+    assert done.status == "ok" and done.context, (done.status, done.detail)

@@ -1,0 +1,67 @@
+"""The junk guard: loops a small model writes are hidden or cut, idioms that repeat are not."""
+
+from __future__ import annotations
+
+import pytest
+
+from fim.degenerate import loop_start, repeated_line
+from fim.postprocess import PostOptions, finish_text, stop_early
+
+LOOPS = [
+    "(numbers.Complex(numbers.Complex(numbers.Complex(numbers.Complex(",
+    'os.path.join(path, "test_dir", "test_dir", "test_dir", "test_dir"',
+    "[o for o in o if o not in o if o not in o",
+    'text.replace("a", "b").replace("a", "b").replace("a", "b")',
+]
+IDIOMS = [
+    "os.path.dirname(os.path.dirname(os.path.dirname(__file__)))",
+    "[0, 0, 0, 0, 0, 0]",
+    "return None, None, None, None",
+    "matrix = [[0, 0, 0], [0, 0, 0], [0, 0, 0]]",
+    'print("-" * 10, "-" * 10)',
+    "return a if a is not None else b if b is not None else c",
+    "x = y = z = 0",
+    "dict[str, dict[str, dict[str, int]]]",
+    "sum(numbers) / len(numbers)",
+]
+
+
+@pytest.mark.parametrize("line", LOOPS)
+def test_loops_are_found_where_they_start_repeating(line):
+    start = loop_start(line)
+    assert start is not None and 0 < start < len(line)
+    # the text just before the cut (one copy of the unit, 3+ characters) follows it again
+    assert any(line[start:].startswith(line[k:start].strip()) for k in range(start - 3))
+
+
+@pytest.mark.parametrize("line", IDIOMS)
+def test_code_that_really_repeats_itself_is_not_a_loop(line):
+    assert loop_start(line) is None
+
+
+@pytest.mark.parametrize("line", LOOPS)
+def test_a_looping_single_line_is_hidden_as_junk(line):
+    assert finish_text(line, "x = ", "\n", PostOptions(mode="single")) == ("", "junk")
+
+
+def test_a_block_is_cut_before_its_loop_or_its_repeated_lines():
+    prefix = "def f(xs):\n"
+    looping = "    total = 0\n    return grow(grow(grow(grow(grow(xs)))))\n"
+    assert finish_text(looping, prefix, "", PostOptions(mode="multi")) == ("    total = 0", "")
+    again = "    a = 1\n    b.append(a)\n    b.append(a)\n    b.append(a)\n"
+    text, why = finish_text(again, prefix, "", PostOptions(mode="multi"))
+    assert text == "    a = 1\n    b.append(a)" and why == ""
+    assert finish_text("    hh(hh(hh(hh(hh(1)))))\n", prefix, "", PostOptions(mode="multi")) == (
+        "",
+        "junk",
+    )
+
+
+def test_decoding_stops_once_the_text_loops():
+    single = PostOptions(mode="single")
+    assert not stop_early('os.path.join(path, "ab", "ab"', "p = ", "\n", single)
+    assert stop_early('os.path.join(path, "ab", "ab", "ab", "ab"', "p = ", "\n", single)
+    multi = PostOptions(mode="multi")
+    lines = "    x.append(1)\n" * 3
+    assert stop_early(lines, "def f():\n", "", multi)
+    assert repeated_line(["a = 1", "b = 2"]) is None
