@@ -5,8 +5,8 @@ A model that has lost its way repeats itself: the same call nested again and aga
 the same clause twice in a row (`if o not in o if o not in o`), the same line again. The
 finisher hides or cuts such text, and decoding stops as soon as it appears.
 
-A repetition counts only when the repeated unit holds content (a name of two or more
-characters or a string literal), and short units must repeat more often, so that code
+A repetition counts only when the repeated unit holds content (a name other than `None`,
+`True`, `False` or `self`, or a string literal), and short units must repeat more often, so that code
 that really repeats itself (`[0, 0, 0, 0]`, `(None, None, None)`) is left alone.
 """
 
@@ -30,7 +30,7 @@ def repeats_needed(unit: list[str]) -> int:
 def _content(tokens: list[str]) -> bool:
     return any(
         (t[0] in "\"'" and len(t) > 3)
-        or (len(t) >= 2 and t.isidentifier() and t not in NOT_CONTENT)
+        or (t.isidentifier() and t not in NOT_CONTENT)
         for t in tokens
     )
 
