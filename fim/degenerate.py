@@ -29,8 +29,7 @@ def repeats_needed(unit: list[str]) -> int:
 
 def _content(tokens: list[str]) -> bool:
     return any(
-        (t[0] in "\"'" and len(t) > 3)
-        or (t.isidentifier() and t not in NOT_CONTENT)
+        (t[0] in "\"'" and len(t) > 3) or (t.isidentifier() and t not in NOT_CONTENT)
         for t in tokens
     )
 

@@ -13,11 +13,19 @@ stops at a file count and a total size, so a 50,000-file monorepo costs a bounde
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pathspec
+
+try:  # RE2 matches in linear time; the pure-Python backend can backtrack
+    import re2  # noqa: F401
+
+    IGNORE_BACKEND = "re2"
+except ImportError:  # pragma: no cover - google-re2 is a dependency
+    IGNORE_BACKEND = "simple"
 
 SOURCE_SUFFIXES = frozenset(
     ".py .pyi .js .jsx .mjs .ts .tsx .c .h .cc .cpp .hpp .cxx .cs .java .kt .scala .go .rs "
@@ -47,12 +55,35 @@ class RepoFile:
     size: int
 
 
+MAX_IGNORE_BYTES = 1 << 20
+
+
 def _ignore_spec(directory: Path) -> pathspec.GitIgnoreSpec | None:
+    """The folder's .gitignore, matched by RE2 (linear time: a pattern such as
+    `*a*a*a*a*a*a*a*ab` cannot make matching backtrack for minutes, as Python's `re`
+    does); only a regular file of sane size, never through a link."""
+    data = read_regular(directory / ".gitignore", MAX_IGNORE_BYTES)
+    if data is None:
+        return None
+    lines = data.decode("utf-8", errors="replace").splitlines()
     try:
-        lines = (directory / ".gitignore").read_text(encoding="utf-8", errors="replace")
+        return pathspec.GitIgnoreSpec.from_lines(lines, backend=IGNORE_BACKEND)
+    except Exception:  # a pattern RE2 cannot take: the folder is indexed without its rules
+        return None
+
+
+def read_regular(path: Path, max_bytes: int) -> bytes | None:
+    """At most `max_bytes` of a regular file, or None: a link (the last component), a
+    FIFO or device (which could block or never end), a larger file, an unreadable one."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
-    return pathspec.GitIgnoreSpec.from_lines(lines.splitlines())
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return None
+        data = fh.read(max_bytes + 1)
+    return data if len(data) <= max_bytes else None
 
 
 def _ignored(rel: str, is_dir: bool, specs: list[tuple[str, pathspec.GitIgnoreSpec]]) -> bool:
@@ -140,12 +171,8 @@ def admits(root: Path, path: Path, limits: FileLimits = FileLimits()) -> bool:
 
 def read_source(path: Path, max_bytes: int = FileLimits.max_file_bytes) -> str | None:
     """The file's text, or None when it is binary, not UTF-8, too large or generated."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except OSError:
-        return None
-    if len(data) > max_bytes or b"\0" in data[:8192]:
+    data = read_regular(path, max_bytes)  # a file swapped for a link is not followed
+    if data is None or b"\0" in data[:8192]:
         return None
     try:
         text = data.decode("utf-8")

@@ -207,3 +207,54 @@ def test_a_file_name_that_is_not_utf8_still_gives_snippets_and_completions(tmp_p
     done = service.complete_now(CompletionRequest(main.as_uri(), 1, text, "\n", "main.py"))
     service.shutdown(wait_s=5)
     assert done.status == "ok" and done.context, (done.status, done.detail)
+
+
+def test_a_backtracking_gitignore_pattern_cannot_freeze_the_walk(tmp_path):
+    import threading
+
+    from fim.repo_files import iter_repo_files
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / ".gitignore").write_text("*a" * 12 + "b\n")  # exponential for a backtracking matcher
+    (root / ("a" * 120 + ".py")).write_text("x = 1\n")
+    found: list = []
+    walk = threading.Thread(target=lambda: found.extend(iter_repo_files(root)), daemon=True)
+    walk.start()
+    walk.join(20)  # Python's re took 44 s at 8 stars and 63 characters; RE2 takes microseconds
+    assert not walk.is_alive(), "the ignore matcher is still backtracking"
+    assert [f.relpath for f in found] == ["a" * 120 + ".py"]
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "outside"])
+def test_a_gitignore_that_is_not_a_plain_file_is_not_read(tmp_path, kind):
+    import threading
+
+    from fim.repo_files import iter_repo_files
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "keep.py").write_text("x = 1\n")
+    outside = tmp_path / "outside-ignore"
+    outside.write_text("keep.py\n")  # would hide keep.py if read through the link
+    if kind == "fifo":
+        os.mkfifo(root / ".gitignore")
+    else:
+        os.symlink("/dev/zero" if kind == "dev-zero" else outside, root / ".gitignore")
+    found: list = []
+    walk = threading.Thread(target=lambda: found.extend(iter_repo_files(root)), daemon=True)
+    walk.start()
+    walk.join(20)
+    assert not walk.is_alive(), f"the walk blocked on a {kind} .gitignore"
+    assert [f.relpath for f in found] == ["keep.py"]
+
+
+def test_a_source_file_swapped_for_a_link_is_not_followed(tmp_path):
+    from fim.repo_files import read_source
+
+    secret = tmp_path / "secret.py"
+    secret.write_text("TOKEN = 'outside the workspace'\n")
+    link = tmp_path / "proj" / "zz.py"
+    link.parent.mkdir()
+    link.symlink_to(secret)
+    assert read_source(link) is None and read_source(secret) is not None
