@@ -2,7 +2,8 @@
 
 A model that has lost its way repeats itself: the same call nested again and again
 (`f(x.g(x.g(x.g(`), the same argument appended until the token cap (`, "a", "a", "a"`),
-the same clause twice in a row (`if o not in o if o not in o`), the same line again. The
+the same clause again and again (`if o not in o if o not in o if o not in o`), the same
+line again. The
 finisher hides or cuts such text, and decoding stops as soon as it appears.
 
 A repetition counts only when the repeated unit holds content (a name other than `None`,
@@ -16,15 +17,23 @@ import re
 
 TOKEN = re.compile(r""""[^"\n]*"|'[^'\n]*'|\w+|[^\w\s]""")
 NOT_CONTENT = frozenset({"None", "True", "False", "self", "cls", "_"})
-MAX_UNIT = 12  # tokens in the longest repeated unit looked for
+MAX_UNIT = 24  # tokens in the longest repeated unit looked for
 MAX_TOKENS = 400  # a line longer than this is judged on its first tokens
+# This many copies loop whatever the unit holds (`7+7+7+7+...`), unless it is a list's
+# separator and item (`[0, 0, 0, 0, 0, 0, 0, 0, 0]` is data).
+ANY_UNIT_REPEATS = 8
+# Inside one token: a run of 2 to 20 characters with two different letters, 4+ times in
+# a row (`headers_and_headers_and_...`, `eo_eo_eo_eo`); the first 1,000 characters only.
+CHAR_LOOP = re.compile(r"(.{2,20}?)\1{3,}")
+MAX_CHARS = 1000
 
 
 def repeats_needed(unit: list[str]) -> int:
-    """Consecutive copies of `unit` that make a loop: more for short units, and four for
-    one that opens a bracket (`os.path.dirname(` three deep is an idiom)."""
+    """Consecutive copies of `unit` that make a loop: three, or four for a unit of one or
+    two tokens and for one that opens a bracket (`os.path.dirname(` three deep is an
+    idiom; so are two equal items in a row, `('ABORT', 3), ('ABORT', 3),`)."""
     opens = sum(t in "([{" for t in unit) > sum(t in ")]}" for t in unit)
-    return 4 if len(unit) <= 2 or opens else 3 if len(unit) <= 4 else 2
+    return 4 if len(unit) <= 2 or opens else 3
 
 
 def _content(tokens: list[str]) -> bool:
@@ -37,19 +46,41 @@ def _content(tokens: list[str]) -> bool:
 def loop_start(line: str) -> int | None:
     """The character offset in `line` where it starts repeating itself (the end of the
     unit's first copy), or None when it does not loop."""
+    starts = [x for x in (_token_loop(line), _char_loop(line)) if x is not None]
+    return min(starts) if starts else None
+
+
+def _char_loop(line: str) -> int | None:
+    for m in CHAR_LOOP.finditer(line[:MAX_CHARS]):
+        unit = m.group(1)
+        if len({c for c in unit if c.isalpha()}) >= 2:
+            return m.start() + len(unit)
+    return None
+
+
+def _token_loop(line: str) -> int | None:
     spans = [(m.start(), m.end()) for m in TOKEN.finditer(line)][:MAX_TOKENS]
     tokens = [line[a:b] for a, b in spans]
     for start in range(len(tokens)):
         for unit in range(1, min(MAX_UNIT, (len(tokens) - start) // 2) + 1):
             first = tokens[start : start + unit]
-            need = repeats_needed(first)
-            if start + unit * need > len(tokens) or not _content(first):
+            if _content(first):
+                need = repeats_needed(first)
+            elif "," not in first:
+                need = ANY_UNIT_REPEATS
+            else:
+                continue
+            if start + unit * (need - 1) + 2 > len(tokens):
                 continue
             copies = 1
             while tokens[start + copies * unit : start + (copies + 1) * unit] == first:
                 copies += 1
-                if copies >= need:
-                    return spans[start + unit][0]
+            # a last copy cut off by the token cap counts, if half of it is there
+            tail = tokens[start + copies * unit :]
+            if len(tail) < unit and len(tail) * 2 >= unit and first[: len(tail)] == tail:
+                copies += 1
+            if copies >= need:
+                return spans[start + unit][0]
     return None
 
 
