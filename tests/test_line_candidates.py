@@ -165,6 +165,18 @@ def test_the_model_line_stays_when_it_is_likelier():
     assert (result.text, result.source) == ("print(t)", "model")
 
 
+def test_when_the_model_loops_the_likeliest_document_line_is_shown_without_a_contest():
+    junk = "g(t, t, t, t, t, t, t, t, t"
+    result, scored = choose(DOC, "\n", junk, {"total += t": -9.0})
+    assert (result.text, result.source) == ("total += t", "document")
+    assert scored == [["total += t\n"]]  # the looping line is not scored against it
+
+
+def test_a_looping_line_with_no_document_line_is_hidden_as_junk():
+    result, _ = choose("x = 1\n", "\n", "g(t, t, t, t, t, t, t, t, t", {})
+    assert (result.text, result.status, result.detail) == ("", "empty", "junk")
+
+
 @pytest.mark.parametrize(
     "prefix,suffix,settings,why",
     [

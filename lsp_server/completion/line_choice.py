@@ -28,13 +28,14 @@ def likelier_line(
     settings: Settings,
     snippets: Sequence[Snippet],
     window: int,
-    suggestion: str,
+    suggestion: str | None,
     should_stop: Callable[[], bool],
 ) -> str | None:
     """A line the document (`window` characters either side of the cursor) or a snippet
     suggests that the model finds likelier than its own single-line `suggestion`, or
     None. Each is scored with its end included, so a short line wins only if the model
-    would end it there."""
+    would end it there. `suggestion` None: the model's own line was junk (it looped), so
+    the likeliest candidate wins, if there is one."""
     found = line_candidates(
         request.prefix[-window:], request.suffix[:window], [s.text for s in snippets]
     )
@@ -42,9 +43,10 @@ def likelier_line(
     lines = [c for c in found if finisher.finish(finisher.healed + c + "\n") == c]
     if not lines:
         return None
-    texts = [finisher.healed + line + "\n" for line in (suggestion, *lines)]
+    own = [] if suggestion is None else [suggestion]
+    texts = [finisher.healed + line + "\n" for line in (*own, *lines)]
     scores = backend.score(plan, request.uri, settings, texts, should_stop)
-    if not scores or len(scores) < 2 or should_stop():
+    if not scores or len(scores) < len(texts) or should_stop():
         return None
-    best = max(range(1, len(scores)), key=scores.__getitem__)
-    return lines[best - 1] if scores[best] > scores[0] else None
+    best = max(range(len(own), len(scores)), key=scores.__getitem__)
+    return lines[best - len(own)] if not own or scores[best] > scores[0] else None

@@ -316,8 +316,9 @@ class CompletionService:
         done.text, why = plan.finisher.finish_why(text)
         if self.settings.line_candidates and not plan.multiline and "\n" not in done.text:
             window = self.window_chars()
+            own = None if why == "junk" else done.text  # a looping line is no rival
             line = likelier_line(
-                backend, plan, request, self.settings, snippets, window, done.text, should_stop
+                backend, plan, request, self.settings, snippets, window, own, should_stop
             )
             if line is not None:
                 done.text, done.source = line, "document"
