@@ -16,6 +16,7 @@ REASONS = {
     "echo": "the model's line repeats a line next to the cursor (dropped as an echo)",
     "present": "what the model wrote is already there below the cursor",
     "retyped": "the model's text does not continue what is typed before the cursor",
+    "junk": "the model's text repeats itself in a loop (hidden as junk)",
     "nothing": "the model wrote nothing for this place",
     "deadline": "the deadline (deadlineMs) passed before the model wrote anything",
     "disabled": "completions are disabled (--no-enable)",

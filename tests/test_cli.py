@@ -168,10 +168,7 @@ def test_complete_answers_bad_input_before_importing_torch(tmp_path):
 # --- a first run's frictions -------------------------------------------------------------
 
 
-def test_an_empty_suggestion_says_why(tmp_path):
-    from tests.models import make_model_dir
-
-    model = make_model_dir(tmp_path / "rand")
+def test_an_empty_suggestion_says_why(model, tmp_path):
     src = tmp_path / "d.py"
     src.write_text("def add(a, b):\n    return \n")
     args = ("complete", str(src), "--line", "1", "--character", "11", "--model", str(model))

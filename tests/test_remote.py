@@ -101,7 +101,8 @@ def test_a_newer_keystroke_hangs_up_on_the_server():
     with FakeServer() as server:
         service, _ = remote_service(server.url, deadline_ms=20_000)
         server.script.mode, server.script.token_delay_s = "slow", 0.02  # 200 tokens, 4 s
-        server.script.tokens = [" a", " +"]  # one line that never ends
+        # one line that never ends (and never loops within the junk guard's reach)
+        server.script.tokens = [f" v{i} +" for i in range(40)]
         uri = "file:///slow.py"
         service.note_version(uri, 1)
         first = service.submit(CompletionRequest(uri, 1, SOURCE, SUFFIX))
