@@ -117,17 +117,19 @@ def download(
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 
-    with _explained(repo, name):
+    try:
         info = HfApi().model_info(repo, revision=revision)
-        files = {s.rfilename for s in info.siblings or ()}
-        _check_files(repo, files)
-        config = Path(hf_hub_download(repo, "config.json", revision=info.sha))
-        _check_config(repo, config)
+        _check_files(repo, {s.rfilename for s in info.siblings or ()})
+        _check_config(repo, Path(hf_hub_download(repo, "config.json", revision=info.sha)))
         say(f"downloading {repo} at {info.sha[:12] if info.sha else revision or 'main'}")
         # by the name asked for, so that the cache maps it (refs/main) for `resolve_model`
         found = snapshot_download(
             repo, revision=revision, allow_patterns=FILES, local_dir=directory
         )
+    except DownloadError:
+        raise
+    except Exception as exc:
+        raise _explained(exc, repo, name) from None
     return Path(found)
 
 
@@ -165,36 +167,24 @@ def _check_config(repo: str, config: Path) -> None:
         )
 
 
-class _explained:
-    """Turns huggingface_hub's and the network's errors into one line a user can act on."""
+def _explained(exc: Exception, repo: str, name: str) -> Exception:
+    """huggingface_hub's and the network's errors as one line a user can act on (anything
+    else unchanged: a bug must show as one)."""
+    from huggingface_hub import constants, errors
 
-    def __init__(self, repo: str, name: str) -> None:
-        self.repo, self.name = repo, name
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        if exc is None or isinstance(exc, DownloadError):
-            return False
-        from huggingface_hub import constants, errors
-
-        page = f"{constants.ENDPOINT}/{self.repo}"
-        if isinstance(exc, errors.GatedRepoError):
-            message = (
-                f"{self.repo} is gated: accept its licence at {page} with your account, then "
-                "set HF_TOKEN to an access token (huggingface.co/settings/tokens) and run "
-                "the command again"
-            )
-        elif isinstance(exc, errors.RepositoryNotFoundError):
-            message = f"no repository {self.repo} (or it is private: set HF_TOKEN)"
-        elif isinstance(exc, errors.RevisionNotFoundError):
-            message = f"{self.repo} has no such revision"
-        elif isinstance(exc, OSError | errors.HfHubHTTPError) or "httpx" in type(exc).__module__:
-            message = (
-                f"the download of {self.repo} failed ({type(exc).__name__}: {exc}); run "
-                f"{download_command(self.name)} again to resume: finished files are kept"
-            )
-        else:
-            return False
-        raise DownloadError(message) from None
+    if isinstance(exc, errors.GatedRepoError):
+        return DownloadError(
+            f"{repo} is gated: accept its licence at {constants.ENDPOINT}/{repo} with your "
+            "account, then set HF_TOKEN to an access token (huggingface.co/settings/tokens) "
+            "and run the command again"
+        )
+    if isinstance(exc, errors.RepositoryNotFoundError):
+        return DownloadError(f"no repository {repo} (or it is private: set HF_TOKEN)")
+    if isinstance(exc, errors.RevisionNotFoundError):
+        return DownloadError(f"{repo} has no such revision")
+    if isinstance(exc, OSError | errors.HfHubHTTPError) or "httpx" in type(exc).__module__:
+        return DownloadError(
+            f"the download of {repo} failed ({type(exc).__name__}: {exc}); run "
+            f"{download_command(name)} again to resume: finished files are kept"
+        )
+    return exc
