@@ -71,6 +71,8 @@ class BigCodeServer(LanguageServer):
         self.acceptance = AcceptanceStats()  # what users do with suggestions (local only)
         self.last_position: dict[str, tuple[int, int]] = {}  # uri -> last request's cursor
         self.stats_task: asyncio.Task | None = None
+        self.tcp = False  # serving TCP: a session ends with its connection, not the process
+        self.connection: asyncio.StreamWriter | None = None  # the TCP client's, if any
 
     @property
     def encoding(self) -> str:
@@ -127,6 +129,9 @@ class BigCodeServer(LanguageServer):
         """Forget everything a client told us (documents, settings, lifecycle); the
         loaded model stays."""
         self.exit_code = None
+        if self.watch_task is not None:  # the last client's editor is not this one's
+            self.watch_task.cancel()
+            self.watch_task = None
         self.protocol.reset()
         for uri in self.documents.uris():
             self.service.close(uri)
@@ -158,6 +163,7 @@ class BigCodeServer(LanguageServer):
         """LSP over TCP, one client at a time: a connection made while a client is
         connected is closed at once, and each client starts from a clean session."""
         busy = asyncio.Lock()
+        self.tcp = True
 
         async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
             peer = writer.get_extra_info("peername")
@@ -171,12 +177,14 @@ class BigCodeServer(LanguageServer):
                 log.info("client connected from %s", peer)
                 self.reset_session()
                 self.protocol.set_writer(writer)
+                self.connection = writer
                 read = lambda: reader.read(65536)  # noqa: E731
                 await pump(read, self.protocol.receive, self.protocol.reject, self._over)
             except (ConnectionError, OSError) as exc:
                 log.info("connection from %s lost: %s", peer, exc)
             finally:
                 self.protocol.set_writer(_Discard())
+                self.connection = None
                 writer.close()
                 self.reset_session()
                 busy.release()
@@ -253,16 +261,23 @@ async def begin_progress(ls: BigCodeServer, title: str) -> str | None:
 
 
 async def watch_parent(ls: BigCodeServer, pid: int) -> None:
-    """Exit when the editor that started us is gone (it may never send `exit`)."""
+    """End the session when the editor that started it is gone (it may never send
+    `exit`): over stdio the process exits; over TCP only that client's connection ends."""
     while True:
         await asyncio.sleep(PARENT_POLL_S)
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            log.info("parent process %d is gone; exiting", pid)
-            os._exit(0)
+            break
         except PermissionError:
             pass  # exists, owned by someone else
+    if ls.tcp:
+        log.info("the client's process %d is gone; closing its connection", pid)
+        if ls.connection is not None:
+            ls.connection.close()  # its session ends; the server listens on
+        return
+    log.info("parent process %d is gone; exiting", pid)
+    os._exit(0)
 
 
 def user_notifier(ls: BigCodeServer, loop: asyncio.AbstractEventLoop):

@@ -61,6 +61,8 @@ class WorkspaceIndex:
             self._epoch += 1
             epoch = self._epoch
             self.indexing = True
+            if not resolved:  # no folder: nothing may serve from now on, not after a build
+                self._entries, self._snapshot = {}, Corpus()
         return self._worker.submit(lambda: self._build(epoch))
 
     def change_folders(self, added: list[Path], removed: list[Path]) -> Future:
@@ -113,12 +115,13 @@ class WorkspaceIndex:
                 text = read_source(f.path, self.limits.max_file_bytes)
                 if text is not None:
                     entries[f.path] = self._entry(folder, f.path, text)
-        if stale():
-            return
-        self._entries = entries
-        self._snapshot = Corpus.build([(e.windows, e.definitions) for e in entries.values()])
-        self.build_s = time.monotonic() - t0
-        self.indexing = False
+        corpus = Corpus.build([(e.windows, e.definitions) for e in entries.values()])
+        with self._lock:  # published only for the folders it was built for
+            if stale():
+                return
+            self._entries, self._snapshot = entries, corpus
+            self.build_s = time.monotonic() - t0
+            self.indexing = False
         log.info("indexed %d files in %.1f s", len(entries), self.build_s)
 
     def _update(self, path: Path, text: str | None) -> None:
@@ -130,8 +133,12 @@ class WorkspaceIndex:
             text = None
         elif text is None:
             text = read_source(path, self.limits.max_file_bytes)
+        entries = dict(self._entries)
         if text is None:
-            self._entries.pop(path, None)
+            entries.pop(path, None)
         else:
-            self._entries[path] = self._entry(folder, path, text)
-        self._snapshot = Corpus.build([(e.windows, e.definitions) for e in self._entries.values()])
+            entries[path] = self._entry(folder, path, text)
+        corpus = Corpus.build([(e.windows, e.definitions) for e in entries.values()])
+        with self._lock:  # the folders may have changed meanwhile (a session ended)
+            if folder in self.folders:
+                self._entries, self._snapshot = entries, corpus

@@ -416,3 +416,66 @@ def test_tcp_isolates_clients_and_survives_probes_and_junk(tcp_server):
     assert third.suggestion(URI, 0, 4) == "xx"
     third.close()
     assert proc.poll() is None  # still listening
+
+
+def _next_client(port: int) -> RawServer:
+    for _ in range(100):
+        try:
+            client = RawServer.connect(port)
+            client.initialize(SETTINGS)
+            return client
+        except (EOFError, OSError):
+            time.sleep(0.1)
+    raise AssertionError("no connection")
+
+
+def test_tcp_serves_the_next_client_after_a_clean_shutdown(tcp_server):
+    port, proc = tcp_server
+    first = _next_client(port)
+    first.open(URI, "x = \n")
+    assert first.suggestion(URI, 0, 4) == "xx"
+    first.request("shutdown", None)
+    first.send({"jsonrpc": "2.0", "method": "exit"})
+    first.close()
+    second = _next_client(port)  # was: the model threads stopped for good at `shutdown`
+    second.open(URI, "x = \n")
+    assert second.suggestion(URI, 0, 4) == "xx"
+    second.close()
+    assert proc.poll() is None
+
+
+def test_tcp_a_client_whose_editor_dies_ends_only_its_session(tcp_server):
+    port, proc = tcp_server
+    editor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    first = RawServer.connect(port)
+    first.initialize(SETTINGS, processId=editor.pid)
+    editor.kill()
+    editor.wait()
+    time.sleep(2.5)  # the watch polls once a second
+    assert proc.poll() is None, "the whole server exited with one client's editor"
+    second = _next_client(port)
+    second.open(URI, "x = \n")
+    assert second.suggestion(URI, 0, 4) == "xx"
+    second.close()
+    first.close()
+
+
+def test_tcp_the_next_client_never_gets_the_last_ones_repository_snippets(tcp_server, tmp_path):
+    port, _ = tcp_server
+    secret = tmp_path / "ws_secretA"
+    secret.mkdir()
+    (secret / "private.py").write_text("def private_helper(x):\n    return x * 42\n")
+    first = RawServer.connect(port)
+    first.initialize(SETTINGS, rootUri=secret.as_uri())
+    for _ in range(100):
+        if first.status()["workspace"]["files"]:
+            break
+        time.sleep(0.05)
+    first.close()
+    second = _next_client(port)  # no workspace at all
+    uri = "file:///other/main.py"
+    second.open(uri, "value = private_helper(3)\nx = \n")
+    second.suggestion(uri, 1, 4)
+    status = second.status(uri)
+    assert status["workspace"]["files"] == 0 and status["last"]["context"] == []
+    second.close()

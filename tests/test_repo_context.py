@@ -258,3 +258,20 @@ def test_a_source_file_swapped_for_a_link_is_not_followed(tmp_path):
     link.parent.mkdir()
     link.symlink_to(secret)
     assert read_source(link) is None and read_source(secret) is not None
+
+
+def test_dropping_every_folder_empties_the_index_at_once_even_behind_a_busy_build(tmp_path):
+    import threading
+
+    root = tmp_path / "ws_secretA"
+    write_tree(root, {"private.py": "def private_helper(x):\n    return x * 42\n"})
+    index = WorkspaceIndex()
+    index.set_folders([root]).result(10)
+    assert "private_helper" in index.snapshot().definitions
+    release = threading.Event()
+    index._worker.submit(lambda: release.wait(10))  # the index thread is busy
+    index.set_folders([])  # a session ends: queued behind the busy thread
+    try:
+        assert index.snapshot().definitions == {}  # was: the old snapshot kept serving
+    finally:
+        release.set()

@@ -112,12 +112,17 @@ class CompletionService:
         """The loaded backend is the one `settings` ask for."""
         return self._backend is not None and self._loaded_keys == reload_keys(settings)
 
-    def shutdown(self, wait_s: float = 0.0) -> None:
-        """Stop the model threads; a command-line caller waits for them (`wait_s`) so that
-        the interpreter never tears down torch under a running thread."""
+    def cancel_all(self) -> None:
+        """Every queued or running request is now stale (a client's session ended); the
+        model and its threads stay for the next session."""
         with self._lock:
             for uri in self._latest:
-                self._latest[uri] = -1  # every queued or running request is now stale
+                self._latest[uri] = -1
+
+    def shutdown(self, wait_s: float = 0.0) -> None:
+        """Stop the model threads for good; a command-line caller waits for them (`wait_s`)
+        so that the interpreter never tears down torch under a running thread."""
+        self.cancel_all()
         self._worker.stop(wait_s)
         self._loader.stop(wait_s)
 

@@ -39,7 +39,7 @@ def shutdown(ls: BigCodeServer, params: Any) -> None:
     save_stats(ls)
     if ls.load_task is not None:
         ls.load_task.cancel()  # no progress may be sent after exit
-    ls.service.shutdown()
+    ls.service.cancel_all()  # the model stays: over TCP another client may come
 
 
 async def did_change_configuration(
