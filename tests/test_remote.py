@@ -194,6 +194,30 @@ def test_the_api_key_is_sent_and_never_shown(monkeypatch, caplog):
         service.shutdown(wait_s=5)
 
 
+def test_a_key_with_a_line_end_is_used_and_a_cut_off_echo_is_redacted(monkeypatch, caplog):
+    monkeypatch.setenv("BIGCODE_TEST_KEY", KEY + "\r\n")  # a CRLF key file
+    caplog.set_level(logging.DEBUG, logger="bigcode_ls")
+    with FakeServer() as server:
+        service, messages = remote_service(server.url, remote_api_key_env="BIGCODE_TEST_KEY")
+        assert ask(service).text  # was: ValueError from http.client, with the whole key
+        assert server.posts()[-1]["headers"]["Authorization"] == f"Bearer {KEY}"
+        server.script.mode, server.script.status = "status", 401
+        server.script.error_body = f'{{"error": {{"message": "bad key {KEY[:-6]}"}}}}'
+        failed = ask(service, version=2)
+        seen = [failed.detail, str(service.status()), *messages, caplog.text]
+        assert "bad key ***" in failed.detail
+        assert not any(KEY[:8] in text for text in seen)
+        service.shutdown(wait_s=5)
+
+
+def test_a_key_no_header_can_carry_is_refused_without_showing_it(monkeypatch):
+    monkeypatch.setenv("BIGCODE_TEST_KEY", "sk-abc\tdefghijkl")  # a tab inside it
+    service = CompletionService(Settings(backend="openai", remote_api_key_env="BIGCODE_TEST_KEY"))
+    with pytest.raises(Exception, match="cannot carry") as caught:
+        service.load().result(timeout=30)
+    assert "abc" not in str(caught.value) and "abc" not in service.load_error
+
+
 def test_missing_key_variable_and_bad_extra_are_load_errors(monkeypatch):
     monkeypatch.delenv("BIGCODE_NO_SUCH_KEY", raising=False)
     for settings, needle in [

@@ -24,9 +24,14 @@ class RemoteConfigError(ValueError):
 def read_api_key(env_name: str) -> str | None:
     if not env_name:
         return None
-    key = os.environ.get(env_name)
+    key = (os.environ.get(env_name) or "").strip()  # a key file's line end is no part of it
     if not key:
         raise RemoteConfigError(f"remoteApiKeyEnv names {env_name}, which is not set")
+    if not key.isascii() or not key.isprintable() or " " in key:
+        raise RemoteConfigError(  # never the key itself: it would reach logs and pop-ups
+            f"the API key in {env_name} has characters an HTTP header cannot carry "
+            "(spaces, control characters or non-ASCII)"
+        )
     return key
 
 

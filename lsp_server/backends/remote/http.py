@@ -68,9 +68,10 @@ class HttpClient:
         return f"{'https' if self.https else 'http'}://{self.host}:{self.port}{self.base_path}"
 
     def redact(self, text: str) -> str:
-        """`text` with every secret (the API key) blanked out."""
+        """`text` with every secret (the API key) blanked out, and any stretch of 8 or
+        more of its first characters too (a server's error body may cut it short)."""
         for secret in self.secrets:
-            text = text.replace(secret, "***")
+            text = redact_secret(text, secret)
         return text
 
     # --- connection ---------------------------------------------------------------------
@@ -105,8 +106,8 @@ class HttpClient:
                 self.close()
                 if not reused or attempt == 2:
                     raise HttpError(self._describe(exc)) from None
-            except (OSError, http.client.HTTPException) as exc:
-                self.close()
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                self.close()  # ValueError: a header http.client refuses (never shown whole)
                 raise HttpError(self._describe(exc)) from None
         raise AssertionError("unreachable")
 
@@ -231,3 +232,22 @@ def _error_message(body: str | dict) -> str:
             return str(error.get("message") or error.get("type") or error)[:300]
         return str(error)[:300]
     return str(data)[:300]
+
+
+REDACT_FROM = 8  # characters of a secret's start that count as showing it
+
+
+def redact_secret(text: str, secret: str) -> str:
+    """`text` with `secret`, and every beginning of it of REDACT_FROM or more
+    characters, replaced by ***."""
+    if len(secret) < REDACT_FROM:
+        return text.replace(secret, "***") if secret else text
+    probe, out, i = secret[:REDACT_FROM], [], 0
+    while (j := text.find(probe, i)) != -1:
+        k = j + REDACT_FROM
+        while k < len(text) and k - j < len(secret) and text[k] == secret[k - j]:
+            k += 1
+        out.append(text[i:j] + "***")
+        i = k
+    out.append(text[i:])
+    return "".join(out)
