@@ -33,6 +33,9 @@ from .settings import camel
 
 log = logging.getLogger("bigcode_ls")
 RETENTION_S = 30.0
+MAX_CHECKED_CHARS = 4000  # of an accept, checked for retention (the rest is not checked)
+MAX_PENDING = 100  # accepts awaiting their check; older ones are dropped
+MAX_LINE_CHARS = 400  # of a line, compared character by character
 RETENTION_WINDOW = 2000  # characters around the accept point searched for the text
 BACK_OFF_AFTER = 30  # shown suggestions before a language can be backed off
 BACK_OFF_BELOW = 0.05  # taken share under which it is
@@ -125,7 +128,11 @@ class AcceptanceStats:
             s.accepted += 1
         s.accepted_chars += length
         due = time.monotonic() + RETENTION_S
-        self._pending.append(Accept(uri, language, text[:length], offset, due))
+        # bounded: a flood of huge accepts must not hold their text for RETENTION_S
+        kept = text[: min(length, MAX_CHECKED_CHARS)]
+        self._pending = self._pending[-(MAX_PENDING - 1) :] + [
+            Accept(uri, language, kept, offset, due)
+        ]
         self._review(language)
 
     def dismissed(self, uri: str) -> None:
@@ -149,11 +156,7 @@ class AcceptanceStats:
             return
         lo = max(0, accept.offset - RETENTION_WINDOW)
         window = document_text[lo : accept.offset + len(accept.text) + RETENTION_WINDOW]
-        if accept.text in window:
-            s.retained_chars += len(accept.text)
-            return
-        blocks = SequenceMatcher(None, accept.text, window, autojunk=False).get_matching_blocks()
-        s.retained_chars += sum(b.size for b in blocks if b.size >= 3)
+        s.retained_chars += retained(accept.text, window, accept.offset - lo)
 
     # --- back-off ---------------------------------------------------------------------
     def _review(self, language: str) -> None:
@@ -200,6 +203,27 @@ class AcceptanceStats:
         except BaseException:
             Path(partial).unlink(missing_ok=True)
             raise
+
+
+def retained(text: str, window: str, at: int) -> int:
+    """Characters of an accepted `text` still in `window` (the document around where it
+    went, `at` in it): all when it is there whole; else line by line, a line found
+    anywhere in the window counting whole and any other compared with the window's line
+    at the same place (a bounded `SequenceMatcher`: linear in the text, where one over
+    the whole text and window was quadratic, 80 s for 20,000 characters)."""
+    if text in window:
+        return len(text)
+    start = window.count("\n", 0, max(0, min(at, len(window))))
+    here = window.split("\n")[start:]
+    total = 0
+    for i, line in enumerate(text.split("\n")):
+        if line.strip() and line in window:
+            total += len(line)
+        elif line.strip() and i < len(here):
+            a, b = line[:MAX_LINE_CHARS], here[i][:MAX_LINE_CHARS]
+            blocks = SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
+            total += sum(m.size for m in blocks if m.size >= 3)
+    return total
 
 
 MAX_STATS_BYTES = 1 << 20

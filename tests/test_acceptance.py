@@ -118,3 +118,34 @@ def test_a_planted_link_at_the_temporary_name_is_not_written_through(tmp_path):
     assert victim.read_text() == "precious"
     assert load_counts(path)["python"]["shown"] == 1
     assert not list(path.parent.glob(".stats-*"))  # no temporary file left behind
+
+
+def test_the_retention_check_of_a_huge_accept_is_cheap_and_floods_are_bounded():
+    import random
+    import threading
+    import time
+
+    rng = random.Random(0)
+    text = "".join(rng.choice("abcdefgh \n") for _ in range(20_000))
+    edited = text.replace("a", "b")  # the user changed much of it: no whole match
+    stats = AcceptanceStats()
+    stats.accepted("a.py", "python", text, len(text), 0)
+    (accept,) = stats.due_checks(now=time.monotonic() + 60)
+    done = threading.Event()
+    threading.Thread(target=lambda: (stats.check(accept, edited), done.set()), daemon=True).start()
+    assert done.wait(5), "the retention check is still running"  # it was 80 s
+    assert 0 < stats.languages["python"].retained_chars <= stats.languages["python"].checked_chars
+    for _ in range(2_000):  # an accept flood of 1 MB texts
+        stats.accepted("a.py", "python", "x" * 1_000_000, 1_000_000, 0)
+    pending = stats.due_checks(now=time.monotonic() + 60)
+    assert len(pending) <= 100 and all(len(a.text) <= 4_000 for a in pending)
+
+
+def test_retention_counts_lines_kept_whole_and_lines_edited_in_place():
+    from lsp_server.acceptance import retained
+
+    text = "total = 0\nfor x in items:\n    total += x"
+    assert retained(text, "def f():\n" + text + "\n", 9) == len(text)
+    edited = "total = 0\nfor item in items:\n    total += x"  # one line edited
+    got = retained(text, "def f():\n" + edited + "\n", 9)
+    assert len("total = 0") + len("    total += x") < got < len(text)
