@@ -45,7 +45,8 @@ class NotebookStore:
         if notebook is None:
             return []
         for cell, _ in notebook.cells:
-            self._owner.pop(cell, None)
+            if self._owner.get(cell) == uri:  # a cell another notebook lists stays its own
+                del self._owner[cell]
         return [cell for cell, _ in notebook.cells]
 
     def get(self, uri: str) -> Notebook | None:
@@ -57,15 +58,22 @@ class NotebookStore:
         if notebook is None or not 0 <= start <= len(notebook.cells) or delete < 0:
             raise ValueError(f"bad cell change for {uri}: start {start}, delete {delete}")
         for cell, _ in notebook.cells[start : start + delete]:
-            self._owner.pop(cell, None)
+            if self._owner.get(cell) == uri:
+                del self._owner[cell]
         notebook.cells[start : start + delete] = cells
         for cell, _ in cells:
             self._owner[cell] = uri
 
-    def set_kind(self, cell: str, kind: int) -> None:
-        notebook = self._notebooks.get(self._owner.get(cell, ""))
-        if notebook is not None:
-            notebook.cells = [(c, kind if c == cell else k) for c, k in notebook.cells]
+    def set_kinds(self, kinds: dict[str, int]) -> None:
+        """New kinds for cells (URI -> kind): one pass over each notebook they are in."""
+        by_notebook: dict[str, dict[str, int]] = {}
+        for cell, kind in kinds.items():
+            owner = self._owner.get(cell)
+            if owner is not None:
+                by_notebook.setdefault(owner, {})[cell] = kind
+        for uri, changes in by_notebook.items():
+            notebook = self._notebooks[uri]
+            notebook.cells = [(c, changes.get(c, k)) for c, k in notebook.cells]
 
     def notebook_of(self, cell: str) -> Notebook | None:
         return self._notebooks.get(self._owner.get(cell, ""))

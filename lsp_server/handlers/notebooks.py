@@ -44,8 +44,8 @@ def did_change_notebook(ls: BigCodeServer, params: types.DidChangeNotebookDocume
             log.error("%s", exc)
         for d in s.did_close or ():
             close_text(ls, d.uri)
-    for cell in cells.data or ():
-        ls.notebooks.set_kind(cell.document, int(cell.kind))
+    if cells.data:
+        ls.notebooks.set_kinds({cell.document: int(cell.kind) for cell in cells.data})
     for content in cells.text_content or ():
         change_text(ls, content.document.uri, content.document.version, content.changes)
 
