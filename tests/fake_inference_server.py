@@ -19,13 +19,16 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FIRST_ID = 1000  # the script's tokens have ids FIRST_ID, FIRST_ID + 1, ...
+ENDLESS_BYTES = 256 << 20  # what an "endless" answer sends at most (the client hangs up first)
 
 
 @dataclass
 class Script:
     """What the server does next; tests change it between requests."""
 
-    mode: str = "ok"  # ok | garbage | truncate | status | slow
+    # ok | garbage | truncate | status | slow | endless-models | endless-after-done |
+    # endless-line (the endless ones send up to ENDLESS_BYTES, counted in `sent`)
+    mode: str = "ok"
     status: int = 500
     error_body: str = '{"error": {"message": "internal error"}}'
     tokens: list[str] = field(default_factory=lambda: ["    return", " a", " +", " b", "\n"])
@@ -43,6 +46,7 @@ class FakeServer:
         self.requests: list[dict] = []  # (path, headers, body) of each request
         self.hangups = 0  # streams the client closed before the end
         self.streams_done = 0
+        self.sent = 0  # bytes of the endless modes' bodies the client took before hanging up
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,7 +57,13 @@ class FakeServer:
 
             def do_GET(self) -> None:
                 outer.requests.append({"path": self.path, "headers": dict(self.headers)})
-                if self.path.endswith("/models"):
+                if self.path.endswith("/models") and outer.script.mode == "endless-models":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self._endless(b'{"data": [', b'{"id": "m", "owned_by": "x"}, ' * 2000)
+                elif self.path.endswith("/models"):
                     owner = outer.script.owned_by
                     data = [
                         {"id": m, "object": "model", "owned_by": owner} for m in outer.script.models
@@ -91,7 +101,19 @@ class FakeServer:
                 except (BrokenPipeError, ConnectionResetError):
                     outer.hangups += 1
 
+            def _endless(self, head: bytes, piece: bytes) -> None:
+                try:
+                    self._chunk(head)
+                    while outer.sent < ENDLESS_BYTES:
+                        self._chunk(piece)
+                        outer.sent += len(piece)
+                except (BrokenPipeError, ConnectionResetError):
+                    outer.hangups += 1
+
             def _stream(self, s: Script, native: bool, dialect: str) -> None:
+                if s.mode == "endless-line":
+                    self._endless(b"data: ", b"a" * 65536)
+                    return
                 if s.mode == "garbage":
                     self._chunk(b"data: {not json at all\n\n")
                     self._chunk(b"")
@@ -119,6 +141,9 @@ class FakeServer:
                     usage = {"prompt_tokens": 43, "prompt_tokens_details": {"cached_tokens": 40}}
                     self._chunk(b"data: " + json.dumps({"choices": [], "usage": usage}).encode())
                     self._chunk(b"\n\ndata: [DONE]\n\n")
+                if s.mode == "endless-after-done":
+                    self._endless(b"", b"x" * 65536)
+                    return
                 self._chunk(b"")
 
             def _chunk(self, data: bytes) -> None:

@@ -379,3 +379,31 @@ def test_grammar_literals_escape_what_gbnf_would_read():
     assert gbnf_literal("self.x") == '"self.x"'
     assert gbnf_literal('say "hi"\\') == '"say \\"hi\\"\\\\"'
     assert gbnf_literal("\n\t ") == '"\\x0A\\x09 "'
+
+
+@pytest.mark.parametrize("mode", ["endless-after-done", "endless-line"])
+def test_an_endless_answer_is_cut_off_not_read_into_memory(mode):
+    with FakeServer() as server:
+        service, _ = remote_service(server.url)
+        server.script.mode = mode
+        server.script.tokens = ["    return", " a", " +", " b"]  # no line end: read to [DONE]
+        result = ask(service)
+        assert result.status in ("ok", "empty", "unavailable")
+        service.shutdown(wait_s=5)
+        time.sleep(0.5)
+        # the client stopped reading and hung up: at most a socket buffer or two more
+        assert server.sent < 32 << 20, server.sent  # it would have sent 256 MiB
+
+
+def test_an_endless_model_listing_is_refused_not_read_into_memory():
+    with FakeServer() as server:
+        server.script.mode = "endless-models"
+        settings = Settings(backend="openai", remote_url=server.url, remote_model="m")
+        service = CompletionService(settings)
+        try:
+            service.load().result(timeout=60)
+        except Exception:
+            pass  # a server that answers like that is down or refused, never a crash
+        time.sleep(0.5)
+        assert server.sent < 32 << 20, server.sent
+        service.shutdown(wait_s=5)

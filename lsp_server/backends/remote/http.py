@@ -138,7 +138,10 @@ class HttpClient:
         response = self._send("GET", path, None)
         self._check(response, path)
         try:
-            data = json.loads(response.read())
+            raw = response.read(MAX_JSON_BYTES + 1)
+            if len(raw) > MAX_JSON_BYTES:
+                raise ValueError(f"the answer is larger than {MAX_JSON_BYTES >> 20} MiB")
+            data = json.loads(raw)
         except (ValueError, OSError, http.client.HTTPException) as exc:
             self.close()
             raise HttpError(self.redact(f"{self.origin}{path}: bad JSON: {exc}")) from None
@@ -186,7 +189,7 @@ class HttpClient:
     ) -> Iterator[dict]:
         while True:
             try:
-                line = response.readline()
+                line = response.readline(MAX_EVENT_LINE + 1)
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 if should_stop():
                     raise Stopped() from None
@@ -195,12 +198,14 @@ class HttpClient:
                 raise Stopped()
             if not line:
                 raise HttpError(self.redact(f"{self.origin}{path}: the stream ended early"))
+            if len(line) > MAX_EVENT_LINE:
+                raise HttpError(f"{self.origin}{path}: an event line over {MAX_EVENT_LINE} bytes")
             line = line.strip()
             if not line.startswith(b"data:"):
                 continue  # blank separators, comments, `event:` lines
             payload = line[5:].strip()
             if payload == b"[DONE]":
-                response.read()  # the chunked body's end, so the connection can be reused
+                self._drain(response)
                 return
             try:
                 event = json.loads(payload)
@@ -214,8 +219,19 @@ class HttpClient:
                 raise HttpError(self.redact(f"{self.origin}{path}: {_error_message(event)}"))
             yield event
             if event.get("stop") is True:  # llama.cpp's native endpoints end this way
-                response.read()
+                self._drain(response)
                 return
+
+    def _drain(self, response: http.client.HTTPResponse) -> None:
+        """Read the body's end, so that the connection can carry the next request; a
+        server that sends more than a little after its last event loses the connection
+        instead of filling our memory."""
+        try:
+            response.read(MAX_DRAIN_BYTES)
+        except (OSError, http.client.HTTPException, ValueError):
+            pass
+        if not response.isclosed():
+            self.close()
 
 
 def _error_message(body: str | dict) -> str:
@@ -235,6 +251,9 @@ def _error_message(body: str | dict) -> str:
 
 
 REDACT_FROM = 8  # characters of a secret's start that count as showing it
+MAX_JSON_BYTES = 4 << 20  # a model listing or /props answer
+MAX_EVENT_LINE = 1 << 20  # one server-sent event (a token with its alternatives: ~ KB)
+MAX_DRAIN_BYTES = 64 << 10  # what may follow the last event
 
 
 def redact_secret(text: str, secret: str) -> str:
