@@ -26,8 +26,9 @@ ENDLESS_BYTES = 256 << 20  # what an "endless" answer sends at most (the client 
 class Script:
     """What the server does next; tests change it between requests."""
 
-    # ok | garbage | truncate | status | slow | endless-models | endless-after-done |
-    # endless-line (the endless ones send up to ENDLESS_BYTES, counted in `sent`)
+    # ok | garbage | truncate | status | slow | slow-headers | endless-models |
+    # endless-after-done | endless-line (the endless ones send up to ENDLESS_BYTES,
+    # counted in `sent`)
     mode: str = "ok"
     status: int = 500
     error_body: str = '{"error": {"message": "internal error"}}'
@@ -82,6 +83,16 @@ class FakeServer:
                     {"path": self.path, "headers": dict(self.headers), "body": body}
                 )
                 s = outer.script
+                if s.mode == "slow-headers":  # a byte of the status line every 0.5 s
+                    try:
+                        for byte in b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n":
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(0.5)
+                    except (BrokenPipeError, ConnectionResetError, OSError):
+                        outer.hangups += 1
+                    self.close_connection = True
+                    return
                 if s.mode == "status":
                     self._raw(s.status, s.error_body.encode())
                     return

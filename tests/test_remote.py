@@ -407,3 +407,22 @@ def test_an_endless_model_listing_is_refused_not_read_into_memory():
         time.sleep(0.5)
         assert server.sent < 32 << 20, server.sent
         service.shutdown(wait_s=5)
+
+
+def test_headers_sent_a_byte_at_a_time_cannot_outlast_the_deadline_or_a_cancel():
+    with FakeServer() as server:
+        service, _ = remote_service(server.url, deadline_ms=1000, remote_timeout_ms=5000)
+        server.script.mode = "slow-headers"
+        t0 = time.monotonic()
+        result = ask(service)
+        assert time.monotonic() - t0 < 3.0, "the request waited for the headers"  # was 15 s
+        assert result.text == ""
+        uri = "file:///slow.py"
+        service.note_version(uri, 1)
+        ticket = service.submit(CompletionRequest(uri, 1, SOURCE, SUFFIX))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        ticket.cancel()  # $/cancelRequest
+        assert ticket.future.result(timeout=5).status == "cancelled"
+        assert time.monotonic() - t0 < 1.0
+        service.shutdown(wait_s=5)

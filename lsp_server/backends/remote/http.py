@@ -155,8 +155,8 @@ class HttpClient:
         failure (a stream that breaks off, an event that is not JSON)."""
         if should_stop():  # a stale request is never sent
             raise Stopped()
-        response = self._send("POST", path, body)
-        self._check(response, path)
+        # watched from the start: a server that sends its headers a byte at a time must
+        # not outlast the deadline or a cancellation either
         finished = threading.Event()
         watchdog = threading.Thread(
             target=self._watch, args=(should_stop, finished), daemon=True, name="bigcode-http"
@@ -164,6 +164,13 @@ class HttpClient:
         watchdog.start()
         clean = False
         try:
+            try:
+                response = self._send("POST", path, body)
+            except HttpError:
+                if should_stop():
+                    raise Stopped() from None
+                raise
+            self._check(response, path)
             yield from self._events(response, path, should_stop)
             clean = response.isclosed() or not response.will_close
         finally:
