@@ -179,7 +179,9 @@ class BigCodeServer(LanguageServer):
                 self.protocol.set_writer(writer)
                 self.connection = writer
                 read = lambda: reader.read(65536)  # noqa: E731
-                await pump(read, self.protocol.receive, self.protocol.reject, self._over)
+                await pump(
+                    read, self.protocol.receive, self.protocol.reject, self._over, writer.drain
+                )
             except (ConnectionError, OSError) as exc:
                 log.info("connection from %s lost: %s", peer, exc)
             finally:

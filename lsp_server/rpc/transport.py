@@ -165,8 +165,12 @@ async def pump(
     deliver: Callable[[bytes], None],
     reject: Callable[[BadFrame], None],
     stopped: Callable[[], bool],
+    backlog: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Read chunks until EOF or `stopped()`; hand each message body or bad frame on."""
+    """Read chunks until EOF or `stopped()`; hand each message body or bad frame on.
+    `backlog()` is awaited after each message: over TCP it waits while the client has
+    not read our answers, so a client that never reads stops being read (it blocks)
+    instead of making us buffer without bound (stdio blocks on its own)."""
     frames = FrameReader()
     while not stopped():
         data = await read()
@@ -179,6 +183,8 @@ async def pump(
             else:
                 deliver(item)
             await asyncio.sleep(0)  # let what the message started run, in order
+            if backlog is not None:
+                await backlog()
 
 
 def stdin_reader(stream, loop: asyncio.AbstractEventLoop) -> Callable[[], Awaitable[bytes]]:
