@@ -71,6 +71,7 @@ class CompletionService:
         self._running: tuple[str, int] | None = None  # (uri, tokens so far) while decoding
         self._serial = 0
         self._ahead = Lookahead()  # the suggestion after the one shown (lookahead.py)
+        self._rests = 0  # cursor rests seen: a newer one stops an older one's work
 
     @property
     def backend(self) -> Backend | None:
@@ -163,6 +164,7 @@ class CompletionService:
             "running": self._running_status(),
             "requests": self._serial,  # completion requests received
             "precomputedHits": self._ahead.hits,
+            "cursorRests": self._rests,  # bigcode/didMoveCursor notifications taken
         }
 
     def _running_status(self) -> dict | None:
@@ -246,22 +248,53 @@ class CompletionService:
         window's next move leads to (`window_ahead`) into the document's spare cache, so
         that the keystroke that moves it does not recompute the whole window. Stops
         within a block when any request comes; the passes done stay for the next try."""
+
+        def plans(backend: Backend, snippets: list[Snippet]) -> tuple[Plan, Plan] | None:
+            now = plan_request(request, backend, self.settings, snippets)
+            ahead = plan_request(request, backend, self.settings, snippets, window_ahead=True)
+            return (ahead, now) if ahead.prompt.pieces != now.prompt.pieces else None
+
+        self._prefill_idle(request, lambda: self._ahead.requests != seen, plans)
+
+    def rest(self, request: CompletionRequest) -> None:
+        """The cursor rests at `request`'s place (`bigcode/didMoveCursor`): compute that
+        place's prompt while idle, so that the first keystroke there extends a warm cache
+        instead of paying a cold prefill. Any request, or a newer rest, stops it within a
+        block; it never delays a request (it runs when the worker has nothing else)."""
+        if not self._precompute():
+            return
+        seen = self._ahead.requests
+        with self._lock:
+            self._rests += 1
+            serial = self._rests
+
+        def stop() -> bool:
+            return self._ahead.requests != seen or self._rests != serial
+
+        def plans(backend: Backend, snippets: list[Snippet]) -> tuple[Plan, Plan]:
+            plan = plan_request(request, backend, self.settings, snippets)
+            return plan, plan  # the other cache keeps the place the cursor left
+
+        self._worker.submit(lambda: self._prefill_idle(request, stop, plans))
+
+    def _prefill_idle(
+        self,
+        request: CompletionRequest,
+        stop: Callable[[], bool],
+        plans: Callable[[Backend, list[Snippet]], tuple[Plan, Plan] | None],
+    ) -> None:
+        """On the worker: `plans(...)` gives (the prompt to compute, the prompt to keep);
+        compute the first into the document's spare cache unless `stop()`."""
         backend = self._backend
         time.sleep(HANDOFF_S)
         with self._lock:
-            closed = request.uri not in self._latest
-        if backend is None or closed:
+            closed = request.uri not in self._latest and request.uri not in self._versions
+        if backend is None or closed or stop():
             return
-
-        def stop() -> bool:
-            return self._ahead.requests != seen
-
         try:
-            snippets = self._snippets(request)
-            now = plan_request(request, backend, self.settings, snippets)
-            ahead = plan_request(request, backend, self.settings, snippets, window_ahead=True)
-            if ahead.prompt.pieces != now.prompt.pieces and not stop():
-                backend.prefill_ahead(ahead, now, request.uri, self.settings, stop)
+            chosen = plans(backend, self._snippets(request))
+            if chosen is not None and not stop():
+                backend.prefill_ahead(chosen[0], chosen[1], request.uri, self.settings, stop)
         except Exception:
             log.exception("computing ahead failed for %s", request.uri)
             backend.forget(request.uri)

@@ -16,7 +16,7 @@ from .acceptance import (
 from .lifecycle import did_change_configuration, initialize, initialized, shutdown
 from .notebooks import did_change_notebook, did_close_notebook, did_open_notebook, did_save_notebook
 from .status import STATUS_METHOD, status
-from .suggest import completion, inline_completion
+from .suggest import MOVE_METHOD, completion, did_move_cursor, inline_completion
 from .text import did_change, did_close, did_open
 from .workspace import did_change_watched_files, did_change_workspace_folders, did_save
 
@@ -39,6 +39,7 @@ HANDLERS = (
         completion,
     ),
     (STATUS_METHOD, None, status),
+    (MOVE_METHOD, None, did_move_cursor),
     (types.NOTEBOOK_DOCUMENT_DID_OPEN, None, did_open_notebook),
     (types.NOTEBOOK_DOCUMENT_DID_CHANGE, None, did_change_notebook),
     (types.NOTEBOOK_DOCUMENT_DID_CLOSE, None, did_close_notebook),

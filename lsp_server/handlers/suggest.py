@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
@@ -18,10 +19,12 @@ from fim.prompt import PromptOptions
 
 from ..completion import Completion, CompletionRequest
 from ..documents import Document, PositionError
+from ..rpc.wire import field_of
 from ..server import BigCodeServer
 from .acceptance import back_off
 from .workspace import push_live_text
 
+MOVE_METHOD = "bigcode/didMoveCursor"
 BLOCK_LINES = PromptOptions().block_lines  # prompt windows move in blocks of this many lines
 
 log = logging.getLogger("bigcode_ls")
@@ -47,16 +50,11 @@ async def suggest(
         return None
     # Everything the request needs is read now, before any await: edits or a close that
     # arrive while it waits cannot change what it was made for.
-    version, window = doc.version, ls.service.window_chars()
+    version = doc.version
     try:
-        prefix, suffix = doc.around(
-            position.line, position.character, ls.encoding, window, BLOCK_LINES
-        )
-        column = doc.column(position.line, position.character, ls.encoding)
+        prefix, suffix, column = text_around(ls, doc, position)
     except PositionError as exc:
         raise JsonRpcInvalidParams(f"{exc}") from None
-    if ls.notebooks.notebook_of(uri) is not None:  # a cell: the other cells around it
-        prefix, suffix = ls.notebooks.surround(uri, prefix, suffix, ls.text_of, window)
     ls.last_position[uri] = (position.line, column)
     language = doc.language_id or "unknown"
     backed_off = ls.settings.back_off and language in ls.acceptance.backed_off
@@ -88,6 +86,39 @@ async def suggest(
     if result.text:
         ls.acceptance.served(language, result.ms)
     return result, prefix, types.Position(line=position.line, character=column)
+
+
+def text_around(ls: BigCodeServer, doc: Document, position: types.Position) -> tuple[str, str, int]:
+    """(prefix, suffix) a prompt at `position` can use, and the cursor's column (a
+    column past the line's end clamped to it). Raises PositionError."""
+    window = ls.service.window_chars()
+    prefix, suffix = doc.around(position.line, position.character, ls.encoding, window, BLOCK_LINES)
+    column = doc.column(position.line, position.character, ls.encoding)
+    if ls.notebooks.notebook_of(doc.uri) is not None:  # a cell: the other cells around it
+        prefix, suffix = ls.notebooks.surround(doc.uri, prefix, suffix, ls.text_of, window)
+    return prefix, suffix, column
+
+
+def did_move_cursor(ls: BigCodeServer, params: Any) -> None:
+    """`bigcode/didMoveCursor` {textDocument: {uri, version}, position}: the cursor has
+    rested at a new place; its prompt is computed while the server is idle."""
+    document = field_of(params, "textDocument", object)
+    position = field_of(params, "position", object)
+    uri = field_of(document, "uri", str) if document is not None else None
+    version = field_of(document, "version", int) if document is not None else None
+    line = field_of(position, "line", int) if position is not None else None
+    character = field_of(position, "character", int) if position is not None else None
+    doc = ls.documents.get(uri) if uri else None
+    if doc is None or line is None or character is None or not ls.settings.enable:
+        return
+    if (version is not None and version != doc.version) or too_large(ls, doc):
+        return  # the client is behind: a request for this version would be stale anyway
+    try:
+        prefix, suffix, _ = text_around(ls, doc, types.Position(line=line, character=character))
+    except PositionError:
+        return
+    push_live_text(ls, uri)
+    ls.service.rest(CompletionRequest(uri, doc.version, prefix, suffix, file_label(uri)))
 
 
 def too_large(ls: BigCodeServer, doc: Document) -> bool:
