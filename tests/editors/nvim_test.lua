@@ -141,6 +141,26 @@ vim.api.nvim_create_autocmd("VimEnter", {
       assert(now[2] == "baz = 2" and not bigcode.suggestion.visible(), vim.inspect(now))
       bigcode.suggestion.clear()
       vim.cmd("bwipeout!")
+      -- The cursor comes to rest somewhere else (the CursorMovedI autocmd, as in insert
+      -- mode): after rest_ms the server is told, once; a move made by typing is not.
+      local function rests()
+        local got = vim.lsp.buf_request_sync(bufnr, "bigcode/status", {}, 10000)
+        for _, reply in pairs(got or {}) do
+          if reply.result then
+            return reply.result.cursorRests
+          end
+        end
+      end
+      local rests_before = rests()
+      vim.api.nvim_win_set_cursor(0, { 1, 0 })
+      vim.api.nvim_exec_autocmds("CursorMovedI", { buffer = bufnr })
+      assert(vim.wait(5000, function() return rests() == rests_before + 1 end, 100),
+        "the rest was not reported: " .. tostring(rests()))
+      vim.api.nvim_buf_set_lines(bufnr, 0, 0, false, { "# typed" })
+      vim.api.nvim_exec_autocmds("CursorMovedI", { buffer = bufnr })
+      vim.wait(600)
+      assert(rests() == rests_before + 1, "a move made by typing was reported")
+      vim.api.nvim_buf_set_lines(bufnr, 0, 1, false, {})
       -- A dismissed suggestion leaves nothing behind.
       bigcode.suggestion.show(bufnr, 0, 0, "zzz")
       bigcode.suggestion.clear()

@@ -7,6 +7,7 @@ M.defaults = {
   filetypes = { "python" }, -- start the server for these filetypes
   settings = {}, -- sent as initializationOptions.bigcode (see the server's README)
   debounce_ms = 150, -- wait this long after a keystroke before asking
+  rest_ms = 200, -- tell the server where the cursor rests after this long (0: never)
   accept_key = "<Tab>", -- accepts a shown suggestion; otherwise the key does what it did
   dismiss_key = "<C-]>",
   accept_word_key = "<M-Right>", -- the next word of the suggestion (our display, < 0.12)

@@ -2,9 +2,10 @@
 --   require("bigcode").setup({ cmd = { "bigcode-ls" }, settings = { maxNewTokens = 64 } })
 local config = require("bigcode.config")
 local client = require("bigcode.client")
+local rest = require("bigcode.rest")
 local suggestion = require("bigcode.suggestion")
 
-local M = {}
+local M = { rest = rest }
 
 local function builtin_inline()
   return config.options.use_builtin and vim.lsp.inline_completion ~= nil
@@ -29,6 +30,12 @@ end
 local function attach(bufnr)
   if not client.start(bufnr) then
     return
+  end
+  if config.options.rest_ms > 0 then
+    local rests = vim.api.nvim_create_augroup("bigcode_rest_" .. bufnr, { clear = true })
+    vim.api.nvim_create_autocmd({ "CursorMovedI", "InsertEnter" }, {
+      group = rests, buffer = bufnr, callback = function() rest.moved(bufnr) end,
+    })
   end
   if builtin_inline() then
     -- Neovim 0.12+: its own ghost text and request handling; we only map the keys.

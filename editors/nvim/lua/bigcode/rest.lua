@@ -1,0 +1,58 @@
+-- Where the cursor rests: after `rest_ms` without movement in insert mode, at a place the
+-- cursor reached by moving (not by typing), tell the server (`bigcode/didMoveCursor`), so
+-- that it computes that place's prompt while the user reads.
+local config = require("bigcode.config")
+local client = require("bigcode.client")
+
+local M = {}
+local uv = vim.uv or vim.loop
+local state = { timer = nil, tick = nil, sent = nil }
+
+local function stop_timer()
+  if state.timer then
+    state.timer:stop()
+    state.timer:close()
+    state.timer = nil
+  end
+end
+
+local function send(bufnr)
+  local c = client.get()
+  if not c or not vim.api.nvim_buf_is_valid(bufnr) or not vim.lsp.buf_is_attached(bufnr, c.id) then
+    return
+  end
+  local row, col = unpack(vim.api.nvim_win_get_cursor(0))
+  local line = vim.api.nvim_buf_get_lines(bufnr, row - 1, row, false)[1] or ""
+  local _, utf16 = vim.str_utfindex(line, math.min(col, #line))
+  local key = bufnr .. ":" .. row .. ":" .. utf16 .. ":" .. vim.api.nvim_buf_get_changedtick(bufnr)
+  if key == state.sent then
+    return
+  end
+  state.sent = key
+  pcall(client.call, c, "notify", "bigcode/didMoveCursor", {
+    textDocument = { uri = vim.uri_from_bufnr(bufnr), version = vim.lsp.util.buf_versions[bufnr] },
+    position = { line = row - 1, character = utf16 },
+  })
+end
+
+-- CursorMovedI / InsertEnter: a move restarts the wait; a move made by typing (the text
+-- changed since the last move) does not count: the completion request after it already
+-- computes that place.
+function M.moved(bufnr)
+  local tick = vim.api.nvim_buf_get_changedtick(bufnr)
+  stop_timer()
+  local typed = state.tick ~= nil and state.tick ~= tick
+  state.tick = tick
+  if typed then
+    return
+  end
+  state.timer = uv.new_timer()
+  state.timer:start(config.options.rest_ms, 0, vim.schedule_wrap(function()
+    stop_timer()
+    if vim.api.nvim_get_current_buf() == bufnr then
+      send(bufnr)
+    end
+  end))
+end
+
+return M
