@@ -49,6 +49,11 @@ For example (:maxNewTokens 64 :multiline \"auto\")."
   "Seconds of idle time after a change before asking for a suggestion."
   :type 'number)
 
+(defcustom bigcode-ls-rest-delay 0.2
+  "Seconds the cursor must rest at a new place before the server is told (nil: never).
+The server then computes that place's prompt while you read (`bigcode/didMoveCursor')."
+  :type '(choice number (const nil)))
+
 (defface bigcode-ls-ghost-face '((t :inherit shadow))
   "Face of the inline suggestion.")
 
@@ -160,6 +165,35 @@ Unless KEEP-ORIGIN (a partial accept redrawing the rest), report what became of 
        :error-fn #'ignore
        :timeout-fn #'ignore
        :deferred :textDocument/inlineCompletion))))
+
+(defvar-local bigcode-ls--rest-timer nil)
+(defvar-local bigcode-ls--last-place nil
+  "(point . modification tick) after the last command, to tell moves from typing.")
+
+(defun bigcode-ls--post-command ()
+  "After a command that moved point without changing the text, tell the server where
+point rests once it has stayed there for `bigcode-ls-rest-delay' seconds."
+  (let ((place (cons (point) (buffer-chars-modified-tick)))
+        (last bigcode-ls--last-place))
+    (setq bigcode-ls--last-place place)
+    (when (and bigcode-ls-rest-delay last
+               (/= (car place) (car last)) (= (cdr place) (cdr last)))
+      (when (timerp bigcode-ls--rest-timer)
+        (cancel-timer bigcode-ls--rest-timer))
+      (let ((buffer (current-buffer)))
+        (setq bigcode-ls--rest-timer
+              (run-with-timer bigcode-ls-rest-delay nil #'bigcode-ls--rested buffer place))))))
+
+(defun bigcode-ls--rested (buffer place)
+  "Send `bigcode/didMoveCursor' if BUFFER's point is still at PLACE."
+  (when (buffer-live-p buffer)
+    (with-current-buffer buffer
+      (when (and (equal place (cons (point) (buffer-chars-modified-tick)))
+                 (eglot-current-server))
+        (eglot--signal-textDocument/didChange) ; eglot sends edits late: the server first
+        (bigcode-ls--notify :bigcode/didMoveCursor
+                            (list :textDocument (eglot--VersionedTextDocumentIdentifier)
+                                  :position (eglot--pos-to-lsp-position)))))))
 
 (defun bigcode-ls--schedule (&rest _)
   "Ask for a suggestion once Emacs has been idle for `bigcode-ls-idle-delay'."
@@ -287,10 +321,12 @@ The mode line says when the model is still loading or failed to load."
       (progn
         (add-hook 'after-change-functions #'bigcode-ls--schedule nil t)
         (add-hook 'pre-command-hook #'bigcode-ls--pre-command nil t)
+        (add-hook 'post-command-hook #'bigcode-ls--post-command nil t)
         (unless (or (eq bigcode-ls--state 'ready) (timerp bigcode-ls--status-timer))
           (setq bigcode-ls--status-timer (run-with-timer 0 1 #'bigcode-ls--poll-status))))
     (remove-hook 'after-change-functions #'bigcode-ls--schedule t)
     (remove-hook 'pre-command-hook #'bigcode-ls--pre-command t)
+    (remove-hook 'post-command-hook #'bigcode-ls--post-command t)
     (bigcode-ls-clear)))
 
 (provide 'bigcode-ls)

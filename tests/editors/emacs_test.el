@@ -110,6 +110,26 @@
             (bigcode-test-fail "after a partial: %S" a)))
         (delete-region (line-beginning-position) (line-end-position))
         (insert "value = f(xxxx)"))
+      ;; The cursor comes to rest at a new place: after the rest delay the server is told
+      ;; once; a command that typed is not a rest.
+      (cl-flet ((rests ()
+                  (plist-get (jsonrpc-request (eglot-current-server) :bigcode/status nil)
+                             :cursorRests)))
+        (let ((before (rests)))
+          (bigcode-ls--post-command)      ; where point is now
+          (goto-char (point-min))
+          (bigcode-ls--post-command)      ; a move
+          (unless (bigcode-test-wait (lambda () (equal (rests) (1+ before))) 10)
+            (bigcode-test-fail "the rest was not reported: %S" (rests)))
+          (insert "#")
+          (goto-char (point-max))
+          (bigcode-ls--post-command)      ; moved, but the text changed: typing
+          (sleep-for 0.5)
+          (unless (equal (rests) (1+ before))
+            (bigcode-test-fail "a typed move was reported: %S" (rests)))
+          (goto-char (point-min))
+          (delete-char 1)
+          (goto-char (point-max))))
       ;; Partial accept: a word, then a line; what is left stays shown at point.
       (insert "\ny = ")
       (bigcode-ls--show "foo(bar, 1)\nbaz = 2")
