@@ -2,6 +2,7 @@
 // Inline suggestions come from vscode-languageclient's inlineCompletion feature.
 import * as vscode from "vscode";
 import { LanguageClient, LanguageClientOptions, ServerOptions } from "vscode-languageclient/node";
+import { RestTracker } from "./rest";
 import { debounceMs, languages, serverLaunch, serverSettings } from "./settings";
 import { ServerStatus, stateOf, statusText } from "./status";
 
@@ -100,6 +101,14 @@ async function restart(): Promise<void> {
   await start();
 }
 
+
+// Where the cursor rests after a move that was not typing (README, "Where the cursor rests").
+const REST_MS = 200;
+const rests = new RestTracker(REST_MS, (uri, version, line, character) => {
+  client
+    ?.sendNotification("bigcode/didMoveCursor", { textDocument: { uri, version }, position: { line, character } })
+    .catch(() => undefined);
+});
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel("bigcode-ls", { log: true });
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
@@ -113,6 +122,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("bigcode.didAccept", (params: unknown) =>
       client?.sendNotification("bigcode/didAcceptCompletion", params),
     ),
+    vscode.window.onDidChangeTextEditorSelection((event) => {
+      const document = event.textEditor.document;
+      const selection = event.selections[0];
+      if (!client || event.selections.length !== 1 || !selection.isEmpty || !languages(config()).includes(document.languageId)) {
+        return;
+      }
+      rests.moved(document.uri.toString(), document.version, selection.active.line, selection.active.character);
+    }),
+    vscode.workspace.onDidCloseTextDocument((document) => rests.forget(document.uri.toString())),
     vscode.workspace.onDidChangeConfiguration(async (event) => {
       if (!event.affectsConfiguration("bigcode") || !client) {
         return;
