@@ -101,6 +101,12 @@ class Settings:
         "single-line suggestion, and show the one the model finds likelier (local backend "
         "only).",
     )
+    candidates: int = setting(
+        3,
+        "Most single-line suggestions offered at once, best first: the model's line and the "
+        "document's lines it weighed (editors cycle through them).",
+        bounds=(1, 8),
+    )
     min_confidence: float = setting(
         0.4,
         "Hide a suggestion of the model's own when the model was less sure of its text than "

@@ -165,6 +165,16 @@ def test_the_model_line_stays_when_it_is_likelier():
     assert (result.text, result.source) == ("print(t)", "model")
 
 
+def test_the_lines_weighed_come_back_ranked_as_alternatives():
+    scores = {"print(t)": -5.0, "total += t": -1.0}
+    result, _ = choose(DOC, "\n", "print(t)", scores)
+    assert (result.text, result.alternatives) == ("total += t", ("print(t)",))
+    result, _ = choose(DOC, "\n", "print(t)", scores, candidates=1)
+    assert (result.text, result.alternatives) == ("total += t", ())
+    result, _ = choose(DOC, "\n", "print(t)", {"print(t)": -1.0, "total += t": -5.0})
+    assert (result.text, result.alternatives) == ("print(t)", ("total += t",))
+
+
 def test_when_the_model_loops_the_likeliest_document_line_is_shown_without_a_contest():
     junk = "g(t, t, t, t, t, t, t, t, t"
     result, scored = choose(DOC, "\n", junk, {"total += t": -9.0})

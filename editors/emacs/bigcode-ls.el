@@ -154,14 +154,15 @@ Unless KEEP-ORIGIN (a partial accept redrawing the rest), report what became of 
                         (= tick (buffer-chars-modified-tick))
                         (= point (point)))
                (let* ((items (if (vectorp result) result (plist-get result :items)))
-                      (item (and (> (length items) 0) (aref items 0)))
-                      (text (and item (plist-get item :insertText))))
-                 (when (and (stringp text) (not (string-empty-p text)))
+                      (texts (seq-filter (lambda (text) (and (stringp text) (not (string-empty-p text))))
+                                         (mapcar (lambda (item) (plist-get item :insertText)) items)))
+                      (text (car texts)))
+                 (when text
                    (let ((uri (plist-get (plist-get params :textDocument) :uri)))
                      (bigcode-ls--resolve)
                      (setq bigcode-ls--origin (list uri text (plist-get params :position) 0))
                      (bigcode-ls--notify :bigcode/didShowCompletion (list :uri uri :text text)))
-                   (bigcode-ls--show text)))))))
+                   (bigcode-ls--show-items texts)))))))
        :error-fn #'ignore
        :timeout-fn #'ignore
        :deferred :textDocument/inlineCompletion))))
@@ -257,10 +258,43 @@ point rests once it has stayed there for `bigcode-ls-rest-delay' seconds."
     (let ((bigcode-ls-inline-mode nil))
       (call-interactively (key-binding (kbd "TAB"))))))
 
+(defvar-local bigcode-ls--items nil
+  "The ranked suggestions offered at this place, and the one shown: (TEXTS . INDEX).")
+
+(defun bigcode-ls--show-items (texts)
+  "Show the first of TEXTS, the ranked suggestions offered at point."
+  (bigcode-ls--show (car texts))
+  (setq bigcode-ls--items (cons texts 0)))
+
+(defun bigcode-ls--cycle (step)
+  "Show the suggestion STEP places on from the one shown (wrapping); nil if none."
+  (let ((texts (car bigcode-ls--items)))
+    (when (and (bigcode-ls-visible-p) (> (length texts) 1))
+      (let* ((index (mod (+ (cdr bigcode-ls--items) step) (length texts)))
+             (text (nth index texts)))
+        (bigcode-ls--show text)
+        (setq bigcode-ls--items (cons texts index))
+        (when bigcode-ls--origin
+          (setcar (cdr bigcode-ls--origin) text)
+          (bigcode-ls--notify :bigcode/didShowCompletion
+                              (list :uri (car bigcode-ls--origin) :text text)))
+        t))))
+
+(defun bigcode-ls-next-suggestion ()
+  "Show the next of the suggestions offered here."
+  (interactive)
+  (bigcode-ls--cycle 1))
+
+(defun bigcode-ls-previous-suggestion ()
+  "Show the previous of the suggestions offered here."
+  (interactive)
+  (bigcode-ls--cycle -1))
+
 (defun bigcode-ls--pre-command ()
-  "Clear the suggestion before any command but accepting it."
+  "Clear the suggestion before any command but accepting or cycling it."
   (unless (memq this-command '(bigcode-ls-accept bigcode-ls-accept-or-indent
-                               bigcode-ls-accept-word bigcode-ls-accept-line))
+                               bigcode-ls-accept-word bigcode-ls-accept-line
+                               bigcode-ls-next-suggestion bigcode-ls-previous-suggestion))
     (bigcode-ls-clear)))
 
 (defvar bigcode-ls-inline-mode-map
@@ -269,6 +303,8 @@ point rests once it has stayed there for `bigcode-ls-rest-delay' seconds."
     (define-key map (kbd "<tab>") #'bigcode-ls-accept-or-indent)
     (define-key map (kbd "M-<right>") #'bigcode-ls-accept-word)
     (define-key map (kbd "M-<down>") #'bigcode-ls-accept-line)
+    (define-key map (kbd "M-]") #'bigcode-ls-next-suggestion)
+    (define-key map (kbd "M-[") #'bigcode-ls-previous-suggestion)
     map)
   "Keys of `bigcode-ls-inline-mode'.")
 

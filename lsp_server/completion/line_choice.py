@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .requests import CompletionRequest
 
 
-def likelier_line(
+def ranked_lines(
     backend: Backend,
     plan: Plan,
     request: CompletionRequest,
@@ -30,23 +30,30 @@ def likelier_line(
     window: int,
     suggestion: str | None,
     should_stop: Callable[[], bool],
-) -> str | None:
-    """A line the document (`window` characters either side of the cursor) or a snippet
-    suggests that the model finds likelier than its own single-line `suggestion`, or
-    None. Each is scored with its end included, so a short line wins only if the model
-    would end it there. `suggestion` None: the model's own line was junk (it looped), so
-    the likeliest candidate wins, if there is one."""
+) -> list[str]:
+    """The single-line suggestions to offer, best first: the model's own `suggestion` and
+    the lines the document (`window` characters either side of the cursor) or a snippet
+    suggests, ranked by how likely the model finds each as a whole line, its end
+    included (so a short line wins only if the model would end it there); the model's
+    line stays first unless a candidate is likelier. [] when there is no candidate (or
+    the backend cannot score). `suggestion` None: the model's own line was junk (it
+    looped), so only candidates compete."""
     found = line_candidates(
         request.prefix[-window:], request.suffix[:window], [s.text for s in snippets]
     )
     finisher = plan.finisher
     lines = [c for c in found if finisher.finish(finisher.healed + c + "\n") == c]
     if not lines:
-        return None
+        return []
     own = [] if suggestion is None else [suggestion]
     texts = [finisher.healed + line + "\n" for line in (*own, *lines)]
     scores = backend.score(plan, request.uri, settings, texts, should_stop)
     if not scores or len(scores) < len(texts) or should_stop():
-        return None
-    best = max(range(len(own), len(scores)), key=scores.__getitem__)
-    return lines[best - len(own)] if not own or scores[best] > scores[0] else None
+        return []
+    order = sorted(range(len(own), len(scores)), key=lambda i: -scores[i])
+    ranked = [lines[i - len(own)] for i in order]
+    if own and not (ranked and scores[order[0]] > scores[0]):
+        ranked.insert(0, suggestion)  # the model's line keeps its place
+    elif own:
+        ranked.insert(1, suggestion)
+    return list(dict.fromkeys(r for r in ranked if r))

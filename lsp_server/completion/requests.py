@@ -31,6 +31,7 @@ class Completion:
     # how sure the model was of its own suggestion (`StreamStats.confidence`; None: unknown)
     confidence: float | None = None
     room: int | None = None  # prompt tokens that can be typed before the prefix window moves
+    alternatives: tuple[str, ...] = ()  # more suggestions, ranked, for editors to cycle
 
     @property
     def prefilled_tokens(self) -> int:

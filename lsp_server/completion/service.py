@@ -32,7 +32,7 @@ from ..checkpoints import DEMO_ADVICE
 from ..repo_context import RepoContext
 from ..settings import RELOAD_KEYS, Settings
 from ..worker import Worker
-from .line_choice import likelier_line
+from .line_choice import ranked_lines
 from .lookahead import Lookahead, Mark
 from .planning import plan_request, window_chars
 from .requests import Completion, CompletionRequest, Ticket
@@ -355,11 +355,12 @@ class CompletionService:
         if self.settings.line_candidates and not plan.multiline and "\n" not in done.text:
             window = self.window_chars()
             own = None if why == "junk" else done.text  # a looping line is no rival
-            line = likelier_line(
+            ranked = ranked_lines(
                 backend, plan, request, self.settings, snippets, window, own, should_stop
             )
-            if line is not None:
-                done.text, done.source = line, "document"
+            if ranked and ranked[0] != done.text:
+                done.text, done.source = ranked[0], "document"
+            done.alternatives = tuple(ranked[1 : self.settings.candidates])
         if done.text and done.source == "model":
             shown = plan.finisher.healed + done.text
             if text.startswith(shown + "\n"):
@@ -367,6 +368,7 @@ class CompletionService:
             done.confidence = stats.confidence(shown)
             if done.confidence is not None and done.confidence < self.settings.min_confidence:
                 done.text, done.detail = "", "unsure"  # the model doubts it: show nothing
+                done.alternatives = ()
         done.status = "ok" if done.text else "empty"
         if not done.text and not done.detail:
             done.detail = why or "nothing"  # why the suggestion is empty

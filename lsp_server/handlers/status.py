@@ -38,6 +38,7 @@ def status(ls: BigCodeServer, params: Any) -> dict:
                 "room": last.room,
                 "context": list(last.context),
                 "source": last.source,
+                "alternatives": list(last.alternatives),
                 "confidence": last.confidence,
                 "detail": last.detail,
                 "ms": round(last.ms, 2),

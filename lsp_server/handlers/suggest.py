@@ -154,8 +154,9 @@ async def inline_completion(
     if found is None or not found[0].text:
         return types.InlineCompletionList(items=[])
     here = types.Range(start=params.position, end=params.position)
+    texts = (found[0].text, *found[0].alternatives)  # ranked: clients cycle through them
     return types.InlineCompletionList(
-        items=[types.InlineCompletionItem(insert_text=found[0].text, range=here)]
+        items=[types.InlineCompletionItem(insert_text=t, range=here) for t in texts]
     )
 
 

@@ -161,6 +161,18 @@ vim.api.nvim_create_autocmd("VimEnter", {
       vim.wait(600)
       assert(rests() == rests_before + 1, "a move made by typing was reported")
       vim.api.nvim_buf_set_lines(bufnr, 0, 1, false, {})
+      -- Several suggestions: M-] and M-[ cycle through them where they are shown.
+      vim.cmd("enew")
+      local cyc = vim.api.nvim_get_current_buf()
+      vim.api.nvim_buf_set_lines(cyc, 0, -1, false, { "x = " })
+      bigcode.suggestion.show_items(cyc, 0, 4, { "first()", "second()", "third()" })
+      assert(screen_row(1) == "x = first()", "first: " .. screen_row(1))
+      assert(bigcode.suggestion.cycle(1) and screen_row(1) == "x = second()", "next: " .. screen_row(1))
+      assert(bigcode.suggestion.cycle(-1) and bigcode.suggestion.cycle(-1), "previous twice")
+      assert(screen_row(1) == "x = third()", "wraps to the last: " .. screen_row(1))
+      bigcode.suggestion.clear()
+      assert(not bigcode.suggestion.cycle(1), "cycled with nothing shown")
+      vim.cmd("bwipeout!")
       -- A dismissed suggestion leaves nothing behind.
       bigcode.suggestion.show(bufnr, 0, 0, "zzz")
       bigcode.suggestion.clear()

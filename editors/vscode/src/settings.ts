@@ -34,6 +34,7 @@ export const SERVER_KEYS = [
   "threads",
   "dropEchoes",
   "lineCandidates",
+  "candidates",
   "minConfidence",
   "repoContext",
   "repoContextShare",

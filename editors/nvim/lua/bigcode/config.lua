@@ -12,6 +12,8 @@ M.defaults = {
   dismiss_key = "<C-]>",
   accept_word_key = "<M-Right>", -- the next word of the suggestion (our display, < 0.12)
   accept_line_key = "<M-Down>", -- the rest of its current line
+  next_key = "<M-]>", -- the next of several suggestions offered (Copilot's keys)
+  prev_key = "<M-[>",
   hl_group = "Comment",
   auto_trigger = true, -- ask after each change in insert mode
   use_builtin = true, -- on Neovim >= 0.12 use vim.lsp.inline_completion instead

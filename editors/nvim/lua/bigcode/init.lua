@@ -24,6 +24,8 @@ local function map_keys(bufnr, accept)
   if not builtin_inline() then
     vim.keymap.set("i", opts.accept_word_key, suggestion.accept_word, { buffer = bufnr, desc = "bigcode: accept a word" })
     vim.keymap.set("i", opts.accept_line_key, suggestion.accept_line, { buffer = bufnr, desc = "bigcode: accept a line" })
+    vim.keymap.set("i", opts.next_key, function() suggestion.cycle(1) end, { buffer = bufnr, desc = "bigcode: next suggestion" })
+    vim.keymap.set("i", opts.prev_key, function() suggestion.cycle(-1) end, { buffer = bufnr, desc = "bigcode: previous suggestion" })
   end
 end
 

@@ -110,6 +110,30 @@ function M.show(bufnr, row, col, text)
   end
   local id = vim.api.nvim_buf_set_extmark(bufnr, ns, row, col, opts)
   state.shown = { bufnr = bufnr, row = row, col = col, text = text, id = id }
+  state.items, state.index = nil, nil
+end
+
+-- Several ranked suggestions: the first is shown, `M.cycle` shows the others in turn.
+function M.show_items(bufnr, row, col, texts)
+  M.show(bufnr, row, col, texts[1])
+  state.items, state.index = texts, 1
+end
+
+-- Show the next (`step` 1) or previous (-1) of the suggestions offered at this place.
+function M.cycle(step)
+  local shown, items = state.shown, state.items
+  if not shown or not items or #items < 2 then
+    return false
+  end
+  local index = (state.index - 1 + step) % #items + 1
+  local text = items[index]
+  M.show(shown.bufnr, shown.row, shown.col, text)
+  state.items, state.index = items, index -- `show` forgets them
+  if state.origin then
+    state.origin.text = text
+    notify("bigcode/didShowCompletion", { uri = state.origin.uri, text = text })
+  end
+  return true
 end
 
 function M.request()
@@ -134,16 +158,18 @@ function M.request()
     if r - 1 ~= row or cl ~= col then
       return
     end
-    local items = result.items or result
-    local item = items and items[1]
-    if item then
+    local texts = {}
+    for _, item in ipairs(result.items or result or {}) do
       local text = type(item.insertText) == "table" and item.insertText.value or item.insertText
       if text and text ~= "" then
-        resolve()
-        state.origin = { uri = params.textDocument.uri, text = text, accepted = 0, position = params.position }
-        notify("bigcode/didShowCompletion", { uri = state.origin.uri, text = text })
+        table.insert(texts, text)
       end
-      M.show(bufnr, row, col, text)
+    end
+    if #texts > 0 then
+      resolve()
+      state.origin = { uri = params.textDocument.uri, text = texts[1], accepted = 0, position = params.position }
+      notify("bigcode/didShowCompletion", { uri = state.origin.uri, text = texts[1] })
+      M.show_items(bufnr, row, col, texts)
     end
   end, bufnr)
   if ok then
