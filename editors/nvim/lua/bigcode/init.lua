@@ -35,8 +35,11 @@ local function attach(bufnr)
   end
   if config.options.rest_ms > 0 then
     local rests = vim.api.nvim_create_augroup("bigcode_rest_" .. bufnr, { clear = true })
-    vim.api.nvim_create_autocmd({ "CursorMovedI", "InsertEnter" }, {
+    vim.api.nvim_create_autocmd("CursorMovedI", {
       group = rests, buffer = bufnr, callback = function() rest.moved(bufnr) end,
+    })
+    vim.api.nvim_create_autocmd("InsertEnter", {
+      group = rests, buffer = bufnr, callback = function() rest.moved(bufnr, true) end,
     })
   end
   if builtin_inline() then

@@ -37,11 +37,12 @@ end
 
 -- CursorMovedI / InsertEnter: a move restarts the wait; a move made by typing (the text
 -- changed since the last move) does not count: the completion request after it already
--- computes that place.
-function M.moved(bufnr)
+-- computes that place. Entering insert mode always counts (`entered`): after a change
+-- made in normal mode (a deletion), that is where typing starts.
+function M.moved(bufnr, entered)
   local tick = vim.api.nvim_buf_get_changedtick(bufnr)
   stop_timer()
-  local typed = state.tick ~= nil and state.tick ~= tick
+  local typed = not entered and state.tick ~= nil and state.tick ~= tick
   state.tick = tick
   if typed then
     return
