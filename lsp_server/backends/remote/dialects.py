@@ -39,9 +39,6 @@ class LlamaInfill:
     name = "llamacpp"
     limit = "n_predict"  # the field that caps new tokens
 
-    def path(self, endpoint: str, client: HttpClient) -> str:
-        return endpoint
-
     def probe(self, client: HttpClient) -> ServerInfo:
         props = client.get_json("/props")
         n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx")
@@ -49,7 +46,7 @@ class LlamaInfill:
 
     def body(self, plan: Plan, fmt: FimFormat | None, server: str, with_ids: bool) -> dict:
         prompt = plan.prompt
-        body = {
+        return {
             "input_prefix": prompt.prefix,
             "input_suffix": prompt.suffix,
             "input_extra": [{"filename": "", "text": t} for t in prompt.snippets],
@@ -60,7 +57,6 @@ class LlamaInfill:
             "return_tokens": with_ids,  # to stop at a special token where we would
             "timings_per_token": True,
         }
-        return body
 
     def endpoint(self, client: HttpClient) -> str:
         return "/infill"
@@ -74,12 +70,13 @@ class OpenAICompletions:
     name = "openai"
     limit = "max_tokens"
 
-    def path(self, endpoint: str, client: HttpClient) -> str:
+    @staticmethod
+    def _path(endpoint: str, client: HttpClient) -> str:
         """`/completions` or `/models` under /v1, unless the URL already ends in /v1."""
         return endpoint if client.base_path.endswith("/v1") else "/v1" + endpoint
 
     def probe(self, client: HttpClient) -> ServerInfo:
-        listing = client.get_json(self.path("/models", client))
+        listing = client.get_json(self._path("/models", client))
         models = [m for m in listing.get("data") or [] if isinstance(m, dict)]
         owners = {str(m.get("owned_by")) for m in models}
         server = "llamacpp" if "llamacpp" in owners else "vllm" if "vllm" in owners else ""
@@ -102,7 +99,7 @@ class OpenAICompletions:
         return body
 
     def endpoint(self, client: HttpClient) -> str:
-        return self.path("/completions", client)
+        return self._path("/completions", client)
 
     def continue_after(self, body: dict, text: str, ids: list[int | None]) -> None:
         if len(ids) == 1 and ids[0] is not None:
