@@ -1,17 +1,11 @@
 """CompletionService: turns (document, cursor) into a suggestion, off the event loop.
 
-The only module that joins `fim` (what to ask and how to finish) and a backend (the
-in-process model or a remote server, `backend.Backend`). One request, on the worker
-thread, in three named steps:
-
-    plan    fim decides the prompt, the first-token constraint, the mode and token cap
-    stream  the backend generates (the local one into the document's KV cache) until
-            fim's finisher says more text cannot change the suggestion
-    finish  fim turns the generated text into the suggestion
-
-Around those steps: newest request per document wins (a request superseded by a newer
-one for the same document, or made for an older document version, is answered empty;
-a running generation stops within a block of its pass in progress).
+One request, on the worker thread: plan (`planning.py`: fim's prompt, first-token
+constraint, mode and token cap), stream (the backend generates until fim's finisher says
+more text cannot change the suggestion), finish (fim's suggestion; a document line may
+win, `line_choice.py`). The newest request per document wins: one superseded, or made
+for an older version, is answered empty, and a running generation stops within a block.
+Idle time computes ahead: the look-ahead, the window ahead, where the cursor rests.
 """
 
 from __future__ import annotations
@@ -72,6 +66,7 @@ class CompletionService:
         self._serial = 0
         self._ahead = Lookahead()  # the suggestion after the one shown (lookahead.py)
         self._rests = 0  # cursor rests seen: a newer one stops an older one's work
+        self._rest_next: CompletionRequest | None = None  # the newest rest, not yet taken
 
     @property
     def backend(self) -> Backend | None:
@@ -224,8 +219,7 @@ class CompletionService:
 
     def _precompute(self) -> bool:
         """Look ahead on our own CPU only: against a shared server it would double the load."""
-        backend = self._backend
-        return self.settings.precompute and backend is not None and backend.kind == "local"
+        return self.settings.precompute and getattr(self._backend, "kind", "") == "local"
 
     def _look_ahead(self, request: CompletionRequest, mark: Mark) -> None:
         """On the worker: the answer after accepting the last one, unless a request for
@@ -260,13 +254,21 @@ class CompletionService:
         """The cursor rests at `request`'s place (`bigcode/didMoveCursor`): compute that
         place's prompt while idle, so that the first keystroke there extends a warm cache
         instead of paying a cold prefill. Any request, or a newer rest, stops it within a
-        block; it never delays a request (it runs when the worker has nothing else)."""
+        block; it never delays a request (it runs when the worker has nothing else), and
+        a flood of rests queues one job, which takes the newest."""
         if not self._precompute():
             return
-        seen = self._ahead.requests
         with self._lock:
             self._rests += 1
+            queued, self._rest_next = self._rest_next is not None, request
+        if not queued:
+            self._worker.submit(self._rest_job)
+
+    def _rest_job(self) -> None:
+        with self._lock:
+            request, self._rest_next = self._rest_next, None
             serial = self._rests
+        seen = self._ahead.requests
 
         def stop() -> bool:
             return self._ahead.requests != seen or self._rests != serial
@@ -275,7 +277,7 @@ class CompletionService:
             plan = plan_request(request, backend, self.settings, snippets)
             return plan, plan  # the other cache keeps the place the cursor left
 
-        self._worker.submit(lambda: self._prefill_idle(request, stop, plans))
+        self._prefill_idle(request, stop, plans)
 
     def _prefill_idle(
         self,
