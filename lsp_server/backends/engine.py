@@ -1,7 +1,7 @@
 """A loaded model and its tokenizer, as the server sees them: strings and token ids.
 
-This is the server's only door into `model/`; it hands out opaque cache objects and
-never exposes tensors to the rest of the server.
+With `tokens.py` (the tokenizer), the server's only door into `model/`; it hands out
+opaque cache objects and never exposes tensors to the rest of the server.
 """
 
 from __future__ import annotations
@@ -90,8 +90,10 @@ class Engine:
     path: Path
     options: dict  # the model directory's optional "bigcode_ls" config block
     stop_ids: frozenset[int] = frozenset()  # set from the tokenizer and config if empty
+    bundled: bool = field(init=False, default=False)  # the demonstration model serves
 
     def __post_init__(self) -> None:
+        self.bundled = self.path.resolve() == bundled_model_path()
         if not self.stop_ids:
             eos = self.lm.config.eos_token_id
             eos_ids = set(eos) if isinstance(eos, list) else {eos} if eos is not None else set()
@@ -154,11 +156,6 @@ class Engine:
         """A model directory may name its FIM tokens in config.json under "fim"."""
         fim = self.lm.config.extra.get("fim")
         return fim if isinstance(fim, dict) else None
-
-    @property
-    def bundled(self) -> bool:
-        """The demonstration model shipped with the package serves."""
-        return self.path.resolve() == bundled_model_path()
 
     @property
     def context_size(self) -> int:

@@ -149,7 +149,7 @@ class LocalBackend:
         ids = self.encode(plan.prompt.pieces)
         session = self._session(uri, settings)
         engine = self.engine
-        self._prefer(session, self.encode(keep.prompt.pieces))
+        self._prefer(session, ids if keep is plan else self.encode(keep.prompt.pieces))
         if engine.reusable(session.cache, ids) >= len(ids) - 1:
             return 0
         capacity, budget = session.cache.capacity, int(settings.cache_mib * (1 << 20))
