@@ -31,6 +31,12 @@ from .tune import run_tune
 
 
 class ArgumentParser(argparse.ArgumentParser):
+    """Exact option names only: with a setting per option (`--line-search`), an
+    abbreviation is ambiguous or, worse, silently becomes a setting as options are added."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
+
     def error(self, message: str) -> None:  # exit 2 with one line, no usage dump
         sys.stderr.write(f"bigcode-ls: {message}\n")
         sys.exit(2)

@@ -101,10 +101,18 @@ class Settings:
         "single-line suggestion, and show the one the model finds likelier (local backend "
         "only).",
     )
+    line_search: int = setting(
+        4,
+        "Other single lines the model may have meant, searched beside its greedy line: each "
+        "leaves the greedy path at one of its likeliest other tokens and goes on to the line's "
+        "end, all in one batch; the line the model finds likeliest as a whole, its end "
+        "included, is shown (minConfidence applies to it too; 0: off; local backend only).",
+        bounds=(0, 16),
+    )
     candidates: int = setting(
         3,
-        "Most single-line suggestions offered at once, best first: the model's line and the "
-        "document's lines it weighed (editors cycle through them).",
+        "Most single-line suggestions offered at once, best first: the lines weighed (the "
+        "model's, the searched ones, the document's); editors cycle through them.",
         bounds=(1, 8),
     )
     min_confidence: float = setting(

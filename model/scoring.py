@@ -7,7 +7,7 @@ apart, after the cached prompt; the pass is rolled back, so the cache keeps the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 import torch
 
@@ -22,16 +22,19 @@ def continuation_logprobs(
     prompt_ids: Sequence[int],
     continuations: Sequence[Sequence[int]],
     should_stop: Callable[[], bool] | None = None,
+    end_ids: Collection[int] | None = None,
 ) -> list[float]:
-    """The log-probability of each continuation after `prompt_ids` (a sum over its tokens).
+    """The log-probability of each continuation after `prompt_ids` (a sum over its tokens),
+    and with `end_ids` of its ending there: plus the log of the probability that the
+    next token is one of them (any of the ways text can end, added up).
 
     The cache keeps the prompt but its last token; that token and every continuation go
     through the model in one pass, each continuation seeing only the cache, that token and
     its own earlier tokens (`tree_pass`); the pass is then rolled back, or abandoned
     between blocks once `should_stop()` is true ([] then). flash-attn takes no such mask:
     there, one pass per continuation, and `should_stop()` is asked between them (a
-    shorter list comes back when it turns true). A continuation that cannot fit in the
-    cache scores -inf.
+    shorter list comes back when it turns true). An empty continuation scores its ending
+    alone; one that cannot fit in the cache scores -inf.
     """
     prompt_ids = list(prompt_ids)
     if not prompt_ids:
@@ -41,19 +44,19 @@ def continuation_logprobs(
     if keep < held:
         prefill(lm, cache, prompt_ids[keep:held])
     room = cache.capacity - held - 1
-    fits = [0 < len(c) <= room for c in continuations]
+    fits = [len(c) <= room for c in continuations]
     scored = [list(c) for c, ok in zip(continuations, fits, strict=True) if ok]
     if should_stop is not None and should_stop():
         return []
     if lm.config.attn_implementation != "flash_attention_2" and sum(map(len, scored)) <= room:
         tree = unless_stopped(
-            cache, should_stop, lambda: tree_pass(lm, cache, prompt_ids[-1], scored)
+            cache, should_stop, lambda: tree_pass(lm, cache, prompt_ids[-1], scored, end_ids)
         )
         if tree is None:
             return []
         scores = iter(tree)
     else:
-        scores = iter(one_by_one(lm, cache, prompt_ids[-1], scored, should_stop))
+        scores = iter(one_by_one(lm, cache, prompt_ids[-1], scored, should_stop, end_ids))
     out = []
     for ok in fits:
         score = next(scores, None) if ok else float("-inf")
@@ -64,7 +67,11 @@ def continuation_logprobs(
 
 
 def tree_pass(
-    lm: GPTBigCodeForCausalLM, cache: KVCache, last: int, continuations: list[list[int]]
+    lm: GPTBigCodeForCausalLM,
+    cache: KVCache,
+    last: int,
+    continuations: list[list[int]],
+    end_ids: Collection[int] | None = None,
 ) -> list[float]:
     """Score continuations in one forward pass after `last` (the prompt's last token, not
     yet in the cache), then roll the cache back to where it was."""
@@ -97,11 +104,21 @@ def tree_pass(
     out, start = [], 1
     for c in continuations:
         # the token before c[k] sits in row 0 for k = 0, else in row start + k - 1
-        before = torch.tensor([0, *range(start, start + len(c) - 1)], device=device)
-        picked = logits[before, torch.tensor(c, device=device)] - norm[before]
-        out.append(float(picked.sum()))
+        rows_before = [0, *range(start, start + len(c) - 1)][: len(c)]
+        before = torch.tensor(rows_before, dtype=torch.long, device=device)
+        picked = logits[before, torch.tensor(c, dtype=torch.long, device=device)] - norm[before]
+        after = start + len(c) - 1 if c else 0  # the row that says what follows c
+        out.append(float(picked.sum()) + ending(logits[after], end_ids))
         start += len(c)
     return out
+
+
+def ending(logits: torch.Tensor, end_ids: Collection[int] | None) -> float:
+    """The log of the probability mass of `end_ids` in a row of logits (0 without them)."""
+    if end_ids is None:
+        return 0.0
+    ids = torch.tensor(sorted(end_ids), device=logits.device)
+    return float(torch.logsumexp(logits[ids].float(), 0) - torch.logsumexp(logits.float(), 0))
 
 
 def one_by_one(
@@ -110,13 +127,15 @@ def one_by_one(
     last: int,
     continuations: list[list[int]],
     should_stop: Callable[[], bool] | None,
+    end_ids: Collection[int] | None = None,
 ) -> Iterator[float]:
     """Score continuations one pass each after `last`, rolling back after each."""
     held = cache.length
     for ids in continuations:
         if should_stop is not None and should_stop():
             return
-        logits = verify(lm, cache, last, ids[:-1])
+        logits = verify(lm, cache, last, ids if end_ids is not None else ids[:-1])
         cache.truncate(held)
         targets = torch.tensor(ids, device=logits.device)[:, None]
-        yield float(torch.log_softmax(logits.float(), dim=-1).gather(1, targets).sum())
+        picked = torch.log_softmax(logits[: len(ids)].float(), dim=-1).gather(1, targets)
+        yield float(picked.sum()) + (ending(logits[-1], end_ids) if end_ids is not None else 0.0)

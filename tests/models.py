@@ -66,8 +66,9 @@ class ScriptedBackend:
     kind, description, path = "local", "scripted", None
     fmt, vocab, token_starts, filename_header, context_size = None, None, None, False, 2048
 
-    def __init__(self, line: str, scores: dict[str, float] | None):
+    def __init__(self, line: str, scores: dict[str, float] | None, searched: list[str] = ()):
         self.line, self.scores, self.scored = line, scores, []
+        self.searched, self.searches = list(searched), []  # what a search finds; its calls
 
     def count(self, text: str) -> int:
         return len(text) // 3 + 1
@@ -78,6 +79,10 @@ class ScriptedBackend:
     def score(self, plan, uri, settings, texts, should_stop):
         self.scored.append(texts)
         return None if self.scores is None else [self.scores[t.strip()] for t in texts]
+
+    def search(self, plan, uri, settings, shown, width, should_stop) -> list[str]:
+        self.searches.append((shown, width))
+        return [plan.finisher.healed + line + "\n" for line in self.searched[:width]]
 
     def forget(self, uri: str) -> None:
         pass

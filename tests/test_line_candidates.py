@@ -157,7 +157,7 @@ DOC = K + "    total += t\n\n" + K + "    "
 def test_the_likelier_document_line_is_shown():
     result, scored = choose(DOC, "\n", "print(t)", {"print(t)": -5.0, "total += t": -1.0})
     assert (result.text, result.source) == ("total += t", "document")
-    assert scored == [["print(t)\n", "total += t\n"]]  # each as a whole line, its end included
+    assert scored == [["print(t)", "total += t"]]  # each as a whole line (`Backend.score`)
 
 
 def test_the_model_line_stays_when_it_is_likelier():
@@ -179,7 +179,7 @@ def test_when_the_model_loops_the_likeliest_document_line_is_shown_without_a_con
     junk = "g(t, t, t, t, t, t, t, t, t"
     result, scored = choose(DOC, "\n", junk, {"total += t": -9.0})
     assert (result.text, result.source) == ("total += t", "document")
-    assert scored == [["total += t\n"]]  # the looping line is not scored against it
+    assert scored == [["total += t"]]  # the looping line is not scored against it
 
 
 def test_a_looping_line_with_no_document_line_is_hidden_as_junk():
@@ -220,7 +220,8 @@ def test_scoring_leaves_the_cache_right_for_the_next_keystroke(tmp_path):
     typing.backend.score = lambda *a: scored.append(a[3]) or score(*a)
     typing.backend.encode = lambda pieces: encoded.append(1) or encode(pieces)
     first = typing.complete_now(CompletionRequest("file:///a.py", 1, doc, "\n", "a.py"))
-    assert first.status in ("ok", "empty") and scored and scored[0][1].endswith("total += t\n")
+    assert first.status in ("ok", "empty") and scored
+    assert scored[0][-1].endswith("total += t")  # the greedy line, the searched, the document's
     assert len(encoded) == 1  # scoring reuses the prompt ids the generation encoded
     nxt = CompletionRequest("file:///a.py", 2, doc + "t", "\n", "a.py")
     warm, cold = typing.complete_now(nxt), fresh.complete_now(nxt)

@@ -70,8 +70,16 @@ def suggestions(service: CompletionService, points) -> list[str]:
     return out
 
 
-# min_confidence 0: nothing hidden, so that the generations themselves are compared
-BASE = Settings(token_healing=False, precompute=False, threads=1, fim_order="psm", min_confidence=0)
+# min_confidence 0: nothing hidden, and no search (the remote backend has none), so that
+# the greedy generations themselves are compared
+BASE = Settings(
+    token_healing=False,
+    precompute=False,
+    threads=1,
+    fim_order="psm",
+    min_confidence=0,
+    line_search=0,
+)
 
 
 def test_infill_matches_the_local_engine_greedy(llama):

@@ -101,8 +101,10 @@ class Backend(Protocol):
         texts: list[str],
         should_stop: Callable[[], bool],
     ) -> list[float] | None:
-        """Log-probabilities of `texts` as generations after the plan's prompt, in order
-        (fewer when `should_stop()` turns true); None: this backend cannot tell."""
+        """Log-probabilities of `texts` as whole lines generated after the plan's prompt:
+        each text, then the end of its line (a token that opens the next line, or the end
+        of the generation), in order (fewer when `should_stop()` turns true); None: this
+        backend cannot tell."""
         ...
 
     def prefill_ahead(

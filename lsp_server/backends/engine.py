@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from model import GPTBigCodeForCausalLM, ModelLoadError, set_threads
+from model.branching import greedy_branches
 from model.generate import GenerationStats, extend, generate, new_cache
 from model.packed import onednn_problem, pack_linears, parameter_count
 from model.scoring import continuation_logprobs
@@ -227,7 +228,25 @@ class Engine:
         *,
         cache: Any,
         should_stop: Callable[[], bool] | None = None,
+        end_ids: Collection[int] | None = None,
     ) -> list[float]:
-        """Each continuation's log-probability after the prompt, computed on a document's
-        `cache`, which keeps the prompt (see `model.scoring.continuation_logprobs`)."""
-        return continuation_logprobs(self.lm, cache, prompt_ids, continuations, should_stop)
+        """Each continuation's log-probability after the prompt (and, with `end_ids`, of
+        ending there), computed on a document's `cache`, which keeps the prompt (see
+        `model.scoring.continuation_logprobs`)."""
+        return continuation_logprobs(
+            self.lm, cache, prompt_ids, continuations, should_stop, end_ids
+        )
+
+    def branches(
+        self,
+        prompt_ids: Sequence[int],
+        starts: Sequence[Sequence[int]],
+        ends: Collection[int],
+        max_tokens: int,
+        *,
+        cache: Any,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[list[int]] | None:
+        """Each start's greedy continuation after the prompt, decoded together on a
+        document's `cache` (see `model.branching.greedy_branches`)."""
+        return greedy_branches(self.lm, cache, prompt_ids, starts, ends, max_tokens, should_stop)

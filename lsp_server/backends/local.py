@@ -47,6 +47,11 @@ class LocalBackend:
         # The last prompt encoded, by its pieces: scoring candidates after a generation
         # asks for the same prompt's ids again (both on the model worker).
         self._last_prompt: tuple[tuple[str, ...], list[int]] = ((), [])
+        # The last generation, for a search to branch from: (uri, prompt ids, the tokens
+        # generated, the stream's stats, the engine's per-token stats).
+        self._last_run: tuple[str, list[int], list[int], StreamStats, Any] | None = None
+        self._line_ends: frozenset[int] | None = None  # ids that end a line (made on use)
+        self._line_starts: frozenset[int] | None = None  # ids that end it before their text
 
     def forget(self, uri: str) -> None:
         self.sessions.drop(uri)
@@ -111,6 +116,7 @@ class LocalBackend:
 
         def texts() -> Iterator[str]:
             tokens: list[int] = []
+            self._last_run = (uri, ids, tokens, stats, run.stats)
             try:
                 for token in run.tokens:
                     if token in engine.stop_ids:
@@ -173,16 +179,73 @@ class LocalBackend:
         texts: list[str],
         should_stop: Callable[[], bool],
     ) -> list[float]:
-        """Each text's log-probability as the generation after the plan's prompt, computed
-        on the document's cache (which keeps the prompt for the next keystroke)."""
+        """Each text's log-probability as a whole line after the plan's prompt (`Backend.
+        score`), computed on the document's cache (which keeps the prompt for the next
+        keystroke)."""
         ids = self.prompt_ids(plan)
         if not ids:
             return []
         engine = self.engine
         cache = self._session(uri, settings).cache
+        if self._line_starts is None:
+            opens = (i for i, t in enumerate(engine.tokens.texts) if t.startswith(("\n", "\r")))
+            self._line_starts = frozenset(opens) | engine.stop_ids
         return engine.logprobs(
-            ids, [engine.tokens.encode(t) for t in texts], cache=cache, should_stop=should_stop
+            ids,
+            [engine.tokens.encode(t) for t in texts],
+            cache=cache,
+            should_stop=should_stop,
+            end_ids=self._line_starts,
         )
+
+    def search(
+        self,
+        plan: Plan,
+        uri: str,
+        settings: Settings,
+        shown: str,
+        width: int,
+        should_stop: Callable[[], bool],
+    ) -> list[str]:
+        """Up to `width` other texts the model might have written instead of the last
+        generation's, whose start `shown` is: each leaves the greedy path at one of its
+        likeliest other tokens (`first_deviations`) and goes on greedily to the line's
+        end, all decoded together on the document's cache. [] when the last generation
+        was not this plan's."""
+        from model.branching import first_deviations
+
+        last = self._last_run
+        ids = self.prompt_ids(plan)
+        if width <= 0 or last is None or last[0] != uri or last[1] != ids:
+            return []
+        _, _, tokens, stats, steps = last
+        # the steps that wrote `shown`, and the one after (its end) unless the run stopped
+        covering = next((j for j, end in enumerate(stats.ends) if end >= len(shown)), None)
+        last_step = len(tokens) if covering is None else covering + 2
+        greedy = tokens[:last_step]
+        starts = first_deviations(greedy, steps.logprobs, steps.top, width)
+        if not starts:
+            return []
+        engine = self.engine
+        cap = min(plan.max_new_tokens, 2 * len(greedy) + 8)
+        branches = engine.branches(
+            ids,
+            starts,
+            self._ends(),
+            cap,
+            cache=self._session(uri, settings).cache,
+            should_stop=should_stop,
+        )
+        ends = self._ends()  # a branch the cap cut short is no whole line to weigh
+        return [engine.tokens.decode(b) for b in branches or [] if b[-1] in ends]
+
+    def _ends(self) -> frozenset[int]:
+        """The ids after which a line is over: a newline in the token, or a stop token."""
+        if self._line_ends is None:
+            texts = self.engine.tokens.texts
+            ends = (i for i, t in enumerate(texts) if "\n" in t or "\r" in t)
+            self._line_ends = frozenset(ends) | self.engine.stop_ids
+        return self._line_ends
 
 
 def text_of(vocab: list[str], token: int) -> str:

@@ -26,7 +26,8 @@ from ..checkpoints import DEMO_ADVICE
 from ..repo_context import RepoContext
 from ..settings import RELOAD_KEYS, Settings
 from ..worker import Worker
-from .line_choice import ranked_lines
+from .finishing import settle
+from .line_choice import Contest
 from .lookahead import Lookahead, Mark
 from .planning import plan_request, window_chars
 from .requests import Completion, CompletionRequest, Ticket
@@ -353,27 +354,13 @@ class CompletionService:
             return done
         if time.monotonic() > deadline and not plan.finisher.done(text):
             done.detail = "deadline"  # cut short: the suggestion is a prefix of the full one
-        done.text, why = plan.finisher.finish_why(text)
-        if self.settings.line_candidates and not plan.multiline and "\n" not in done.text:
-            window = self.window_chars()
-            own = None if why == "junk" else done.text  # a looping line is no rival
-            ranked = ranked_lines(
-                backend, plan, request, self.settings, snippets, window, own, should_stop
-            )
-            if ranked and ranked[0] != done.text:
-                done.text, done.source = ranked[0], "document"
-            done.alternatives = tuple(ranked[1 : self.settings.candidates])
-        if done.text and done.source == "model":
-            shown = plan.finisher.healed + done.text
-            if text.startswith(shown + "\n"):
-                shown += "\n"  # the line's end is part of what is suggested
-            done.confidence = stats.confidence(shown)
-            if done.confidence is not None and done.confidence < self.settings.min_confidence:
-                done.text, done.detail = "", "unsure"  # the model doubts it: show nothing
-                done.alternatives = ()
-        done.status = "ok" if done.text else "empty"
-        if not done.text and not done.detail:
-            done.detail = why or "nothing"  # why the suggestion is empty
+        window = self.window_chars()
+        settle(
+            Contest(backend, plan, request, self.settings, snippets, window, should_stop),
+            done,
+            text,
+            stats,
+        )
         return done
 
     def _read(self, stream: TextStream, plan: Plan, uri: str) -> str:

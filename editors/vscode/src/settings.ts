@@ -34,6 +34,7 @@ export const SERVER_KEYS = [
   "threads",
   "dropEchoes",
   "lineCandidates",
+  "lineSearch",
   "candidates",
   "minConfidence",
   "repoContext",

@@ -1,0 +1,36 @@
+"""From the generated text to the suggestion shown: fim's finisher cuts it, a single line
+is weighed against its rivals (`line_choice.py`), and a line of the model's own (greedy
+or searched) that the model doubts is hidden (`minConfidence`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .line_choice import Contest, choose_line
+
+if TYPE_CHECKING:
+    from ..backends.base import StreamStats
+    from .requests import Completion
+
+
+def settle(c: Contest, done: Completion, text: str, stats: StreamStats) -> None:
+    """Fill `done` (its `detail` says "deadline" when the generation was cut short) with
+    the suggestion for the generated `text`, its source, alternatives and confidence,
+    and why it is empty when it is."""
+    plan = c.plan
+    done.text, why = plan.finisher.finish_why(text)
+    if not plan.multiline and "\n" not in done.text:
+        ended = plan.finisher.done(text) or stats.generated_tokens < plan.max_new_tokens
+        choose_line(c, done, why, ended and not done.detail)
+    if done.text and done.source == "model":
+        shown = plan.finisher.healed + done.text
+        if text.startswith(shown + "\n"):
+            shown += "\n"  # the line's end is part of what is suggested
+        done.confidence = stats.confidence(shown)
+    if done.text and done.source != "document":  # a line of the model's own
+        if done.confidence is not None and done.confidence < c.settings.min_confidence:
+            done.text, done.detail = "", "unsure"  # the model doubts it: show nothing
+            done.alternatives = ()
+    done.status = "ok" if done.text else "empty"
+    if not done.text and not done.detail:
+        done.detail = why or "nothing"  # why the suggestion is empty
