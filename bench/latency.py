@@ -27,6 +27,7 @@ from bench.rawlsp import RawServer
 from model.progress import Progress
 from training.corpus import stdlib_root
 
+NUMBERS = ("lineSearch", "maxNewTokens", "candidates")  # settings whose "off" is 0
 FILE = "ast.py"  # 1,752 lines, in the bundled model's held-out split
 FUNCTION = "def get_source_segment("  # line 344: full windows on both sides of the cursor
 
@@ -238,6 +239,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also replay (cache on) with lineCandidates off",
     )
+    p.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        metavar="SETTINGS",
+        help="also replay (cache on) with these settings off, comma-separated (a number: 0), "
+        "e.g. lineSearch,staticAnalysis; repeatable",
+    )
     p.add_argument("--json", type=Path, default=Path("docs/results/latency.json"))
     args = p.parse_args(argv)
 
@@ -264,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.without_line_candidates:
         off = {"lineCandidates": False}
         kernels["warm_without_line_candidates"] = run_replay(True, typed, base, at, args, extra=off)
+    for names in args.without:
+        off = {name: 0 if name in NUMBERS else False for name in names.split(",")}
+        label = "warm_without_" + "_".join(names.split(","))
+        kernels[label] = run_replay(True, typed, base, at, args, extra=off)
     result = {
         "model_dir": args.model,
         "file": FILE,

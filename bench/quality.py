@@ -9,7 +9,8 @@ Each is run for PSM and SPM prompts, with and without token healing, and once wi
 int8 weight-only model (the quality delta of `quantize="int8"`); `+default-kernels`
 turns `packedLinears` off (PyTorch's default CPU kernels); `+lines` turns
 `lineCandidates` on (off otherwise, so that older configurations mean what they did),
-`+gate` the default `minConfidence` (0 otherwise). `--remote` runs the `remote-` configs
+`+gate` the default `minConfidence` (0 otherwise), `+search` the default `lineSearch` (0
+otherwise: no search over lines). `--remote` runs the `remote-` configs
 through a real llama.cpp server serving the same model (bench/llama_cpp.py), over the
 OpenAI route: `remote-spm` without healing, `remote-spm+heal` with the grammar that
 stands for the first-token constraint (`lsp_server/remote_healing.py`).
@@ -127,14 +128,16 @@ def looks_degenerate(text: str) -> bool:
 
 def evaluate(service: CompletionService, items: list[dict], label: str, run_tests: bool) -> dict:
     exact = passed = prefix10 = degenerate = 0
-    hits, shown = [], []
+    hits, shown, looped = [], [], []
     bar = Progress(len(items), label)
     examples = []
     for i, item in enumerate(items):
         result = service.complete_now(
             CompletionRequest(f"file:///eval/{i}.py", 1, item["prefix"], item["suffix"])
         )
-        degenerate += looks_degenerate(result.text)
+        if looks_degenerate(result.text):
+            degenerate += 1
+            looped.append({"target": item["target"], "suggestion": result.text})
         text = result.text.split("\n", 1)[0].strip()
         hit, first10 = score(text, item["target"])
         exact += hit
@@ -155,6 +158,7 @@ def evaluate(service: CompletionService, items: list[dict], label: str, run_test
         "suggestions": len(shown),
         "wrong_first10_shown": sum(1 for s in shown if not s["first10"]),
         "degenerate_shown": degenerate,  # by looks_degenerate, not the server's detector
+        "degenerate_examples": looped[:20],
         "gates": gates(shown),  # what each minConfidence would keep (exact when it is 0 here)
         "examples": examples,
     }
@@ -216,6 +220,7 @@ def run(args, remote: dict) -> int:
         multiline="single",
         precompute=False,  # holes are scored, not accepted
         line_candidates=False,  # `+lines` turns it on
+        line_search=0,  # `+search` turns it on
         min_confidence=0,  # `+gate`: hide what the model doubts, as the server does by default
     )
     service = CompletionService(base)
@@ -242,6 +247,7 @@ def run(args, remote: dict) -> int:
             fim_order=order,
             token_healing="+heal" in config,
             line_candidates="+lines" in config,
+            line_search=Settings().line_search if "+search" in config else 0,
             min_confidence=Settings().min_confidence if "+gate" in config else 0.0,
             **weights,
         )

@@ -15,6 +15,7 @@ import json
 import re
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from bench.quality import looks_degenerate
@@ -59,8 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="model directory or name (default: bundled)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", type=Path, default=Path("docs/results/textbook.json"))
+    p.add_argument(
+        "--off",
+        default="",
+        help="settings to turn off (a number: 0), comma-separated, e.g. line_search,static_analysis",
+    )
     args = p.parse_args(argv)
-    service = CompletionService(Settings(model=args.model, threads=args.threads, precompute=False))
+    settings = Settings(model=args.model, threads=args.threads, precompute=False)
+    off = {n: type(getattr(settings, n))(0) for n in args.off.split(",") if n}
+    service = CompletionService(replace(settings, **off))
     service.load().result()
     result = run(service)
     service.shutdown(wait_s=5)

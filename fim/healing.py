@@ -36,13 +36,13 @@ class Vocabulary:
         )
 
     def ids_starting_with(self, prefix: str) -> set[int]:
-        return {i for _, i in self._from(prefix)}
+        return {i for _, i in self.starting_with(prefix)}
 
     def spelling(self, text: str) -> set[int]:
         """The ids of the tokens whose text is exactly `text`."""
-        return {i for token, i in self._from(text) if token == text}
+        return {i for token, i in self.starting_with(text) if token == text}
 
-    def _from(self, prefix: str) -> Iterator[tuple[str, int]]:
+    def starting_with(self, prefix: str) -> Iterator[tuple[str, int]]:
         """(text, id) of the tokens that start with `prefix`, in sorted order."""
         for text, i in self._sorted[bisect.bisect_left(self._sorted, (prefix, -1)) :]:
             if not text.startswith(prefix):

@@ -109,6 +109,13 @@ class Settings:
         "included, is shown (minConfidence applies to it too; 0: off; local backend only).",
         bounds=(0, 16),
     )
+    static_analysis: bool = setting(
+        True,
+        "Python: while the model writes an attribute (`os.path.jo`), allow only names that "
+        "Jedi, a static analyser, says exist there (imports, the workspace, the standard "
+        "library); waits at most 50 ms a request for it, else no constraint (local backend "
+        "only).",
+    )
     candidates: int = setting(
         3,
         "Most single-line suggestions offered at once, best first: the lines weighed (the "

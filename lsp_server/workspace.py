@@ -88,7 +88,7 @@ class WorkspaceIndex:
 
     def label_of(self, path: Path) -> str:
         """The label a file has (or would have) in the index: how snippets name it."""
-        folder = self._folder_of(path.absolute())
+        folder = self.folder_of(path.absolute())
         if folder is None:
             return ""
         label = f"{folder.name}/{path.absolute().relative_to(folder).as_posix()}"
@@ -96,7 +96,7 @@ class WorkspaceIndex:
         return label.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
     # --- the index thread ----------------------------------------------------------
-    def _folder_of(self, path: Path) -> Path | None:
+    def folder_of(self, path: Path) -> Path | None:
         return next((f for f in self.folders if path.is_relative_to(f)), None)
 
     def _entry(self, folder: Path, path: Path, text: str) -> FileEntry:
@@ -126,7 +126,7 @@ class WorkspaceIndex:
 
     def _update(self, path: Path, text: str | None) -> None:
         path = path.absolute()
-        folder = self._folder_of(path)
+        folder = self.folder_of(path)
         if folder is None:
             return  # outside the declared folders: never read
         if not admits(folder, path, self.limits):  # ignored, hidden, linked, gone, too big

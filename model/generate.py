@@ -182,6 +182,7 @@ def generate(
     allowed_first_ids: Collection[int] | None = None,
     stats: GenerationStats | None = None,
     lookup: bool = False,
+    constrain: Callable[[list[int]], Collection[int] | None] | None = None,
 ) -> Iterator[int]:
     """Yield up to `max_new_tokens` new token ids after `prompt_ids`.
 
@@ -194,6 +195,9 @@ def generate(
     `stats`, when given, gets the prompt's size, how much of it came from the cache and
     each new token's log-probability and likeliest alternatives.
     `lookup` (greedy only): the same tokens, fewer passes where text repeats (`Successor`).
+    `constrain(tokens so far)`, asked before each token, may restrict it to a set of ids
+    (None: no restriction; an empty set ends the generation); on the first token it
+    narrows `allowed_first_ids` unless nothing is left of them, which then hold alone.
     """
     prompt_ids = list(prompt_ids)
     if not prompt_ids:
@@ -211,20 +215,35 @@ def generate(
     successor = Successor(
         lm, cache, prompt_ids if lookup and temperature <= 0 else None, last_output(held, keep)
     )
+    out: list[int] = []
     for i in range(max_new_tokens):
-        if i == 0 and allowed_first_ids is not None:
-            logits = only(logits, allowed_first_ids) if allowed_first_ids else None
+        allowed = allowed_first_ids if i == 0 else None
+        if constrain is not None:
+            allowed = narrowed(allowed, constrain(out))
+        if allowed is not None:
+            logits = only(logits, allowed) if allowed else None
         if logits is None or (i == 0 and should_stop is not None and should_stop()):
             return  # no token allowed, stopped, or the next step abandoned mid-pass
         token = sample(logits, temperature, top_k, top_p, generator)
         if stats is not None:
             record(stats, logits, token)
+        out.append(token)
         yield token
         # P + i tokens fed so far (the cache may hold more: a verified draft is pending)
         if token in stops or i + 1 == max_new_tokens or len(prompt_ids) + i + 1 >= cache.capacity:
             return
         step = functools.partial(successor.after, token, max_new_tokens - i - 2)
         logits = unless_stopped(cache, should_stop, step)
+
+
+def narrowed(
+    allowed: Collection[int] | None, more: Collection[int] | None
+) -> Collection[int] | None:
+    """`allowed` restricted further by `more`, unless that leaves nothing of `allowed`."""
+    if more is None or allowed is None:
+        return more if allowed is None else allowed
+    both = set(allowed).intersection(more)
+    return both or allowed
 
 
 def record(stats: GenerationStats, logits: torch.Tensor, token: int) -> None:
@@ -273,12 +292,17 @@ class Successor:
     ):
         self.lm, self.cache = lm, cache
         self.drafts = PromptLookup(prompt_ids, recent=recent) if prompt_ids is not None else None
-        self.pending: list[torch.Tensor] = []  # logits after each accepted draft token
+        # the accepted draft tokens not yet generated, each with the logits after it
+        self.pending: list[tuple[int, torch.Tensor]] = []
 
     def after(self, token: int, wanted: int) -> torch.Tensor:
         """Logits after `token`; `wanted` is how many more tokens may follow it."""
-        if self.pending:  # the draft guessed this token
-            return self.pending.pop(0)
+        if self.pending and self.pending[0][0] == token:  # the draft guessed this token
+            self.drafts.extend((token,))
+            return self.pending.pop(0)[1]
+        if self.pending:  # a constraint chose another token: the draft's rest is void
+            self.cache.truncate(self.cache.length - len(self.pending))
+            self.pending = []
         if self.drafts is None:
             return decode_one(self.lm, self.cache, token)
         self.drafts.extend((token,))
@@ -290,6 +314,5 @@ class Successor:
         while kept < len(draft) and int(torch.argmax(rows[kept])) == draft[kept]:
             kept += 1
         self.cache.truncate(self.cache.length - (len(draft) - kept))  # drop the rejected
-        self.drafts.extend(draft[:kept])
-        self.pending = list(rows[1 : kept + 1])
+        self.pending = list(zip(draft[:kept], rows[1 : kept + 1], strict=True))
         return rows[0]

@@ -73,7 +73,7 @@ class ScriptedBackend:
     def count(self, text: str) -> int:
         return len(text) // 3 + 1
 
-    def stream(self, plan, uri, settings, should_stop) -> TextStream:
+    def stream(self, plan, uri, settings, should_stop, monitor=None) -> TextStream:
         return TextStream(iter([self.line + "\n"]))
 
     def score(self, plan, uri, settings, texts, should_stop):

@@ -95,7 +95,7 @@ class SureBackend(ScriptedBackend):
         super().__init__(line, scores)
         self.p = p
 
-    def stream(self, plan, uri, settings, should_stop) -> TextStream:
+    def stream(self, plan, uri, settings, should_stop, monitor=None) -> TextStream:
         stats, line = StreamStats(), self.line + "\n"
 
         def texts():

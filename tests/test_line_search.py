@@ -131,10 +131,16 @@ def test_the_greedy_line_stays_when_likelier_and_a_doubtful_searched_line_is_hid
 
 
 def test_ending_the_line_competes_with_the_searched_lines():
-    """At the end of a finished line the greedy answer is to end it: a searched line must
-    be likelier than that to show."""
-    result, backend = choose("", {"": -0.5, "+ 1": -4.0}, ["+ 1"], prefix="x = 1", suffix="\n")
-    assert (result.text, result.detail) == ("", "nothing") and backend.scored == [["", "+ 1"]]
+    """Where the greedy answer is to write nothing on the line, a searched line must be
+    likelier than that to show."""
+    scores = {"": -0.5, "y = 2": -4.0}
+    result, backend = choose("", scores, ["y = 2"], prefix="x = 1\n", suffix="\n")
+    assert (result.text, result.detail) == ("", "nothing") and backend.scored == [["", "y = 2"]]
+
+
+def test_no_search_once_the_line_has_text_before_the_cursor():
+    result, backend = choose("1", {"1": -5.0, "2": -0.1}, ["2"], prefix="x = ", suffix="\n")
+    assert result.text == "1" and backend.searches == []
 
 
 def test_no_search_when_off_or_when_the_greedy_line_was_cut_by_the_cap():
@@ -147,3 +153,17 @@ def test_no_search_when_off_or_when_the_greedy_line_was_cut_by_the_cap():
     result = svc.complete_now(CompletionRequest("file:///s.py", 1, "def f(t):\n    ", "\n"))
     svc.shutdown()
     assert result.text == "print(t)" and cut.searches == []
+
+
+def test_a_line_the_model_is_sure_of_is_not_searched():
+    scores = {"print(t)": -1.0, "return t": -0.1}
+    for logprob, searched in ((-0.05, False), (-1.5, True)):  # p 0.95, then 0.22
+        backend = ScriptedBackend("print(t)", scores, ["return t"])
+        stats = StreamStats(logprobs=[logprob], ends=[len("print(t)\n")], top=[[]])
+        backend.stream = lambda *a, s=stats: TextStream(iter(["print(t)\n"]), s)
+        svc = CompletionService(Settings(multiline="single", precompute=False, min_confidence=0))
+        svc._backend = backend
+        result = svc.complete_now(CompletionRequest("file:///s.py", 1, "def f(t):\n    ", "\n"))
+        svc.shutdown()
+        assert bool(backend.searches) == searched
+        assert result.text == ("return t" if searched else "print(t)")

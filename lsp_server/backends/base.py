@@ -10,7 +10,7 @@ which kind it has.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -90,8 +90,16 @@ class Backend(Protocol):
     def count(self, text: str) -> int: ...
 
     def stream(
-        self, plan: Plan, uri: str, settings: Settings, should_stop: Callable[[], bool]
-    ) -> TextStream: ...
+        self,
+        plan: Plan,
+        uri: str,
+        settings: Settings,
+        should_stop: Callable[[], bool],
+        monitor: Callable[[str], Collection[int] | None] | None = None,
+    ) -> TextStream:
+        """The generated text, growing; `monitor(text so far)` may restrict the next
+        token to a set of ids (a backend that cannot constrain decoding ignores it)."""
+        ...
 
     def score(
         self,

@@ -199,6 +199,7 @@ class Engine:
         top_p: float = 1.0,
         seed: int | None = None,
         lookup: bool = False,
+        constrain: Callable[[list[int]], Collection[int] | None] | None = None,
     ) -> Generation:
         stats = GenerationStats()
         tokens = generate(
@@ -214,6 +215,7 @@ class Engine:
             seed=seed,
             stats=stats,
             lookup=lookup,
+            constrain=constrain,
         )
         return Generation(tokens, stats)
 

@@ -6,7 +6,7 @@ request reuses the longest common token prefix and prefills only the rest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -92,9 +92,15 @@ class LocalBackend:
         return session
 
     def stream(
-        self, plan: Plan, uri: str, settings: Settings, should_stop: Callable[[], bool]
+        self,
+        plan: Plan,
+        uri: str,
+        settings: Settings,
+        should_stop: Callable[[], bool],
+        monitor: Callable[[str], Collection[int] | None] | None = None,
     ) -> TextStream:
-        """Generate into the document's cache; yields the decoded text after each token."""
+        """Generate into the document's cache; yields the decoded text after each token.
+        `monitor(text so far)` may restrict each later token (static analysis)."""
         ids = self.prompt_ids(plan)
         stats = StreamStats(prompt_tokens=len(ids))
         if not ids:
@@ -112,6 +118,7 @@ class LocalBackend:
             temperature=settings.temperature,
             top_p=settings.top_p,
             lookup=settings.prompt_lookup,
+            constrain=(lambda out: monitor(engine.tokens.decode(out))) if monitor else None,
         )
 
         def texts() -> Iterator[str]:
@@ -227,7 +234,7 @@ class LocalBackend:
         if not starts:
             return []
         engine = self.engine
-        cap = min(plan.max_new_tokens, 2 * len(greedy) + 8)
+        cap = min(plan.max_new_tokens, len(greedy) + 8)  # a line much longer rarely wins
         branches = engine.branches(
             ids,
             starts,

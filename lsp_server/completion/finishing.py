@@ -8,6 +8,12 @@ from typing import TYPE_CHECKING
 
 from .line_choice import Contest, choose_line
 
+# The search over lines runs where a whole line is suggested: at a line's start (only
+# indentation before the cursor), for a line the model is less sure of than this. Mid-line,
+# where most keys are typed, it did not pay for its cost (docs/benchmarks.md, "Search over
+# lines"); a line the model is sure of a search rarely beats.
+SURE = 0.8
+
 if TYPE_CHECKING:
     from ..backends.base import StreamStats
     from .requests import Completion
@@ -19,14 +25,16 @@ def settle(c: Contest, done: Completion, text: str, stats: StreamStats) -> None:
     and why it is empty when it is."""
     plan = c.plan
     done.text, why = plan.finisher.finish_why(text)
-    if not plan.multiline and "\n" not in done.text:
-        ended = plan.finisher.done(text) or stats.generated_tokens < plan.max_new_tokens
-        choose_line(c, done, why, ended and not done.detail)
-    if done.text and done.source == "model":
+    if done.text:
         shown = plan.finisher.healed + done.text
         if text.startswith(shown + "\n"):
             shown += "\n"  # the line's end is part of what is suggested
         done.confidence = stats.confidence(shown)
+    if not plan.multiline and "\n" not in done.text:
+        ended = plan.finisher.done(text) or stats.generated_tokens < plan.max_new_tokens
+        sure = done.confidence is not None and done.confidence >= SURE
+        typed = c.request.prefix[c.request.prefix.rfind("\n") + 1 :].strip()
+        choose_line(c, done, why, ended and not done.detail and not sure and not typed)
     if done.text and done.source != "document":  # a line of the model's own
         if done.confidence is not None and done.confidence < c.settings.min_confidence:
             done.text, done.detail = "", "unsure"  # the model doubts it: show nothing

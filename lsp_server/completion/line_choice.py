@@ -107,20 +107,22 @@ def searched_lines(c: Contest, shown: str) -> list[str]:
     return [line for line in lines if line and "\n" not in line]
 
 
-def choose_line(c: Contest, done: Completion, why: str, ended: bool) -> None:
+def choose_line(c: Contest, done: Completion, why: str, search: bool) -> None:
     """Make `done` (the greedy single-line suggestion, empty for `why`) show the best of
     the lines weighed, with the next best as its alternatives. The search runs only when
-    the greedy line `ended` (not cut by the token cap or the deadline): a cut line's
-    score lacks its end, and any line that ends would look likelier than it."""
+    `search` says so: the greedy line ended by itself (a line cut by the token cap or the
+    deadline has no score for its end, and any line that ends would look likelier than
+    it) and the model was not sure of it."""
     # a looping line or an echo is no rival; ending the line at once is
     own = done.text if done.text or why == "nothing" else None
-    searched = searched_lines(c, c.plan.finisher.healed + done.text) if ended else []
+    searched = searched_lines(c, c.plan.finisher.healed + done.text) if search else []
     ranked = ranked_lines(c, own, searched)
     if not ranked:
         return
     best = ranked[0]
     if best.line != done.text:
         done.text, done.source = best.line, best.source
+        done.confidence = None  # a document line is not gated
         if best.source == "search":  # how sure the model is of it, on the gate's scale
             done.confidence = math.exp(best.logprob / (best.tokens + 1))
     done.alternatives = tuple(w.line for w in ranked[1 : c.settings.candidates])

@@ -29,6 +29,7 @@ from ..worker import Worker
 from .finishing import settle
 from .line_choice import Contest
 from .lookahead import Lookahead, Mark
+from .monitoring import StaticAnalysis
 from .planning import plan_request, window_chars
 from .requests import Completion, CompletionRequest, Ticket
 
@@ -68,6 +69,7 @@ class CompletionService:
         self._ahead = Lookahead()  # the suggestion after the one shown (lookahead.py)
         self._rests = 0  # cursor rests seen: a newer one stops an older one's work
         self._rest_next: CompletionRequest | None = None  # the newest rest, not yet taken
+        self.static = StaticAnalysis(context)  # Jedi, started on the first Python file
 
     @property
     def backend(self) -> Backend | None:
@@ -339,7 +341,9 @@ class CompletionService:
         def should_stop() -> bool:
             return interrupted() is not None or time.monotonic() > deadline
 
-        stream = backend.stream(plan, request.uri, self.settings, should_stop)
+        on = self.settings.static_analysis  # static analysis steers decoding
+        monitor = self.static.monitor(request, plan, backend.vocab) if on else None
+        stream = backend.stream(plan, request.uri, self.settings, should_stop, monitor)
         text = self._read(stream, plan, request.uri)
         stats = stream.stats
         done = Completion(
@@ -376,6 +380,10 @@ class CompletionService:
             self._running = None
             stream.close()
         return text
+
+    def read_ahead(self, uri: str, text: str) -> Future | None:
+        """A file was opened or saved: let the static analyser read it now."""
+        return self.static.read_ahead(uri, text) if self.settings.static_analysis else None
 
     def _snippets(self, request: CompletionRequest) -> list[Snippet]:
         if not self.settings.repo_context or self.context is None:

@@ -22,6 +22,7 @@ def open_text(ls: BigCodeServer, uri: str, text: str, version: int, language: st
     path = uri_to_path(uri)
     if path is not None:
         ls.index.update(path, text)
+    ls.service.read_ahead(uri, text)
 
 
 def change_text(ls: BigCodeServer, uri: str, version: int, content_changes: Sequence[Any]) -> None:

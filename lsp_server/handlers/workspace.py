@@ -60,9 +60,13 @@ def did_change_workspace_folders(
 
 
 def did_save(ls: BigCodeServer, params: types.DidSaveTextDocumentParams) -> None:
-    path = uri_to_path(params.text_document.uri)
+    uri = params.text_document.uri
+    path = uri_to_path(uri)
     if path is not None:
         ls.index.update(path, params.text)
+    doc = ls.documents.get(uri)
+    if doc is not None:
+        ls.service.read_ahead(uri, doc.text)
 
 
 def did_change_watched_files(ls: BigCodeServer, params: types.DidChangeWatchedFilesParams) -> None:

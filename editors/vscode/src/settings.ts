@@ -35,6 +35,7 @@ export const SERVER_KEYS = [
   "dropEchoes",
   "lineCandidates",
   "lineSearch",
+  "staticAnalysis",
   "candidates",
   "minConfidence",
   "repoContext",

@@ -276,7 +276,12 @@ class RemoteBackend:
             events.close()
 
     def stream(
-        self, plan: Plan, uri: str, settings: Settings, should_stop: Callable[[], bool]
+        self,
+        plan: Plan,
+        uri: str,
+        settings: Settings,
+        should_stop: Callable[[], bool],
+        monitor: object = None,  # a server's decoding cannot be steered token by token
     ) -> TextStream:
         if not self.probed and not self.health.backing_off():
             self.probe()  # down when the backend opened: learn now what it is

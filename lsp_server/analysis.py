@@ -1,0 +1,94 @@
+"""The names a static analyser says exist after `receiver.` in Python code (Jedi).
+
+Jedi is pure Python, knows imports, the standard library, the workspace's modules and
+classes' attributes, and needs no running interpreter of the user's project: it reads
+source. It is not thread-safe and a cold question (a module's first import) can take a
+second, so every call runs on one thread of its own, and the decoding loop waits for an
+answer only as long as its request's budget allows: an answer that comes later is
+cached for the next keystroke, which asks the same receiver on the same line. Nothing
+here holds the model's thread beyond that wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+
+from .worker import Worker
+
+log = logging.getLogger("bigcode_ls")
+MAX_CACHED = 512  # (file, line, receiver) answers kept
+MAX_NAMES = 2000  # more than this is a module star-import soup: no constraint
+
+
+class Analysis:
+    """Jedi's attribute names, on the `bigcode-analysis` thread, cached per place."""
+
+    def __init__(self) -> None:
+        self._worker = Worker("bigcode-analysis")
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple, Future] = OrderedDict()
+        self._projects: dict[Path | None, object] = {}
+        self.calls = 0  # questions Jedi answered (for status and benchmarks)
+        self.timeouts = 0  # questions a request stopped waiting for
+
+    def attributes(
+        self, code: str, line: int, column: int, receiver: str, path: str, root: Path | None,
+        wait_s: float,
+    ) -> list[str] | None:  # fmt: skip
+        """The names after `receiver.` at 1-based `line`, 0-based `column` (just after the
+        dot) of `code`, the file at `path` in the project at `root`; None when Jedi
+        knows none, fails, or does not answer within `wait_s` seconds."""
+        key = (path, line, receiver)
+        with self._lock:
+            future = self._cache.get(key)
+            if future is None:
+                future = self._worker.submit(lambda: self._complete(code, line, column, path, root))
+                self._cache[key] = future
+                while len(self._cache) > MAX_CACHED:
+                    self._cache.popitem(last=False)
+            else:
+                self._cache.move_to_end(key)
+        try:
+            return future.result(timeout=max(0.0, wait_s))
+        except FutureTimeout:
+            self.timeouts += 1
+            return None
+        except Exception:  # Jedi failed on this code: no constraint, never no suggestion
+            log.debug("static analysis failed at %s:%d", path, line, exc_info=True)
+            return None
+
+    def forget(self, path: str) -> None:
+        """A file was saved or closed: its places may name other attributes now."""
+        with self._lock:
+            for key in [k for k in self._cache if k[0] == path]:
+                del self._cache[key]
+
+    def warm(self, code: str, path: str, root: Path | None) -> Future:
+        """Have Jedi read the file and what it imports now (on open or save), so that the
+        first question in it does not pay for that."""
+        return self._worker.submit(lambda: self._script(code, path, root).get_names())
+
+    def stop(self) -> None:
+        self._worker.stop()
+
+    def _complete(
+        self, code: str, line: int, column: int, path: str, root: Path | None
+    ) -> list[str] | None:
+        completions = self._script(code, path, root).complete(line, column)
+        self.calls += 1
+        names = [c.name for c in completions]
+        return names if 0 < len(names) <= MAX_NAMES else None
+
+    def _script(self, code: str, path: str, root: Path | None):
+        import jedi  # imported on the analysis thread: it takes a while
+
+        if root not in self._projects:
+            self._projects[root] = jedi.Project(str(root)) if root else None
+        project = self._projects[root]
+        on_disk = path if Path(path).is_absolute() else None  # not an untitled buffer's uri
+        return jedi.Script(code, path=on_disk, project=project)

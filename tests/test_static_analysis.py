@@ -1,0 +1,151 @@
+"""Static analysis in the decoding loop: a constraint on later tokens (`generate`'s
+`constrain`), attribute triggers and the tokens that may follow them (`fim.monitor`),
+Jedi's names (`lsp_server.analysis`) and the service's use of them."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+import torch
+
+from fim.healing import Vocabulary
+from fim.monitor import NameConstraint, attribute_trigger
+from lsp_server.analysis import Analysis
+from lsp_server.completion import CompletionRequest, CompletionService, monitoring
+from lsp_server.completion.monitoring import AttributeMonitor
+from lsp_server.settings import Settings
+from model.generate import generate
+from tests.conftest import tiny_kwargs
+from tests.hf_reference import hf_and_ours
+from tests.models import make_model_dir
+
+
+@pytest.mark.parametrize("lookup", [False, True])
+def test_a_constraint_steers_later_tokens_and_lookup_stays_exact(lookup):
+    _, lm = hf_and_ours(seed=11, **tiny_kwargs(n_positions=256))
+    prompt = [5, 6, 7, 8, 9, 10, 11, 12] * 6  # repeats: prompt lookup drafts here
+    with torch.inference_mode():
+        free = list(generate(lm, prompt, 20, lookup=lookup))
+    forced = {3: {free[3] + 1}, 7: {40, 41}, 12: {free[12]}}  # step -> allowed
+
+    def constrain(out):
+        return forced.get(len(out))
+
+    with torch.inference_mode():
+        plain = list(generate(lm, prompt, 20, constrain=constrain))
+        got = list(generate(lm, prompt, 20, constrain=constrain, lookup=lookup))
+    assert got == plain and plain[:3] == free[:3]
+    assert plain[3] == free[3] + 1 and plain[7] in (40, 41)
+    with torch.inference_mode():
+        ended = list(
+            generate(lm, prompt, 20, constrain=lambda out: set() if len(out) == 2 else None)
+        )
+    assert ended == free[:2]  # no token allowed: the generation ends
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("x = os.path.", ("os.path", "")),
+        ("    if os.path.jo", ("os.path", "jo")),
+        ("    return self.", ("self", "")),
+        ("    self.", None),  # may be an attribute being defined: `self.total = 0`
+        ("    self.items.app", ("self.items", "app")),
+        ("x = 1.", None),
+        ("x = 'os.", None),  # in a string
+        ("x = 1  # see os.", None),  # in a comment
+        ("x = 'a' + os.", ("os", "")),
+        ("x = os.path.join(", None),  # the attribute is written
+    ],
+)
+def test_attribute_triggers(text, expected):
+    found = attribute_trigger(text)
+    if expected is None:
+        assert found is None
+    else:
+        assert (found.receiver, found.partial) == expected
+        assert text[: found.dot].endswith(found.receiver + ".")
+
+
+def test_the_tokens_allowed_after_a_partial_attribute():
+    texts = ["jo", "join", "join(", "joint", "j", "(", " ", "x", "exists", "exists)", "o", "in"]
+    constraint = NameConstraint(Vocabulary(texts))
+    ids = {t: i for i, t in enumerate(texts)}
+    allowed = {texts[i] for i in constraint.allowed(["join", "exists", "getsize"], "")}
+    assert allowed == {"jo", "join", "join(", "j", "exists", "exists)"}  # not "joint", "x"
+    allowed = {texts[i] for i in constraint.allowed(["join", "exists"], "jo")}
+    assert allowed == {"in"}  # "join" needs "in"; nothing else spells it
+    assert constraint.allowed(["join"], "join") == {ids["("], ids[" "]}  # the name is whole
+    assert constraint.allowed(["join"], "xy") == frozenset()
+
+
+def test_the_model_writes_only_attributes_that_exist(tmp_path, monkeypatch):
+    """A random model after `os.path.` writes noise; with static analysis each of its
+    suggestions starts with (a beginning of) a name that os.path has."""
+    import os.path
+
+    monkeypatch.setattr(monitoring, "BUDGET_S", 60)  # Jedi's first, cold answer included
+    model = make_model_dir(tmp_path / "m", vocab_size=900)
+    src = tmp_path / "w" / "a.py"
+    src.parent.mkdir()
+    prefix = "import os\n\n\ndef f(p):\n    return os.path."
+    src.write_text(prefix + "\n")
+    names = set(dir(os.path))
+    seen = {}
+    for on in (True, False):
+        svc = CompletionService(
+            Settings(model=str(model), max_new_tokens=6, static_analysis=on, precompute=False,
+                     min_confidence=0, line_search=0, multiline="single")
+        )  # fmt: skip
+        svc.load().result()
+        words = []
+        for i, (pre, suf) in enumerate([(prefix, "\n"), (prefix + "\n    ", "")] * 3):
+            request = CompletionRequest(src.as_uri(), i, pre, suf, "a.py")
+            text = svc.complete_now(request).text
+            if pre == prefix:
+                words.append(re.match(r"\w*", text).group())
+        svc.shutdown(wait_s=5)
+        seen[on] = words
+        if on:
+            assert svc.static.analysis is not None and svc.static.analysis.calls >= 1
+    assert all(any(n.startswith(w) for n in names) for w in seen[True]), seen
+    assert seen[True] != seen[False]  # the constraint changed what was written
+
+
+def test_an_answer_too_late_for_one_request_serves_the_next(tmp_path):
+    analysis = Analysis()
+    code = "import os\nx = os.path.\n"
+    gate = threading.Event()
+    analysis._worker.submit(gate.wait)  # the analyser is busy with something slow
+    ask = (code, 2, len("x = os.path."), "os.path", str(tmp_path / "a.py"), None)
+    assert analysis.attributes(*ask, wait_s=0.01) is None and analysis.timeouts == 1
+    gate.set()
+    names = analysis.attributes(*ask, wait_s=60)  # the same place: the same answer, waited for
+    assert "join" in names and analysis.calls == 1
+    analysis.forget(str(tmp_path / "a.py"))  # saved: asked again
+    assert "join" in analysis.attributes(*ask, wait_s=60) and analysis.calls == 2
+    assert analysis.attributes("x = nothing_known.", 1, 18, "n", "", None, wait_s=60) is None
+    analysis.stop()
+
+
+def test_a_monitor_spends_its_budget_once(monkeypatch):
+    asked = []
+
+    class Slow:
+        def attributes(self, *args):
+            asked.append(args[-1])
+            time.sleep(0.03)
+            return ["join", "exists"]
+
+    vocab = Vocabulary(["jo", "in", "exists", "x"])
+    monitor = AttributeMonitor(
+        Slow(), NameConstraint(vocab), "y = os.path.", "\n", "a.py", None, 0.05
+    )
+    assert monitor("") == {0, 2}  # "jo", "exists"
+    assert monitor("jo") == {1}
+    assert monitor("join(x") is None  # the name is written: no trigger, nothing asked
+    assert monitor("join(os.") is None  # the budget is spent: no constraint, no question
+    assert len(asked) == 2 and asked[1] < 0.05
