@@ -35,6 +35,7 @@ class Analysis:
         self._projects: dict[Path | None, object] = {}
         self.calls = 0  # questions Jedi answered (for status and benchmarks)
         self.timeouts = 0  # questions a request stopped waiting for
+        self.reads = 0  # files read ahead (opened or saved)
 
     def attributes(
         self, code: str, line: int, column: int, receiver: str, path: str, root: Path | None,
@@ -71,7 +72,14 @@ class Analysis:
     def warm(self, code: str, path: str, root: Path | None) -> Future:
         """Have Jedi read the file and what it imports now (on open or save), so that the
         first question in it does not pay for that."""
-        return self._worker.submit(lambda: self._script(code, path, root).get_names())
+        def read() -> None:
+            self._script(code, path, root).get_names()
+            self.reads += 1
+
+        return self._worker.submit(read)
+
+    def status(self) -> dict:
+        return {"filesRead": self.reads, "answered": self.calls, "late": self.timeouts}
 
     def stop(self) -> None:
         self._worker.stop()

@@ -103,18 +103,14 @@ class Settings:
     )
     line_search: int = setting(
         4,
-        "Other single lines the model may have meant, searched beside its greedy line: each "
-        "leaves the greedy path at one of its likeliest other tokens and goes on to the line's "
-        "end, all in one batch; the line the model finds likeliest as a whole, its end "
-        "included, is shown (minConfidence applies to it too; 0: off; local backend only).",
+        "At a line's start, search this many other lines beside the model's greedy one when "
+        "it is unsure, and show the one it finds likeliest as a whole (0: off; local only).",
         bounds=(0, 16),
     )
     static_analysis: bool = setting(
         True,
-        "Python: while the model writes an attribute (`os.path.jo`), allow only names that "
-        "Jedi, a static analyser, says exist there (imports, the workspace, the standard "
-        "library); waits at most 50 ms a request for it, else no constraint (local backend "
-        "only).",
+        "Python: while the model writes an attribute (`os.path.jo`), allow only the names "
+        "Jedi finds there (waits at most 50 ms a request; local backend only).",
     )
     candidates: int = setting(
         3,

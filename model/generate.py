@@ -191,35 +191,28 @@ def generate(
     or once `should_stop()` is true: it is asked before each block of each decode step.
     With a `cache`, the cached tokens' longest common prefix with the prompt is kept and
     only the rest is prefilled; the generated tokens stay cached for a following request
-    that extends them. `allowed_first_ids` restricts the first token (token healing).
-    `stats`, when given, gets the prompt's size, how much of it came from the cache and
-    each new token's log-probability and likeliest alternatives.
-    `lookup` (greedy only): the same tokens, fewer passes where text repeats (`Successor`).
-    `constrain(tokens so far)`, asked before each token, may restrict it to a set of ids
-    (None: no restriction; an empty set ends the generation); on the first token it
-    narrows `allowed_first_ids` unless nothing is left of them, which then hold alone.
+    that extends them. `allowed_first_ids` restricts the first token (token healing);
+    `constrain(tokens so far)` may restrict any (None: free; an empty set ends the
+    generation), narrowing `allowed_first_ids` unless that leaves none of them. `stats`
+    gets the prompt's size, how much came from the cache, and each new token's
+    log-probability and likeliest alternatives. `lookup` (greedy only): the same tokens,
+    fewer passes where text repeats (`Successor`).
     """
     prompt_ids = list(prompt_ids)
-    if not prompt_ids:
-        raise ValueError("generate needs a non-empty prompt")
     cache = cache if cache is not None else new_cache(lm, len(prompt_ids) + max_new_tokens)
     check_room(len(prompt_ids), cache)
     held = cache.tokens if lookup else []
     keep = cache.reuse(prompt_ids)
     if stats is not None:
         stats.prompt_tokens, stats.reused_tokens = len(prompt_ids), keep
-    # not interruptible: a newer request for the same document goes on from its work
-    logits = prefill(lm, cache, prompt_ids[keep:])
+    logits = prefill(lm, cache, prompt_ids[keep:])  # whole: a newer request goes on from it
     generator = sampling_generator(temperature, seed, logits.device)
     stops = set(stop_token_ids)
-    successor = Successor(
-        lm, cache, prompt_ids if lookup and temperature <= 0 else None, last_output(held, keep)
-    )
+    drafting = prompt_ids if lookup and temperature <= 0 else None
+    successor = Successor(lm, cache, drafting, last_output(held, keep))
     out: list[int] = []
     for i in range(max_new_tokens):
-        allowed = allowed_first_ids if i == 0 else None
-        if constrain is not None:
-            allowed = narrowed(allowed, constrain(out))
+        allowed = narrowed(allowed_first_ids if i == 0 else None, constrain, out)
         if allowed is not None:
             logits = only(logits, allowed) if allowed else None
         if logits is None or (i == 0 and should_stop is not None and should_stop()):
@@ -237,9 +230,12 @@ def generate(
 
 
 def narrowed(
-    allowed: Collection[int] | None, more: Collection[int] | None
+    allowed: Collection[int] | None,
+    constrain: Callable[[list[int]], Collection[int] | None] | None,
+    out: list[int],
 ) -> Collection[int] | None:
-    """`allowed` restricted further by `more`, unless that leaves nothing of `allowed`."""
+    """`allowed` restricted further by `constrain(out)`, unless that leaves nothing of it."""
+    more = constrain(out) if constrain is not None else None
     if more is None or allowed is None:
         return more if allowed is None else allowed
     both = set(allowed).intersection(more)
@@ -255,6 +251,8 @@ def record(stats: GenerationStats, logits: torch.Tensor, token: int) -> None:
 
 
 def check_room(prompt_tokens: int, cache: KVCache) -> None:
+    if not prompt_tokens:
+        raise ValueError("generate needs a non-empty prompt")
     if prompt_tokens >= cache.capacity:
         raise ValueError(
             f"prompt of {prompt_tokens} tokens leaves no room in a context of {cache.capacity}"

@@ -70,8 +70,8 @@ def suggestions(service: CompletionService, points) -> list[str]:
     return out
 
 
-# min_confidence 0: nothing hidden, and no search (the remote backend has none), so that
-# the greedy generations themselves are compared
+# min_confidence 0: nothing hidden, and no search or static analysis (the remote backend
+# has neither), so that the greedy generations themselves are compared
 BASE = Settings(
     token_healing=False,
     precompute=False,
@@ -79,6 +79,7 @@ BASE = Settings(
     fim_order="psm",
     min_confidence=0,
     line_search=0,
+    static_analysis=False,
 )
 
 

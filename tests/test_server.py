@@ -531,3 +531,29 @@ async def test_notebook_sync_is_advertised_to_clients_that_take_it(start):
     client = await start(capabilities=caps)
     sync = client.init_result.capabilities.notebook_document_sync
     assert sync is not None and sync.notebook_selector[0].cells[0].language == "python"
+
+
+async def test_python_files_are_read_ahead_for_static_analysis(start, tmp_path):
+    """Opening and saving a Python file has the analyser read it; a completion after an
+    attribute asks it; status tells (a plain-text file is not read)."""
+    client = await start()
+    await wait_ready(client)
+    src = tmp_path / "a.py"
+    src.write_text("import os\nx = os.path.\n")
+    open_doc(client, src.read_text(), uri=src.as_uri())
+    open_doc(client, "notes", uri=(tmp_path / "n.txt").as_uri())
+
+    async def read(n):
+        analysis = (await status_of(client))["staticAnalysis"]
+        return analysis and analysis["filesRead"] >= n
+
+    await until(lambda: read(1), timeout=60)
+    client.text_document_did_save(
+        types.DidSaveTextDocumentParams(
+            text_document=types.TextDocumentIdentifier(uri=src.as_uri())
+        )
+    )
+    await until(lambda: read(2), timeout=60)
+    await inline(client, 1, 12, uri=src.as_uri())
+    analysis = (await status_of(client))["staticAnalysis"]
+    assert analysis["filesRead"] == 2 and analysis["answered"] + analysis["late"] >= 1

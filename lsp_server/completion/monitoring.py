@@ -109,6 +109,9 @@ class StaticAnalysis:
             self._started(), _constraints[vocab], before, request.suffix, where, root
         )
 
+    def status(self) -> dict | None:
+        return self.analysis.status() if self.analysis else None
+
     def read_ahead(self, uri: str, text: str) -> Future | None:
         """A Python file was opened or saved: its old answers go, and Jedi reads it (and
         what it imports) now rather than on the first keystroke (done: the Future)."""

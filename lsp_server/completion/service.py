@@ -163,6 +163,7 @@ class CompletionService:
             "requests": self._serial,  # completion requests received
             "precomputedHits": self._ahead.hits,
             "cursorRests": self._rests,  # bigcode/didMoveCursor notifications taken
+            "staticAnalysis": self.static.status(),  # None until a Python file needs it
         }
 
     def _running_status(self) -> dict | None:
@@ -383,7 +384,8 @@ class CompletionService:
 
     def read_ahead(self, uri: str, text: str) -> Future | None:
         """A file was opened or saved: let the static analyser read it now."""
-        return self.static.read_ahead(uri, text) if self.settings.static_analysis else None
+        on = self.settings.static_analysis and self.settings.backend == "local"  # it steers
+        return self.static.read_ahead(uri, text) if on else None
 
     def _snippets(self, request: CompletionRequest) -> list[Snippet]:
         if not self.settings.repo_context or self.context is None:
