@@ -24,16 +24,29 @@ MAX_TOKENS = 400  # a line longer than this is judged on its first tokens
 ANY_UNIT_REPEATS = 8
 # Inside one token: a run of 2 to 20 characters with two different letters, 4+ times in
 # a row (`headers_and_headers_and_...`, `eo_eo_eo_eo`); the first 1,000 characters only.
+# or 5+ characters with two different letters or digits (`:127.0.1:127.0.1`, `08/19/04 `)
 CHAR_LOOP = re.compile(r"(.{2,20}?)\1{3,}")
 MAX_CHARS = 1000
+# One letter or digit 20+ times in a row (`1000000000000000000000`): no literal a person
+# types; test data spells such a value with `*`
+CHAR_RUN = re.compile(r"([A-Za-z0-9])\1{19,}")
+# A name this long, or a string literal, repeated three times as one-token items is a
+# loop (`x_index, x_index, x_index`); short ones need four (`f(c, c, c)` is plausible)
+LONG_ITEM = 12
 
 
 def repeats_needed(unit: list[str]) -> int:
-    """Consecutive copies of `unit` that make a loop: three, or four for a unit of one or
-    two tokens and for one that opens a bracket (`os.path.dirname(` three deep is an
-    idiom; so are two equal items in a row, `('ABORT', 3), ('ABORT', 3),`)."""
+    """Consecutive copies of `unit` that make a loop: three, or four for a unit that opens
+    a bracket (`os.path.dirname(` three deep is an idiom) and for a unit of one or two
+    tokens unless it holds a long name or a string (`c, c, c` may be meant). Two equal
+    items in a row are an idiom: `('ABORT', 3), ('ABORT', 3),`."""
     opens = sum(t in "([{" for t in unit) > sum(t in ")]}" for t in unit)
-    return 4 if len(unit) <= 2 or opens else 3
+    if opens:
+        return 4
+    if len(unit) <= 2:
+        long = any(len(t) >= LONG_ITEM or (t[0] in "\"'" and len(t) > 3) for t in unit)
+        return 3 if long else 4
+    return 3
 
 
 def _content(tokens: list[str]) -> bool:
@@ -51,11 +64,15 @@ def loop_start(line: str) -> int | None:
 
 
 def _char_loop(line: str) -> int | None:
-    for m in CHAR_LOOP.finditer(line[:MAX_CHARS]):
+    head = line[:MAX_CHARS]
+    starts = [m.start() + 2 for m in CHAR_RUN.finditer(head)][:1]
+    for m in CHAR_LOOP.finditer(head):
         unit = m.group(1)
-        if len({c for c in unit if c.isalpha()}) >= 2:
-            return m.start() + len(unit)
-    return None
+        letters = {c for c in unit if c.isalpha()}
+        if len(letters) >= 2 or (len(unit) >= 5 and len({c for c in unit if c.isalnum()}) >= 2):
+            starts.append(m.start() + len(unit))
+            break
+    return min(starts, default=None)
 
 
 def _token_loop(line: str) -> int | None:
@@ -75,9 +92,12 @@ def _token_loop(line: str) -> int | None:
             copies = 1
             while tokens[start + copies * unit : start + (copies + 1) * unit] == first:
                 copies += 1
-            # a last copy cut off by the token cap counts, if half of it is there
+            # a last copy cut off by the token cap counts, if half of it is there; so does a
+            # last item without its comma (`a, a, a)`)
             tail = tokens[start + copies * unit :]
             if len(tail) < unit and len(tail) * 2 >= unit and first[: len(tail)] == tail:
+                copies += 1
+            elif first[-1] == "," and unit > 1 and tail[: unit - 1] == first[:-1]:
                 copies += 1
             if copies >= need:
                 return spans[start + unit][0]

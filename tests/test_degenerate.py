@@ -17,6 +17,11 @@ LOOPS = [
     "'eo_eo_eo_eo_eo_eo_eo_eo_eo",
     "zip(map(f, n.values))) + dict(zip(map(f, n.values))) + dict(zip(map(f, n.values",
     "celsius_to_fahrenheit(c, c, c, c, c, c, c, c, c",
+    "return 1000000000000000000000000000000000000000000000",
+    "'__weakref__', '__weakref__', '__weakref__')",
+    'lambda: handler, "http://127.0.0.1:127.0.1:127.0.1:127.0.1:127.0.1',
+    "'08/19/04 08/19/04 08/19/04 08/19/04 08/19/04 08",
+    "return opening_bracket_index, opening_bracket_index, opening_bracket_index, open",
 ]
 IDIOMS = [
     "os.path.dirname(os.path.dirname(os.path.dirname(__file__)))",
@@ -35,6 +40,12 @@ IDIOMS = [
     'print("=" * 40)',
     "range(1), range(5, 6), range(5, 6, 2),",
     "('ABORT', 3), ('ABORT', 3),",
+    "max(a, a, a)",
+    "func.argtypes = (c_double, c_double, c_double)",
+    'ip = "127.0.0.1"',
+    "'08/19/04 08/20/04 08/21/04 08/22/04'",
+    'assert f(x) == "0000000000"',
+    "self.assertEqual(parse(s), s, s)",
 ]
 
 
