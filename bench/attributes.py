@@ -54,11 +54,11 @@ def accesses(line: str) -> list[tuple[int, str, str]]:
     return out
 
 
-def check(analysis: Analysis, hole: dict, line: str, root: Path) -> tuple[int, int]:
-    """(accesses Jedi knows the receiver of, of those the ones naming nothing)."""
+def check(analysis: Analysis, hole: dict, line: str, root: Path) -> tuple[int, list[str]]:
+    """(accesses Jedi knows the receiver of, those of them that name nothing)."""
     code = hole["prefix"] + line + hole["suffix"]
     start = len(hole["prefix"])
-    known = wrong = 0
+    known, wrong = 0, []
     for offset, receiver, attr in accesses(line):
         dot = start + offset + 1
         row = code.count("\n", 0, dot) + 1
@@ -69,7 +69,8 @@ def check(analysis: Analysis, hole: dict, line: str, root: Path) -> tuple[int, i
         )
         if names:
             known += 1
-            wrong += attr not in names
+            if attr not in names:
+                wrong.append(f"{receiver}.{attr}")
     return known, wrong
 
 
@@ -87,16 +88,18 @@ def run(
         service.close(uri)
         line = result.text.split("\n", 1)[0]
         hit, first10 = score(line, h["target"])
-        known, wrong = check(checker, h, line, folder) if line else (0, 0)
+        known, wrong = check(checker, h, line, folder) if line else (0, [])
         rows.append(
             {
                 "exact": hit,
                 "first10": first10,
                 "shown": bool(line.strip()),
                 "known": known,
-                "wrong": wrong,
+                "wrong": len(wrong),
                 "ms": result.ms,
                 "source": result.source,
+                "line": line,
+                "not_existing": wrong,
             }
         )
         bar.update(1)
@@ -116,6 +119,7 @@ def summary(rows: list[dict]) -> dict:
         "attributes_not_existing": wrong,
         "not_existing_rate": wrong / known if known else None,
         "p50_ms": statistics.median(r["ms"] for r in rows),
+        "not_existing_examples": [(r["line"], r["not_existing"]) for r in rows if r["wrong"]],
     }
 
 
@@ -127,7 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wheels", type=Path, default=Path("runs/wheels"))
     p.add_argument("--workspaces", type=Path, default=Path("runs/repos"))
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--configs", default="off,on", help="staticAnalysis off, on")
+    p.add_argument(
+        "--configs",
+        default="before,off,on",
+        help="before: lineSearch 0 and staticAnalysis off; off: staticAnalysis off; on: defaults",
+    )
     p.add_argument("--json", type=Path, default=Path("docs/results/attributes.json"))
     args = p.parse_args(argv)
     folders = unpack(args.wheels, args.workspaces)
@@ -139,9 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"model": service.backend.description, "configs": {}}
     holes = {f: package_holes(f, args.holes_per_package) for f in folders}
     for config in args.configs.split(","):
-        service.settings = replace(base, static_analysis=config == "on")
+        search = base.line_search if config != "before" else 0
+        service.settings = replace(base, static_analysis=config == "on", line_search=search)
         rows = []
-        bar = Progress(sum(map(len, holes.values())), f"staticAnalysis {config}")
+        bar = Progress(sum(map(len, holes.values())), config)
         for folder, hs in holes.items():
             index.set_folders([folder]).result()
             rows += run(service, folder, hs, checker, bar)
@@ -149,12 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         results["configs"][config] = s = summary(rows)
         rate = s["not_existing_rate"]
         print(
-            f"staticAnalysis {config}: exact {s['exact_match']:.1%}, shown {s['shown']}, "
-            f"wrong-10 shown {s['wrong_first10_shown']}, attributes known {s['attribute_accesses_known']}, "
-            f"not existing {s['attributes_not_existing']} ({rate:.1%} )"
-            if rate is not None
-            else "",
-            f"p50 {s['p50_ms']:.0f} ms",
+            f"{config}: exact {s['exact_match']:.1%}, shown {s['shown']}, "
+            f"wrong-10 shown {s['wrong_first10_shown']}, attributes known "
+            f"{s['attribute_accesses_known']}, not existing {s['attributes_not_existing']} "
+            f"({'-' if rate is None else f'{rate:.1%}'}), p50 {s['p50_ms']:.0f} ms",
             file=sys.stderr,
         )
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also replay (cache on) with these settings off, comma-separated (a number: 0), "
         "e.g. lineSearch,staticAnalysis; repeatable",
     )
+    p.add_argument("--no-cold", action="store_true", help="skip the replay with the cache off")
     p.add_argument("--json", type=Path, default=Path("docs/results/latency.json"))
     args = p.parse_args(argv)
 
@@ -262,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     warm = run_replay(True, typed, base, at, args)
-    cold = run_replay(False, typed, base, at, args)
+    cold = warm if args.no_cold else run_replay(False, typed, base, at, args)
     kernels = {}
     if args.default_kernels:
         off = {"packedLinears": False}
@@ -292,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
-    for name in ("warm", "cold", *kernels):
+    for name in ("warm", *(() if args.no_cold else ("cold",)), *kernels):
         r = result[name]
         print(
             f"{name}: p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, prompt {r['mean_prompt_tokens']:.0f} tokens, "

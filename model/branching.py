@@ -19,6 +19,7 @@ import torch
 from .cache import KVCache
 from .generate import prefill, unless_stopped
 from .modeling import GPTBigCodeForCausalLM
+from .scoring import tree_forward, tree_layout
 
 
 def greedy_branches(
@@ -62,19 +63,8 @@ def _grow(
     max_tokens: int,
 ) -> list[list[int]]:
     held, device = cache.length, cache.k.device
-    owner = [-1]  # per tree position after `held`: which branch wrote it (-1: shared)
-    ids, positions = [last], [held]
-    for b, tokens in enumerate(branches):
-        ids += tokens
-        positions += range(held + 1, held + 1 + len(tokens))
-        owner += [b] * len(tokens)
-    n = len(ids)
-    owners = torch.tensor(owner, device=device)
-    rows = torch.arange(n, device=device)
-    sees = ((owners[:, None] == owners[None, :]) | (owners[None, :] == -1)) & (
-        rows[None, :] <= rows[:, None]
-    )
-    logits = _forward(lm, cache, ids, positions, sees, held)
+    ids, positions, owner, sees = tree_layout(last, branches, held, device)
+    logits = tree_forward(lm, cache, ids, positions, sees)
     ends_at = torch.cumsum(torch.tensor([len(t) for t in branches]), 0).tolist()
     nexts = {b: int(torch.argmax(logits[end])) for b, end in enumerate(ends_at)}
     live = [b for b, t in enumerate(branches) if t[-1] not in ends and len(t) < max_tokens]
@@ -95,32 +85,10 @@ def _grow(
         )
         step = [branches[b][-1] for b in live]
         where = [held + len(branches[b]) for b in live]
-        logits = _forward(lm, cache, step, where, sees, held)
+        logits = tree_forward(lm, cache, step, where, sees)
         owner += live
         nexts = {b: int(torch.argmax(logits[i])) for i, b in enumerate(live)}
     return branches
-
-
-def _forward(
-    lm: GPTBigCodeForCausalLM,
-    cache: KVCache,
-    ids: list[int],
-    positions: list[int],
-    sees: torch.Tensor,
-    held: int,
-) -> torch.Tensor:
-    """One pass of `ids` at `positions` into the cache; `sees` says which of the tree's
-    positions (those after the first `held`, these included) each row attends to."""
-    device = cache.k.device
-    shared = torch.ones(len(ids), held, dtype=torch.bool, device=device)
-    mask = torch.cat([shared, sees], dim=1)
-    with torch.inference_mode():
-        return lm(
-            torch.tensor([ids], device=device),
-            past_key_values=cache,
-            attention_mask=mask[None, None],
-            position_ids=torch.tensor([positions], device=device),
-        ).logits[0]
 
 
 def first_deviations(

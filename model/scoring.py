@@ -76,29 +76,8 @@ def tree_pass(
     """Score continuations in one forward pass after `last` (the prompt's last token, not
     yet in the cache), then roll the cache back to where it was."""
     held, device = cache.length, cache.k.device
-    ids, positions, owner = [last], [held], [-1]
-    for j, c in enumerate(continuations):
-        ids += c
-        positions += range(held + 1, held + 1 + len(c))
-        owner += [j] * len(c)
-    n = len(ids)
-    owners = torch.tensor(owner, device=device)
-    rows = torch.arange(n, device=device)
-    # A row sees the cache, the last token, and the earlier tokens of its own continuation.
-    sees = (owners[:, None] == owners[None, :]) & (rows[None, :] <= rows[:, None])
-    sees[:, 0] = True
-    mask = torch.cat([torch.ones(n, held, dtype=torch.bool, device=device), sees], dim=1)
-    with torch.inference_mode():
-        logits = (
-            lm(
-                torch.tensor([ids], device=device),
-                past_key_values=cache,
-                attention_mask=mask[None, None],
-                position_ids=torch.tensor([positions], device=device),
-            )
-            .logits[0]
-            .float()
-        )
+    ids, positions, _, sees = tree_layout(last, continuations, held, device)
+    logits = tree_forward(lm, cache, ids, positions, sees).float()
     cache.truncate(held)
     norm = torch.logsumexp(logits, dim=-1)
     out, start = [], 1
@@ -111,6 +90,47 @@ def tree_pass(
         out.append(float(picked.sum()) + ending(logits[after], end_ids))
         start += len(c)
     return out
+
+
+def tree_layout(
+    last: int, continuations: Sequence[Sequence[int]], held: int, device
+) -> tuple[list[int], list[int], list[int], torch.Tensor]:
+    """The inputs of one pass of `last` and every continuation after `held` cached tokens:
+    ids, positions (each continuation's restart after `last`), the owner of each position
+    (-1 for `last`, else the continuation's index) and which of them each row sees (the
+    last token, and its own continuation's earlier tokens)."""
+    ids, positions, owner = [last], [held], [-1]
+    for j, c in enumerate(continuations):
+        ids += c
+        positions += range(held + 1, held + 1 + len(c))
+        owner += [j] * len(c)
+    owners = torch.tensor(owner, device=device)
+    rows = torch.arange(len(ids), device=device)
+    shared = owners[None, :] == -1
+    sees = ((owners[:, None] == owners[None, :]) | shared) & (rows[None, :] <= rows[:, None])
+    return ids, positions, owner, sees
+
+
+def tree_forward(
+    lm: GPTBigCodeForCausalLM,
+    cache: KVCache,
+    ids: list[int],
+    positions: list[int],
+    sees: torch.Tensor,
+) -> torch.Tensor:
+    """One pass of `ids` at `positions` into the cache, each row attending to everything
+    cached before the tree and to the tree's positions that `sees` (rows × tree) allows."""
+    device = cache.k.device
+    held = cache.length - (sees.shape[1] - len(ids))
+    shared = torch.ones(len(ids), held, dtype=torch.bool, device=device)
+    mask = torch.cat([shared, sees], dim=1)
+    with torch.inference_mode():
+        return lm(
+            torch.tensor([ids], device=device),
+            past_key_values=cache,
+            attention_mask=mask[None, None],
+            position_ids=torch.tensor([positions], device=device),
+        ).logits[0]
 
 
 def ending(logits: torch.Tensor, end_ids: Collection[int] | None) -> float:
