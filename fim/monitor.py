@@ -97,3 +97,4 @@ class NameConstraint:
                 if len(text) > len(rest) and not is_name_char(text[len(rest)]):
                     out.add(i)
         return frozenset(out)
+

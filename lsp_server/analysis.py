@@ -72,6 +72,7 @@ class Analysis:
     def warm(self, code: str, path: str, root: Path | None) -> Future:
         """Have Jedi read the file and what it imports now (on open or save), so that the
         first question in it does not pay for that."""
+
         def read() -> None:
             self._script(code, path, root).get_names()
             self.reads += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import time
 from dataclasses import replace
@@ -258,3 +259,31 @@ async def test_server_killed_and_restarted_under_a_connected_editor(llama):
     assert (await ask()).items and (await status()).remote.state == "ok"
     await client.shutdown_session()
     await client.stop()
+
+
+def test_a_real_llama_cpp_writes_only_names_that_exist_at_the_cursor(llama, tmp_path, monkeypatch):
+    """The names' grammar is one llama.cpp accepts, and it holds: after `os.path.` (and a
+    healed `os.path.ex`) the suggestion starts with a name os.path has."""
+    import os.path
+
+    from lsp_server.completion import monitoring
+
+    monkeypatch.setattr(monitoring, "BUDGET_S", 60)  # Jedi's cold first answer included
+    service = service_for(
+        replace(
+            BASE,
+            backend="llamacpp",
+            remote_url=llama.url,
+            tokenizer=str(bundled_model_path()),
+            token_healing=True,
+            static_analysis=True,
+        )
+    )
+    uri = (tmp_path / "n.py").as_uri()
+    for version, typed in enumerate(["", "ex"], 1):
+        prefix = f"import os\n\n\ndef f(path):\n    return os.path.{typed}"
+        service.note_version(uri, version)
+        text = service.complete_now(CompletionRequest(uri, version, prefix, "\n", "n.py")).text
+        word = typed + re.match(r"\w*", text).group()
+        assert text and word in dir(os.path), (typed, text)
+    service.shutdown(wait_s=5)

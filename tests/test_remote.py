@@ -10,7 +10,8 @@ import pytest
 
 from fim.formats import CODELLAMA, CODESTRAL, DEEPSEEK, QWEN, STARCODER, format_for_model_name
 from lsp_server.backends.engine import bundled_model_path
-from lsp_server.completion import CompletionService
+from lsp_server.backends.remote.healing import names_grammar
+from lsp_server.completion import CompletionService, monitoring
 from lsp_server.completion.requests import CompletionRequest
 from lsp_server.settings import Settings
 from tests.fake_inference_server import FakeServer
@@ -425,4 +426,33 @@ def test_headers_sent_a_byte_at_a_time_cannot_outlast_the_deadline_or_a_cancel()
         ticket.cancel()  # $/cancelRequest
         assert ticket.future.result(timeout=5).status == "cancelled"
         assert time.monotonic() - t0 < 1.0
+        service.shutdown(wait_s=5)
+
+
+def test_names_grammar():
+    assert names_grammar(["in", "inpath"]) == 'root ::= ("in" | "inpath") ([^A-Za-z0-9_] .*)?'
+    assert names_grammar(["", "s"]) == 'root ::= ("s")? ([^A-Za-z0-9_] .*)?'
+    assert names_grammar([""]) == "root ::= ([^A-Za-z0-9_] .*)?"
+
+
+def test_llama_cpp_gets_the_names_at_the_cursor_as_a_grammar(monkeypatch, tmp_path):
+    """At `os.path.` (and at `os.path.jo`, healed) the server is asked for a generation
+    that starts with a name os.path has; after a first token inside a name, the rest."""
+    monkeypatch.setattr(monitoring, "BUDGET_S", 60)  # Jedi's cold first answer included
+    src = tmp_path / "p.py"
+    with FakeServer() as server:
+        server.script.tokens = ["jo", "in", "(", "a", ")", "\n"]
+        service, _ = remote_service(
+            server.url, backend="llamacpp", tokenizer=str(bundled_model_path())
+        )
+        prefix = "import os\n\n\ndef f(a):\n    return os.path."
+        uri = src.as_uri()
+        service.complete_now(CompletionRequest(uri, 1, prefix, "\n", "p.py"))
+        grammar = server.posts()[-1]["body"]["grammar"]
+        assert '"join"' in grammar and '"exists"' in grammar and '"xyz"' not in grammar
+        service.note_version(uri, 2)
+        service.complete_now(CompletionRequest(uri, 2, prefix + "jo", "\n", "p.py"))
+        first, rest = (p["body"] for p in server.posts()[-2:])
+        assert first["grammar"].startswith('root ::= ("join"')  # healed: it re-types "jo"
+        assert rest["grammar"].startswith('root ::= ("in"')  # after the first token "jo"
         service.shutdown(wait_s=5)

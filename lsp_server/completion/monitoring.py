@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fim.healing import Vocabulary
-from fim.monitor import NameConstraint, attribute_trigger
+from fim.monitor import NameConstraint, Trigger, attribute_trigger
 
 from ..analysis import Analysis
 from ..workspace import uri_to_path
@@ -40,7 +40,7 @@ class AttributeMonitor:
     def __init__(
         self,
         analysis: Analysis,
-        constraint: NameConstraint,
+        constraint: NameConstraint | None,
         before: str,
         suffix: str,
         path: str,
@@ -56,7 +56,29 @@ class AttributeMonitor:
     def __call__(self, generated: str) -> Collection[int] | None:
         text = self.before + generated
         trigger = attribute_trigger(text)
-        if trigger is None or self.left_s <= 0:
+        names = self._names(text, trigger) if trigger else None
+        if not names or self.constraint is None:
+            return None
+        allowed = self.constraint.allowed(names, trigger.partial)
+        if not allowed:
+            return None  # what is written fits no name: the analyser may not know them all
+        self.constrained += 1
+        return allowed
+
+    def at_cursor(self, healed: str) -> list[str] | None:
+        """For a server, which takes a grammar and no per-token constraint: what the
+        generation may start with when the cursor is in an attribute (each fitting name's
+        rest after the prompt, among those that re-type the `healed` text). None: the
+        cursor is in no attribute, no answer in time, or nothing fits."""
+        trigger = attribute_trigger(self.before)
+        names = self._names(self.before, trigger) if trigger else None
+        typed = trigger.partial if trigger else ""
+        rests = {n[len(typed) :] for n in names or () if n.startswith(typed)}
+        return sorted(r for r in rests if r.startswith(healed)) or None
+
+    def _names(self, text: str, trigger: Trigger) -> list[str] | None:
+        """The analyser's names at `trigger` in `text`, within what is left of the budget."""
+        if self.left_s <= 0:
             return None
         head = text[: trigger.dot]
         line = head.count("\n") + 1
@@ -66,13 +88,7 @@ class AttributeMonitor:
             head + self.suffix, line, column, trigger.receiver, self.path, self.root, self.left_s
         )
         self.left_s -= time.monotonic() - t0
-        if not names:
-            return None
-        allowed = self.constraint.allowed(names, trigger.partial)
-        if not allowed:
-            return None  # what is written fits no name: the analyser may not know them all
-        self.constrained += 1
-        return allowed
+        return names
 
 
 _constraints: weakref.WeakKeyDictionary[Vocabulary, NameConstraint] = weakref.WeakKeyDictionary()

@@ -26,7 +26,7 @@ from ..tokens import Tokens
 from .config import RemoteConfigError, choose_template, read_api_key, read_extra
 from .dialects import DIALECTS, check_served
 from .events import event_probabilities, event_text, read_usage, record_probabilities
-from .healing import conditioned, constrained_first, first_token_grammar
+from .healing import conditioned, constrained_first, first_token_grammar, names_grammar
 from .health import Health, Totals
 from .http import HttpClient, HttpError, Stopped
 
@@ -189,12 +189,14 @@ class RemoteBackend:
         self.probed = True
         self.health.succeeded()
 
-    def request_body(self, plan: Plan, settings: Settings) -> tuple[str, dict[str, Any]]:
-        """(endpoint, JSON body) for one plan."""
+    def request_body(
+        self, plan: Plan, settings: Settings, rests: list[str] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """(endpoint, JSON body) for one plan; `rests`: the names' grammar (`names_grammar`)."""
         body = self.dialect.body(plan, self.fmt, self.server, self.tokens is not None)
         body.update(temperature=settings.temperature, top_p=settings.top_p)
         body.update(self._probabilities(settings, constrained_first(plan)))
-        body.update(self._grammar(plan))
+        body.update({"grammar": names_grammar(rests)} if rests else self._grammar(plan))
         if settings.remote_model and self.dialect.name == "openai":
             body["model"] = settings.remote_model
         return self.dialect.endpoint(self.client), {**body, **self.extra}
@@ -217,13 +219,17 @@ class RemoteBackend:
         return {"grammar": grammar} if grammar else {}
 
     def _events(
-        self, plan: Plan, settings: Settings, should_stop: Callable[[], bool]
+        self,
+        plan: Plan,
+        settings: Settings,
+        should_stop: Callable[[], bool],
+        rests: list[str] | None = None,
     ) -> Iterator[dict]:
         """The server's events for `plan`. Healing a text of several characters takes
         two requests: the grammar alone would also admit a first token that spells only a
         beginning of the text, so the first token is asked alone with those banned, then
         the rest after it (the server's prompt cache serves the second)."""
-        path, body = self.request_body(plan, settings)
+        path, body = self.request_body(plan, settings, rests)
         banned = self._partial_spellings(plan)
         if not banned:
             yield from self._request(path, body, should_stop)
@@ -241,6 +247,9 @@ class RemoteBackend:
             return
         # the rest: unconstrained, and past the first token 8 alternatives are enough
         body = {k: v for k, v in body.items() if k not in ("grammar", *PROBABILITY_FIELDS)}
+        still = [r[len(text) :] for r in rests or () if r.startswith(text)]
+        if still:  # the first token is inside a name yet: the rest of the names
+            body["grammar"] = names_grammar(still)
         body[limit] -= 1
         body.update(self._probabilities(settings, constrained=False))
         self.dialect.continue_after(body, text, ids)
@@ -281,15 +290,20 @@ class RemoteBackend:
         uri: str,
         settings: Settings,
         should_stop: Callable[[], bool],
-        monitor: object = None,  # a server's decoding cannot be steered token by token
+        monitor: object = None,
     ) -> TextStream:
+        """The server's generation as growing text. A server's decoding cannot be steered
+        token by token; llama.cpp's grammar carries static analysis where the cursor is
+        itself in an attribute (the names are known before the request)."""
         if not self.probed and not self.health.backing_off():
             self.probe()  # down when the backend opened: learn now what it is
             if self.probed:
                 log.info("remote server answered; token healing %s", "on" if self.heals else "off")
         self.health.check()
         stats = StreamStats(prompt_tokens=sum(self.count(p) for p in plan.prompt.pieces))
-        events = self._events(plan, settings, should_stop)
+        at_cursor = getattr(monitor, "at_cursor", None)
+        rests = at_cursor(plan.first_starts_with) if at_cursor and self.speaks_llama else None
+        events = self._events(plan, settings, should_stop, rests)
 
         def texts() -> Iterator[str]:
             text, answered, recording = "", False, True

@@ -52,6 +52,19 @@ def first_token_grammar(plan: Plan) -> str | None:
     return None
 
 
+def names_grammar(rests: list[str]) -> str:
+    """The grammar of static analysis at the cursor (`AttributeMonitor.at_cursor`): the
+    generation starts with one of `rests` (what is left to write of each name that fits,
+    the healed text included) and goes on, if at all, with a character that is no part
+    of a name."""
+    after = "([^A-Za-z0-9_] .*)?"
+    alternatives = " | ".join(gbnf_literal(r) for r in rests if r)
+    if not alternatives:  # the name is written: only what follows it is left
+        return f"root ::= {after}"
+    group = f"({alternatives})" + ("?" if "" in rests else "")
+    return f"root ::= {group} {after}"
+
+
 def constrained_first(plan: Plan) -> bool:
     """Whether the plan constrains its first token (healing, or staying on the line)."""
     return bool(plan.first_starts_with or plan.first_on_line)
