@@ -110,7 +110,7 @@ class Settings:
     static_analysis: bool = setting(
         True,
         "Python: while the model writes an attribute (`os.path.jo`), allow only the names "
-        "Jedi finds there (waits at most 50 ms a request; local backend only).",
+        "Jedi finds there (at most 50 ms a request; llama.cpp: at the cursor's attribute).",
     )
     candidates: int = setting(
         3,
