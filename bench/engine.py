@@ -37,6 +37,15 @@ SHAPES = {
         256,
         16,
     ),
+    # v4 candidates: the bundled tokenizer (8,192) and context (2,048), MQA, heads of 64
+    **{
+        f"v4_{d}x{n}": (
+            dict(n_embd=d, n_layer=n, n_head=d // 64, vocab_size=8192, n_positions=2048),
+            1024,
+            64,
+        )
+        for d, n in ((384, 12), (448, 10), (512, 10), (512, 12))
+    },
 }
 
 

@@ -298,7 +298,7 @@ def test_autocast_follows_the_cpu():
     )
 
 
-@pytest.mark.parametrize("corpus", ["stdlib+packages", "stdlib+packages2"])
+@pytest.mark.parametrize("corpus", ["stdlib+packages", "stdlib+packages2", "stdlib+packages3"])
 def test_the_package_corpus_is_permissive_pinned_and_excludes_the_reserved(corpus):
     from training.packages import EXCLUDED, HELDOUT, is_permissive, packages_of
 
@@ -449,3 +449,57 @@ def test_the_manifest_credits_every_package_of_the_shipped_model_with_its_licenc
         assert is_permissive(row["declared"] or row["licence"]), row
     assert not {n.lower() for n in listed} & EXCLUDED
     assert "toolz" in listed and listed["toolz"]["split"] == "heldout"
+
+
+def test_the_prepared_gpu_run_goes_end_to_end_on_a_cpu(tmp_path):
+    """training/gpu_train.sh as a lease runs it, at a tiny shape on the CPU: train on a
+    corpus pack to a fitted schedule, export, leave the weights in pieces and the
+    held-out evaluation of the export beside them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from model import GPTBigCodeForCausalLM
+    from training.corpus import iter_stdlib, write_pack
+
+    root = Path(__file__).resolve().parent.parent
+    small = [f for f in iter_stdlib() if 2_000 < len(f.text) < 8_000]
+    files = [f for f in small if f.split == "train"][:40] + [
+        f for f in small if f.split == "heldout"
+    ][:10]
+    pack = tmp_path / "pack.jsonl.xz"
+    write_pack(pack, "stdlib+packages3", iter(files))
+    env = {
+        **os.environ,
+        "DEVICE": "cpu",
+        "MINUTES": "0.1",
+        "SHAPE": "--n-embd 32 --n-layer 1 --n-head 2 --batch-size 1",
+        "WORKERS": "0",
+        "PACK": str(pack),
+        "RUN": str(tmp_path / "run"),
+        "BACK": str(tmp_path / "back"),
+        "PYTHON": sys.executable,
+        "HOLES": "4",
+        "HUMANEVAL": "0",
+        "EXTRA": "--eval-windows 2 --amp none",
+    }
+    out = subprocess.run(
+        ["bash", "training/gpu_train.sh"], cwd=root, env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    back = tmp_path / "back"
+    parts = sorted(back.glob("model.safetensors.part-*"))
+    assert parts and (back / "config.json").exists() and (back / "training.json").exists()
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"".join(p.read_bytes() for p in parts))
+    for name in ("config.json", "training.json"):
+        (model / name).write_text((back / name).read_text())
+    lm = GPTBigCodeForCausalLM.from_pretrained(model)
+    assert lm.config.n_embd == 32 and lm.config.n_positions == 2048
+    recipe = json.loads((back / "training.json").read_text())["recipe"]
+    assert recipe["corpus"] == "stdlib+packages3"
+    quality = json.loads((back / "quality.json").read_text())
+    assert quality["configs"]["spm+heal"]["stdlib"]["n"] == 4
