@@ -167,3 +167,10 @@ def test_a_line_the_model_is_sure_of_is_not_searched():
         svc.shutdown()
         assert bool(backend.searches) == searched
         assert result.text == ("return t" if searched else "print(t)")
+
+
+def test_where_the_document_offers_lines_they_are_the_rivals_not_a_search():
+    doc = "for t in s:\n    total += t\n\nfor t in s:\n    "
+    scores = {"print(t)": -5.0, "total += t": -1.0, "return t": -0.1}
+    result, backend = choose("print(t)", scores, ["return t"], prefix=doc, line_candidates=True)
+    assert backend.searches == [] and (result.text, result.source) == ("total += t", "document")

@@ -58,22 +58,30 @@ def rank(weighed: Sequence[Weighed]) -> list[Weighed]:
     return sorted(weighed, key=lambda w: (-w.logprob, w.source != "model"))
 
 
-def ranked_lines(c: Contest, suggestion: str | None, searched: Sequence[str]) -> list[Weighed]:
+def document_lines(c: Contest) -> list[str]:
+    """The lines the document (`window` characters either side of the cursor) or a
+    snippet suggests (with `lineCandidates`), as the finisher would show them."""
+    if not c.settings.line_candidates:
+        return []
+    request, window, finisher = c.request, c.window, c.plan.finisher
+    found = line_candidates(
+        request.prefix[-window:], request.suffix[:window], [s.text for s in c.snippets]
+    )
+    return [line for line in found if finisher.finish(finisher.healed + line + "\n") == line]
+
+
+def ranked_lines(
+    c: Contest, suggestion: str | None, searched: Sequence[str], documents: Sequence[str]
+) -> list[Weighed]:
     """The single-line suggestions to offer, best first (`rank`): the model's own
-    `suggestion`, the other lines its search found (`searched`, finished texts), and the
-    lines the document (`window` characters either side of the cursor) or a snippet
-    suggests (with `lineCandidates`). [] when there is no rival to the suggestion (or
-    the backend cannot score). `suggestion` "": the model ended the line at once, and
-    that competes too (ending the line may be likelier than any line); None: the model's
-    line was junk or an echo, so only the others compete."""
-    found, request, window = [], c.request, c.window
-    if c.settings.line_candidates:
-        found = line_candidates(
-            request.prefix[-window:], request.suffix[:window], [s.text for s in c.snippets]
-        )
-    finisher = c.plan.finisher
+    `suggestion`, the other lines its search found (`searched`) and the `documents`
+    lines. [] when there is no rival to the suggestion (or the backend cannot score).
+    `suggestion` "": the model ended the line at once, and that competes too (ending the
+    line may be likelier than any line); None: the model's line was junk or an echo, so
+    only the others compete."""
+    request, finisher = c.request, c.plan.finisher
     rivals = [(line, "search") for line in searched if line]
-    rivals += [(c, "document") for c in found if finisher.finish(finisher.healed + c + "\n") == c]
+    rivals += [(line, "document") for line in documents]
     own = [] if suggestion is None else [(suggestion, "model")]
     entries, seen = [], set()
     for line, source in own + rivals:  # one entry per line: the first source that offered it
@@ -110,13 +118,16 @@ def searched_lines(c: Contest, shown: str) -> list[str]:
 def choose_line(c: Contest, done: Completion, why: str, search: bool) -> None:
     """Make `done` (the greedy single-line suggestion, empty for `why`) show the best of
     the lines weighed, with the next best as its alternatives. The search runs only when
-    `search` says so: the greedy line ended by itself (a line cut by the token cap or the
+    `search` says so (the greedy line ended by itself: a line cut by the token cap or the
     deadline has no score for its end, and any line that ends would look likelier than
-    it) and the model was not sure of it."""
+    it; and the model was not sure of it) and the document offers no line: where it does,
+    searched lines lost more than they won (docs/benchmarks.md, "Search over lines")."""
     # a looping line or an echo is no rival; ending the line at once is
     own = done.text if done.text or why == "nothing" else None
+    documents = document_lines(c)
+    search = search and not documents  # where the document has lines, they are the rivals
     searched = searched_lines(c, c.plan.finisher.healed + done.text) if search else []
-    ranked = ranked_lines(c, own, searched)
+    ranked = ranked_lines(c, own, searched, documents)
     if not ranked:
         return
     best = ranked[0]
