@@ -97,4 +97,3 @@ class NameConstraint:
                 if len(text) > len(rest) and not is_name_char(text[len(rest)]):
                     out.add(i)
         return frozenset(out)
-
