@@ -56,6 +56,15 @@ def _content(tokens: list[str]) -> bool:
     )
 
 
+# `x.y = x.y`: an assignment of a name to itself does nothing; a small model writes it
+# when it has nothing to say
+NO_OP = re.compile(r"\s*([\w.]+)\s*=\s*\1\s*(?:#.*)?\Z")
+
+
+def is_no_op(line: str) -> bool:
+    return NO_OP.match(line) is not None
+
+
 def loop_start(line: str) -> int | None:
     """The character offset in `line` where it starts repeating itself (the end of the
     unit's first copy), or None when it does not loop."""

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from .degenerate import loop_start, repeated_line
+from .degenerate import is_no_op, loop_start, repeated_line
 
 Mode = Literal["auto", "single", "multi"]
 
@@ -196,7 +196,7 @@ def finish_text(
         lines = kept
     else:
         lines = lines[:1]
-        if loop_start(lines[0]) is not None:
+        if loop_start(lines[0]) is not None or is_no_op(before + lines[0]):
             return "", "junk"
         lines[0] = _drop_closed_brackets(lines[0], before, after)
     if not lines:  # the whole block was already there below the cursor

@@ -88,3 +88,18 @@ def test_decoding_stops_once_the_text_loops():
     lines = "    x.append(1)\n" * 3
     assert stop_early(lines, "def f():\n", "", multi)
     assert repeated_line(["a = 1", "b = 2"]) is None
+
+
+@pytest.mark.parametrize(
+    "before,line,junk",
+    [
+        ("    ", "documenter.documenter = documenter.documenter", True),
+        ("    x = ", "x", True),  # typed half of it: the whole line counts
+        ("    ", "x = x + 1", False),
+        ("    ", "self.x = x", False),
+        ("    ", "assert a == a", False),
+    ],
+)
+def test_an_assignment_of_a_name_to_itself_is_junk(before, line, junk):
+    got = finish_text(line, "def f(x):\n" + before, "\n", PostOptions(mode="single"))
+    assert (got == ("", "junk")) == junk, got
