@@ -18,7 +18,8 @@ BACK=${BACK:-${OUT:-/tmp/gpu-back}}
 MINUTES=${MINUTES:-5.5}
 DEVICE=${DEVICE:-cuda}
 WORKERS=${WORKERS:-6}
-SHAPE=${SHAPE:---n-embd 320 --n-layer 8 --n-head 5 --batch-size 16}
+# v4: 448 x 8, 7 heads of 64, 21.1 M parameters (docs/model.md, "v4")
+SHAPE=${SHAPE:---n-embd 448 --n-layer 8 --n-head 7 --batch-size 16}
 PYTHON=${PYTHON:-python3}
 
 mkdir -p "$RUN" "$BACK"
@@ -38,7 +39,7 @@ cp "$RUN/export/config.json" "$RUN/export/training.json" "$BACK/"
 if [ "${CHECKS:-1}" = 1 ]; then
     "$PYTHON" -m bench.quality --model "$RUN/export" --holes "${HOLES:-200}" \
         --humaneval "${HUMANEVAL:-100}" --configs spm+heal --json "$BACK/quality.json" || true
-    [ "$DEVICE" = cuda ] && { "$PYTHON" -m bench.gpu_check --shape "${CHECK_SHAPE:-v4_448x10}" \
+    [ "$DEVICE" = cuda ] && { "$PYTHON" -m bench.gpu_check --shape "${CHECK_SHAPE:-v4_448x8}" \
         --json "$BACK/gpu_check.json" || true; }
 fi
 ls -la "$BACK"
