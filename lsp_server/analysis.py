@@ -11,7 +11,10 @@ here holds the model's thread beyond that wait.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import shutil
+import tempfile
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
@@ -23,6 +26,19 @@ from .worker import Worker
 log = logging.getLogger("bigcode_ls")
 MAX_CACHED = 512  # (file, line, receiver) answers kept
 MAX_NAMES = 2000  # more than this is a module star-import soup: no constraint
+
+
+def private_jedi():
+    """Jedi, imported on the analysis thread (it takes a while), with its parse cache in a
+    directory of this process's own: parso keeps parsed files there as pickles and loads
+    them back, and a pickle is safe to load only if we wrote it."""
+    import jedi
+
+    if not getattr(jedi.settings, "_bigcode_private", False):
+        jedi.settings.cache_directory = tempfile.mkdtemp(prefix="bigcode-jedi-")
+        atexit.register(shutil.rmtree, jedi.settings.cache_directory, ignore_errors=True)
+        jedi.settings._bigcode_private = True
+    return jedi
 
 
 class Analysis:
@@ -94,7 +110,7 @@ class Analysis:
         return names if 0 < len(names) <= MAX_NAMES else None
 
     def _script(self, code: str, path: str, root: Path | None):
-        import jedi  # imported on the analysis thread: it takes a while
+        jedi = private_jedi()
 
         if root not in self._projects:
             self._projects[root] = jedi.Project(str(root)) if root else None

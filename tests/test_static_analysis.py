@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -149,3 +150,15 @@ def test_a_monitor_spends_its_budget_once(monkeypatch):
     assert monitor("join(x") is None  # the name is written: no trigger, nothing asked
     assert monitor("join(os.") is None  # the budget is spent: no constraint, no question
     assert len(asked) == 2 and asked[1] < 0.05
+
+
+def test_jedi_loads_no_pickle_it_did_not_write_in_this_process():
+    import tempfile
+
+    from lsp_server.analysis import private_jedi
+
+    jedi = private_jedi()
+    cache = Path(jedi.settings.cache_directory)
+    assert cache.name.startswith("bigcode-jedi-") and cache.parent == Path(tempfile.gettempdir())
+    assert private_jedi().settings.cache_directory == str(cache)  # once per process
+    assert oct(cache.stat().st_mode)[-3:] == "700"
