@@ -26,6 +26,7 @@ from .worker import Worker
 log = logging.getLogger("bigcode_ls")
 MAX_CACHED = 512  # (file, line, receiver) answers kept
 MAX_NAMES = 2000  # more than this is a module star-import soup: no constraint
+MAX_READS_AHEAD = 4  # files read ahead waiting at once; older ones are dropped
 
 
 def private_jedi():
@@ -52,6 +53,8 @@ class Analysis:
         self.calls = 0  # questions Jedi answered (for status and benchmarks)
         self.timeouts = 0  # questions a request stopped waiting for
         self.reads = 0  # files read ahead (opened or saved)
+        self.reads_skipped = 0  # reads dropped for newer ones
+        self._read_serial = 0
 
     def attributes(
         self, code: str, line: int, column: int, receiver: str, path: str, root: Path | None,
@@ -87,16 +90,29 @@ class Analysis:
 
     def warm(self, code: str, path: str, root: Path | None) -> Future:
         """Have Jedi read the file and what it imports now (on open or save), so that the
-        first question in it does not pay for that."""
+        first question in it does not pay for that. Only the newest MAX_READS_AHEAD reads
+        wait their turn: a client that opens a whole folder must not keep the analyser
+        busy for minutes ahead of the questions of the file being edited."""
+        with self._lock:
+            self._read_serial += 1
+            serial = self._read_serial
 
         def read() -> None:
+            if self._read_serial - serial >= MAX_READS_AHEAD:
+                self.reads_skipped += 1
+                return
             self._script(code, path, root).get_names()
             self.reads += 1
 
         return self._worker.submit(read)
 
     def status(self) -> dict:
-        return {"filesRead": self.reads, "answered": self.calls, "late": self.timeouts}
+        return {
+            "filesRead": self.reads,
+            "readsSkipped": self.reads_skipped,
+            "answered": self.calls,
+            "late": self.timeouts,
+        }
 
     def stop(self) -> None:
         self._worker.stop()

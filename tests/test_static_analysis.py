@@ -14,7 +14,7 @@ import torch
 
 from fim.healing import Vocabulary
 from fim.monitor import NameConstraint, attribute_trigger
-from lsp_server.analysis import Analysis
+from lsp_server.analysis import MAX_READS_AHEAD, Analysis
 from lsp_server.completion import CompletionRequest, CompletionService, monitoring
 from lsp_server.completion.monitoring import AttributeMonitor
 from lsp_server.settings import Settings
@@ -162,3 +162,17 @@ def test_jedi_loads_no_pickle_it_did_not_write_in_this_process():
     assert cache.name.startswith("bigcode-jedi-") and cache.parent == Path(tempfile.gettempdir())
     assert private_jedi().settings.cache_directory == str(cache)  # once per process
     assert oct(cache.stat().st_mode)[-3:] == "700"
+
+
+def test_a_folder_opened_at_once_is_not_read_ahead_file_by_file(tmp_path):
+    """Only the newest few reads wait: a client that opens fifty files does not keep the
+    analyser busy ahead of the question of the file being edited."""
+    analysis = Analysis()
+    gate = threading.Event()
+    analysis._worker.submit(gate.wait)
+    reads = [analysis.warm(f"x{i} = {i}\n", str(tmp_path / f"f{i}.py"), None) for i in range(50)]
+    gate.set()
+    for r in reads:
+        r.result(timeout=60)
+    assert analysis.reads == MAX_READS_AHEAD and analysis.reads_skipped == 50 - MAX_READS_AHEAD
+    analysis.stop()
