@@ -128,6 +128,10 @@ class StaticAnalysis:
     def status(self) -> dict | None:
         return self.analysis.status() if self.analysis else None
 
+    def stop(self) -> None:
+        if self.analysis is not None:
+            self.analysis.stop()
+
     def read_ahead(self, uri: str, text: str) -> Future | None:
         """A Python file was opened or saved: its old answers go, and Jedi reads it (and
         what it imports) now rather than on the first keystroke (done: the Future)."""

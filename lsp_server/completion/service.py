@@ -124,6 +124,7 @@ class CompletionService:
         self.cancel_all()
         self._worker.stop(wait_s)
         self._loader.stop(wait_s)
+        self.static.stop()
 
     # --- documents -----------------------------------------------------------------
     def note_version(self, uri: str, version: int) -> None:
