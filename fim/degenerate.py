@@ -56,13 +56,24 @@ def _content(tokens: list[str]) -> bool:
     )
 
 
-# `x.y = x.y`: an assignment of a name to itself does nothing; a small model writes it
-# when it has nothing to say
-NO_OP = re.compile(r"\s*([\w.]+)\s*=\s*\1\s*(?:#.*)?\Z")
+# `x.y = x.y`: an assignment of an attribute to itself does nothing; a small model writes
+# it when it has nothing to say (`x = x` is left alone: in a class body it binds an outer
+# name to the class, as `typing.io` does with `IO = IO`)
+NO_OP = re.compile(r"\s*(\w+(?:\.\w+)+)\s*=\s*\1\s*(?:#.*)?\Z")
+
+
+# an import that names one module or name twice (`import os, socket, socket`)
+IMPORT = re.compile(r"\s*(?:from\s+[\w.]+\s+)?import\s+(.*)")
 
 
 def is_no_op(line: str) -> bool:
-    return NO_OP.match(line) is not None
+    """An assignment of a name to itself, or an import that names something twice: lines
+    that do nothing a person would write."""
+    if NO_OP.match(line):
+        return True
+    m = IMPORT.match(line.split("#", 1)[0])
+    names = re.findall(r"[\w.]+(?:\s+as\s+\w+)?", m.group(1)) if m else []
+    return len(names) != len(set(names))
 
 
 def loop_start(line: str) -> int | None:

@@ -94,12 +94,18 @@ def test_decoding_stops_once_the_text_loops():
     "before,line,junk",
     [
         ("    ", "documenter.documenter = documenter.documenter", True),
-        ("    x = ", "x", True),  # typed half of it: the whole line counts
+        ("    self.x = ", "self.x", True),  # typed half of it: the whole line counts
+        ("    ", "IO = IO", False),  # a class body's idiom
         ("    ", "x = x + 1", False),
         ("    ", "self.x = x", False),
         ("    ", "assert a == a", False),
+        ("", "import os, socket, socket, socket,", True),
+        ("from os import ", "path, sep, path", True),
+        ("", "import os, socket, time", False),
+        ("", "from os import path as p, path", False),
+        ("", "import os  # os, os", False),
     ],
 )
-def test_an_assignment_of_a_name_to_itself_is_junk(before, line, junk):
+def test_an_assignment_of_a_name_to_itself_or_an_import_twice_is_junk(before, line, junk):
     got = finish_text(line, "def f(x):\n" + before, "\n", PostOptions(mode="single"))
     assert (got == ("", "junk")) == junk, got
