@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import re
 import shutil
 import tempfile
 import threading
@@ -27,6 +28,14 @@ log = logging.getLogger("bigcode_ls")
 MAX_CACHED = 512  # (file, line, receiver) answers kept
 MAX_NAMES = 2000  # more than this is a module star-import soup: no constraint
 MAX_READS_AHEAD = 4  # files read ahead waiting at once; older ones are dropped
+
+
+IMPORT_LINE = re.compile(r"^(?:import|from)\s[^\n(]*(?:\([^)]{0,4000}\))?[^\n]*$", re.M)
+
+
+def import_lines(code: str) -> str:
+    """The file's top-level import statements (a parenthesised one whole), one a line."""
+    return "".join(m.group() + "\n" for m in IMPORT_LINE.finditer(code))
 
 
 def private_jedi():
@@ -54,6 +63,9 @@ class Analysis:
         self.timeouts = 0  # questions a request stopped waiting for
         self.reads = 0  # files read ahead (opened or saved)
         self.reads_skipped = 0  # reads dropped for newer ones
+        # each file's top-level imports as last read: a question asked about a window of
+        # a long file puts them ahead of it, so that `os.` is known far below `import os`
+        self.imports: dict[str, str] = {}
         self._read_serial = 0
 
     def attributes(
@@ -88,6 +100,10 @@ class Analysis:
             for key in [k for k in self._cache if k[0] == path]:
                 del self._cache[key]
 
+    def header(self, path: str) -> str:
+        """What to put ahead of a window of the file: its imports as last read."""
+        return self.imports.get(path, "")
+
     def warm(self, code: str, path: str, root: Path | None) -> Future:
         """Have Jedi read the file and what it imports now (on open or save), so that the
         first question in it does not pay for that. Only the newest MAX_READS_AHEAD reads
@@ -101,6 +117,7 @@ class Analysis:
             if self._read_serial - serial >= MAX_READS_AHEAD:
                 self.reads_skipped += 1
                 return
+            self.imports[path] = import_lines(code)
             self._script(code, path, root).get_names()
             self.reads += 1
 

@@ -136,6 +136,9 @@ def test_a_monitor_spends_its_budget_once(monkeypatch):
     asked = []
 
     class Slow:
+        def header(self, path):
+            return ""
+
         def attributes(self, *args):
             asked.append(args[-1])
             time.sleep(0.03)
@@ -175,4 +178,22 @@ def test_a_folder_opened_at_once_is_not_read_ahead_file_by_file(tmp_path):
     for r in reads:
         r.result(timeout=60)
     assert analysis.reads == MAX_READS_AHEAD and analysis.reads_skipped == 50 - MAX_READS_AHEAD
+    analysis.stop()
+
+
+def test_a_long_file_s_imports_reach_a_window_far_below_them(tmp_path):
+    """The request's text is a window: in a long file `import os` lies above it, and the
+    imports read on open are put ahead of it for the analyser."""
+    src = tmp_path / "long.py"
+    body = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(40))
+    src.write_text("import os\nfrom collections import (\n    OrderedDict,\n)\n\n" + body)
+    analysis = Analysis()
+    analysis.warm(src.read_text(), str(src), None).result(timeout=60)
+    assert (
+        analysis.header(str(src)) == "import os\nfrom collections import (\n    OrderedDict,\n)\n"
+    )
+    vocab = Vocabulary(["jo", "in", "exists", "x"])
+    window = body[-200:] + "y = os.path."  # no import in sight
+    monitor = AttributeMonitor(analysis, NameConstraint(vocab), window, "\n", str(src), None, 60)
+    assert monitor("") == {0, 2}  # "jo" (join), "exists"
     analysis.stop()

@@ -80,9 +80,10 @@ class AttributeMonitor:
         """The analyser's names at `trigger` in `text`, within what is left of the budget."""
         if self.left_s <= 0:
             return None
-        head = text[: trigger.dot]
+        # the file's imports ahead of the window (the request's text may start far below)
+        head = self.analysis.header(self.path) + text[: trigger.dot]
         line = head.count("\n") + 1
-        column = trigger.dot - (head.rfind("\n") + 1)
+        column = len(head) - (head.rfind("\n") + 1)
         t0 = time.monotonic()
         names = self.analysis.attributes(
             head + self.suffix, line, column, trigger.receiver, self.path, self.root, self.left_s
