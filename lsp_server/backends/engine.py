@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from model import GPTBigCodeForCausalLM, ModelLoadError, set_threads
-from model.branching import greedy_branches
+from model.branching import first_deviations, greedy_branches
 from model.generate import GenerationStats, extend, generate, new_cache
 from model.packed import onednn_problem, pack_linears, parameter_count
 from model.scoring import continuation_logprobs
@@ -242,13 +242,21 @@ class Engine:
     def branches(
         self,
         prompt_ids: Sequence[int],
-        starts: Sequence[Sequence[int]],
+        greedy: Sequence[int],
+        stats: GenerationStats,
+        width: int,
         ends: Collection[int],
         max_tokens: int,
         *,
         cache: Any,
         should_stop: Callable[[], bool] | None = None,
-    ) -> list[list[int]] | None:
-        """Each start's greedy continuation after the prompt, decoded together on a
-        document's `cache` (see `model.branching.greedy_branches`)."""
-        return greedy_branches(self.lm, cache, prompt_ids, starts, ends, max_tokens, should_stop)
+    ) -> list[list[int]]:
+        """The `width` likeliest ways to leave the `greedy` tokens of a generation (whose
+        `stats` hold each step's likeliest tokens), each continued greedily to a token in
+        `ends`, decoded together on a document's `cache` (`model.branching`); [] when
+        there is none or `should_stop()` turned true."""
+        starts = first_deviations(greedy, stats.logprobs, stats.top, width)
+        if not starts:
+            return []
+        found = greedy_branches(self.lm, cache, prompt_ids, starts, ends, max_tokens, should_stop)
+        return found or []

@@ -219,8 +219,6 @@ class LocalBackend:
         likeliest other tokens (`first_deviations`) and goes on greedily to the line's
         end, all decoded together on the document's cache. [] when the last generation
         was not this plan's."""
-        from model.branching import first_deviations
-
         last = self._last_run
         ids = self.prompt_ids(plan)
         if width <= 0 or last is None or last[0] != uri or last[1] != ids:
@@ -230,21 +228,14 @@ class LocalBackend:
         covering = next((j for j, end in enumerate(stats.ends) if end >= len(shown)), None)
         last_step = len(tokens) if covering is None else covering + 2
         greedy = tokens[:last_step]
-        starts = first_deviations(greedy, steps.logprobs, steps.top, width)
-        if not starts:
-            return []
-        engine = self.engine
+        engine, ends = self.engine, self._ends()
         cap = min(plan.max_new_tokens, len(greedy) + 8)  # a line much longer rarely wins
-        branches = engine.branches(
-            ids,
-            starts,
-            self._ends(),
-            cap,
-            cache=self._session(uri, settings).cache,
-            should_stop=should_stop,
+        cache = self._session(uri, settings).cache
+        found = engine.branches(
+            ids, greedy, steps, width, ends, cap, cache=cache, should_stop=should_stop
         )
-        ends = self._ends()  # a branch the cap cut short is no whole line to weigh
-        return [engine.tokens.decode(b) for b in branches or [] if b[-1] in ends]
+        # a branch the cap cut short is no whole line to weigh
+        return [engine.tokens.decode(b) for b in found if b[-1] in ends]
 
     def _ends(self) -> frozenset[int]:
         """The ids after which a line is over: a newline in the token, or a stop token."""
