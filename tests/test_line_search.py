@@ -174,3 +174,33 @@ def test_where_the_document_offers_lines_they_are_the_rivals_not_a_search():
     scores = {"print(t)": -5.0, "total += t": -1.0, "return t": -0.1}
     result, backend = choose("print(t)", scores, ["return t"], prefix=doc, line_candidates=True)
     assert backend.searches == [] and (result.text, result.source) == ("total += t", "document")
+
+
+def test_the_local_backend_searches_from_its_last_generation(tmp_path):
+    """`LocalBackend.search` branches off the generation it made last for the same plan
+    (its tokens and each step's likeliest others) and returns whole lines only."""
+    from lsp_server.completion.planning import plan_request
+    from tests.models import make_model_dir
+
+    model = make_model_dir(tmp_path, n_positions=512)
+    settings = Settings(model=str(model), max_new_tokens=6, multiline="single", precompute=False)
+    svc = CompletionService(settings)
+    svc.load().result()
+    backend = svc.backend
+    request = CompletionRequest("file:///t.py", 1, "x = 1\n", "\n", "t.py")
+    plan = plan_request(request, backend, settings, [])
+    assert backend.search(plan, request.uri, settings, "", 3, lambda: False) == []  # none yet
+    stream = backend.stream(plan, request.uri, settings, lambda: False)
+    texts = list(stream)
+    ids = list(backend._last_run[2])
+    backend._line_ends = frozenset(range(backend.engine.tokens.size))  # every token ends a line
+    made, branches = [], backend.engine.branches
+    backend.engine.branches = lambda *a, **k: made.extend(branches(*a, **k)) or made
+    found = backend.search(plan, request.uri, settings, texts[-1], 3, lambda: False)
+    assert len(found) == len(made) == 3
+    # each follows the greedy tokens to a step, then takes another token there
+    assert all(b[:-1] == ids[: len(b) - 1] and b[-1] != ids[len(b) - 1] for b in made)
+    assert found == [backend.engine.tokens.decode(b) for b in made]
+    other = CompletionRequest("file:///u.py", 1, "y = 2\n", "\n", "u.py")
+    assert backend.search(plan, other.uri, settings, "", 3, lambda: False) == []  # not its run
+    svc.shutdown(wait_s=5)
