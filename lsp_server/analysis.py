@@ -51,11 +51,25 @@ def private_jedi():
     return jedi
 
 
+_worker: Worker | None = None
+_worker_lock = threading.Lock()
+
+
+def jedi_thread() -> Worker:
+    """The process's one thread for Jedi, which is not thread-safe: every `Analysis`
+    (a server has one; tests and benchmarks may make several) runs its calls there."""
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = Worker("bigcode-analysis")
+        return _worker
+
+
 class Analysis:
-    """Jedi's attribute names, on the `bigcode-analysis` thread, cached per place."""
+    """Jedi's attribute names, on the process's Jedi thread, cached per place."""
 
     def __init__(self) -> None:
-        self._worker = Worker("bigcode-analysis")
+        self._worker = jedi_thread()
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple, Future] = OrderedDict()
         self._projects: dict[Path | None, object] = {}
@@ -132,7 +146,8 @@ class Analysis:
         }
 
     def stop(self) -> None:
-        self._worker.stop()
+        """Nothing to stop: the Jedi thread is the process's (a daemon) and may serve
+        another `Analysis`; what this one queued still runs, and is then forgotten."""
 
     def _complete(
         self, code: str, line: int, column: int, path: str, root: Path | None
