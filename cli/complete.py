@@ -50,11 +50,14 @@ def run_complete(args: argparse.Namespace, settings) -> int:
     from model import ModelLoadError
 
     service = CompletionService(settings)
+    reading = service.read_ahead(doc.uri, text)  # the analyser reads while the model loads
     try:
         service.load().result()
     except (ModelLoadError, OSError, ValueError, RuntimeError) as exc:
         sys.stderr.write(f"bigcode-ls: cannot load the model: {exc}\n")
         return 2
+    if reading is not None:
+        reading.result()  # a one-shot completion has no later keystroke to serve
     request = CompletionRequest(doc.uri, 0, text[:offset], text[offset:], args.file.name)
     result = service.complete_now(request)
     if result.status in ("error", "unavailable"):

@@ -2,19 +2,23 @@
 
 Jedi is pure Python, knows imports, the standard library, the workspace's modules and
 classes' attributes, and needs no running interpreter of the user's project: it reads
-source. It is not thread-safe and a cold question (a module's first import) can take a
-second, so every call runs on one thread of its own, and the decoding loop waits for an
-answer only as long as its request's budget allows: an answer that comes later is
-cached for the next keystroke, which asks the same receiver on the same line. Nothing
-here holds the model's thread beyond that wait.
+source. It is not thread-safe, a cold question (a module's first import) can take a
+second or two of pure Python, and on a thread of the server that would take the
+interpreter's lock from the model: so Jedi runs in a process of its own, fed by one
+thread, and the decoding loop waits for an answer only as long as its request's budget
+allows; an answer that comes later is cached for the next keystroke, which asks the
+same receiver on the same line.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 from collections import OrderedDict
@@ -38,26 +42,101 @@ def import_lines(code: str) -> str:
     return "".join(m.group() + "\n" for m in IMPORT_LINE.finditer(code))
 
 
-def private_jedi():
-    """Jedi, imported on the analysis thread (it takes a while), with its parse cache in a
-    directory of this process's own: parso keeps parsed files there as pickles and loads
-    them back, and a pickle is safe to load only if we wrote it."""
+_cache_dir: str | None = None
+
+
+def private_cache_dir() -> str:
+    """A directory of this process's own for Jedi's parse cache: parso keeps parsed files
+    there as pickles and loads them back, and a pickle is safe to load only if we wrote
+    it. Removed at exit."""
+    global _cache_dir
+    if _cache_dir is None:
+        _cache_dir = tempfile.mkdtemp(prefix="bigcode-jedi-")
+        atexit.register(shutil.rmtree, _cache_dir, ignore_errors=True)
+    return _cache_dir
+
+
+class JediProcess:
+    """Jedi in a process of its own: its work is pure Python, and on a thread of the
+    server it would take the interpreter's lock from the model's thread for seconds on a
+    cold question (the first completion in a file took 2 s instead of 0.1 s). One
+    request at a time, as JSON lines over the child's stdin and stdout (strings in,
+    names out: nothing is unpickled); a process that died is started again on the next
+    call, and one whose stdin closes (the server ended) ends."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen | None = None
+
+    def call(self, name: str, *args):
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        proc = self._proc
+        try:
+            proc.stdin.write(json.dumps([name, args]) + "\n")
+            proc.stdin.flush()
+            answer = proc.stdout.readline()
+        except (OSError, ValueError):
+            answer = ""
+        if not answer:
+            self._proc = None
+            raise RuntimeError("the analysis process ended")
+        ok, value = json.loads(answer)
+        if not ok:
+            raise RuntimeError(value)
+        return value
+
+    def _start(self) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "lsp_server.analysis", private_cache_dir()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+        )
+        atexit.register(self._proc.kill)
+
+
+def serve_jedi(cache_dir: str) -> None:
+    """The analysis process: answer [name, args] lines on stdin until it closes."""
     import jedi
 
-    if not getattr(jedi.settings, "_bigcode_private", False):
-        jedi.settings.cache_directory = tempfile.mkdtemp(prefix="bigcode-jedi-")
-        atexit.register(shutil.rmtree, jedi.settings.cache_directory, ignore_errors=True)
-        jedi.settings._bigcode_private = True
-    return jedi
+    jedi.settings.cache_directory = cache_dir
+    projects: dict[str | None, object] = {}
+
+    def script(code: str, path: str, root: str | None):
+        if root not in projects:
+            projects[root] = jedi.Project(root) if root else None
+        on_disk = path if Path(path).is_absolute() else None  # not an untitled buffer's uri
+        return jedi.Script(code, path=on_disk, project=projects[root])
+
+    def complete(code: str, line: int, column: int, path: str, root: str | None) -> list[str]:
+        return [c.name for c in script(code, path, root).complete(line, column)]
+
+    def read(code: str, path: str, root: str | None) -> None:
+        script(code, path, root).get_names()
+
+    calls = {"complete": complete, "read": read}
+    for line in sys.stdin:
+        try:
+            name, args = json.loads(line)
+            answer = [True, calls[name](*args)]
+        except Exception as exc:  # noqa: BLE001 - reported to the server, which goes on
+            answer = [False, f"{type(exc).__name__}: {exc}"]
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
 
 
 _worker: Worker | None = None
 _worker_lock = threading.Lock()
 
 
+_process: JediProcess | None = None
+
+
 def jedi_thread() -> Worker:
-    """The process's one thread for Jedi, which is not thread-safe: every `Analysis`
-    (a server has one; tests and benchmarks may make several) runs its calls there."""
+    """The process's one thread that talks to Jedi, which is not thread-safe: every
+    `Analysis` (a server has one; tests and benchmarks may make several) queues there."""
     global _worker
     with _worker_lock:
         if _worker is None:
@@ -65,14 +144,23 @@ def jedi_thread() -> Worker:
         return _worker
 
 
+def jedi_process() -> JediProcess:
+    """The one Jedi process, started on first use (by the Jedi thread only)."""
+    global _process
+    with _worker_lock:
+        if _process is None:
+            _process = JediProcess()
+        return _process
+
+
 class Analysis:
     """Jedi's attribute names, on the process's Jedi thread, cached per place."""
 
     def __init__(self) -> None:
         self._worker = jedi_thread()
+        self._jedi = jedi_process()
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple, Future] = OrderedDict()
-        self._projects: dict[Path | None, object] = {}
         self.calls = 0  # questions Jedi answered (for status and benchmarks)
         self.timeouts = 0  # questions a request stopped waiting for
         self.reads = 0  # files read ahead (opened or saved)
@@ -132,7 +220,7 @@ class Analysis:
                 self.reads_skipped += 1
                 return
             self.imports[path] = import_lines(code)
-            self._script(code, path, root).get_names()
+            self._jedi.call("read", code, path, str(root) if root else None)
             self.reads += 1
 
         return self._worker.submit(read)
@@ -152,16 +240,10 @@ class Analysis:
     def _complete(
         self, code: str, line: int, column: int, path: str, root: Path | None
     ) -> list[str] | None:
-        completions = self._script(code, path, root).complete(line, column)
+        names = self._jedi.call("complete", code, line, column, path, str(root) if root else None)
         self.calls += 1
-        names = [c.name for c in completions]
         return names if 0 < len(names) <= MAX_NAMES else None
 
-    def _script(self, code: str, path: str, root: Path | None):
-        jedi = private_jedi()
 
-        if root not in self._projects:
-            self._projects[root] = jedi.Project(str(root)) if root else None
-        project = self._projects[root]
-        on_disk = path if Path(path).is_absolute() else None  # not an untitled buffer's uri
-        return jedi.Script(code, path=on_disk, project=project)
+if __name__ == "__main__":
+    serve_jedi(sys.argv[1])

@@ -155,16 +155,24 @@ def test_a_monitor_spends_its_budget_once(monkeypatch):
     assert len(asked) == 2 and asked[1] < 0.05
 
 
-def test_jedi_loads_no_pickle_it_did_not_write_in_this_process():
+def test_jedi_loads_no_pickle_it_did_not_write_and_runs_in_a_process_of_its_own(tmp_path):
+    import os
     import tempfile
 
-    from lsp_server.analysis import private_jedi
+    from lsp_server.analysis import jedi_process, private_cache_dir
 
-    jedi = private_jedi()
-    cache = Path(jedi.settings.cache_directory)
+    cache = Path(private_cache_dir())
     assert cache.name.startswith("bigcode-jedi-") and cache.parent == Path(tempfile.gettempdir())
-    assert private_jedi().settings.cache_directory == str(cache)  # once per process
+    assert private_cache_dir() == str(cache)  # once per process
     assert oct(cache.stat().st_mode)[-3:] == "700"
+    analysis = Analysis()
+    ask = ("import os\nx = os.", 2, 7, "os", str(tmp_path / "p.py"), None)
+    assert "path" in analysis.attributes(*ask, wait_s=60)
+    process = jedi_process()._proc
+    assert process.poll() is None and process.pid != os.getpid()
+    process.kill()  # a dead analyser is started again on the next question
+    process.wait(10)
+    assert "path" in analysis.attributes("import os\ny = os.", 2, 7, "os2", "", None, wait_s=60)
 
 
 def test_a_folder_opened_at_once_is_not_read_ahead_file_by_file(tmp_path):
