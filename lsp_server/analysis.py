@@ -32,6 +32,7 @@ log = logging.getLogger("bigcode_ls")
 MAX_CACHED = 512  # (file, line, receiver) answers kept
 MAX_NAMES = 2000  # more than this is a module star-import soup: no constraint
 MAX_READS_AHEAD = 4  # files read ahead waiting at once; older ones are dropped
+CALL_LIMIT_S = 30.0  # a question or read that takes longer ends the Jedi process
 
 
 IMPORT_LINE = re.compile(r"^(?:import|from)\s[^\n(]*(?:\([^)]{0,4000}\))?[^\n]*$", re.M)
@@ -61,8 +62,9 @@ class JediProcess:
     server it would take the interpreter's lock from the model's thread for seconds on a
     cold question (the first completion in a file took 2 s instead of 0.1 s). One
     request at a time, as JSON lines over the child's stdin and stdout (strings in,
-    names out: nothing is unpickled); a process that died is started again on the next
-    call, and one whose stdin closes (the server ended) ends."""
+    names out: nothing is unpickled); a call that takes more than CALL_LIMIT_S kills it, a
+    process that died is started again on the next call, and one whose stdin closes (the
+    server ended) ends."""
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
@@ -71,12 +73,16 @@ class JediProcess:
         if self._proc is None or self._proc.poll() is not None:
             self._start()
         proc = self._proc
+        watchdog = threading.Timer(CALL_LIMIT_S, proc.kill)  # Jedi lost in a file
+        watchdog.start()
         try:
             proc.stdin.write(json.dumps([name, args]) + "\n")
             proc.stdin.flush()
             answer = proc.stdout.readline()
         except (OSError, ValueError):
             answer = ""
+        finally:
+            watchdog.cancel()
         if not answer:
             self._proc = None
             raise RuntimeError("the analysis process ended")

@@ -205,3 +205,20 @@ def test_a_long_file_s_imports_reach_a_window_far_below_them(tmp_path):
     monitor = AttributeMonitor(analysis, NameConstraint(vocab), window, "\n", str(src), None, 60)
     assert monitor("") == {0, 2}  # "jo" (join), "exists"
     analysis.stop()
+
+
+def test_a_jedi_call_that_takes_too_long_ends_the_process_and_the_next_starts_one(
+    monkeypatch, tmp_path
+):
+    from lsp_server import analysis as module
+
+    jedi = module.JediProcess()
+    code = "import os\nx = os."
+    assert "path" in jedi.call("complete", code, 2, 7, str(tmp_path / "a.py"), None)
+    monkeypatch.setattr(module, "CALL_LIMIT_S", 0.05)
+    big = "".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(20_000)) + code
+    with pytest.raises(RuntimeError, match="ended"):  # parsing 40,000 lines takes longer
+        jedi.call("complete", big, 40_002, 7, str(tmp_path / "b.py"), None)
+    monkeypatch.setattr(module, "CALL_LIMIT_S", 30.0)
+    assert "path" in jedi.call("complete", code, 2, 7, str(tmp_path / "a.py"), None)
+    jedi._proc.kill()
