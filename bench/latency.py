@@ -27,7 +27,7 @@ from bench.rawlsp import RawServer
 from model.progress import Progress
 from training.corpus import stdlib_root
 
-NUMBERS = ("lineSearch", "maxNewTokens", "candidates")  # settings whose "off" is 0
+NUMBERS = ("lineSearch",)  # settings whose "off" is 0 (the others here are switches)
 FILE = "ast.py"  # 1,752 lines, in the bundled model's held-out split
 FUNCTION = "def get_source_segment("  # line 344: full windows on both sides of the cursor
 

@@ -177,9 +177,15 @@ class Analysis:
         self._read_serial = 0
 
     def attributes(
-        self, code: str, line: int, column: int, receiver: str, path: str, root: Path | None,
+        self,
+        code: str,
+        line: int,
+        column: int,
+        receiver: str,
+        path: str,
+        root: Path | None,
         wait_s: float,
-    ) -> list[str] | None:  # fmt: skip
+    ) -> list[str] | None:
         """The names after `receiver.` at 1-based `line`, 0-based `column` (just after the
         dot) of `code`, the file at `path` in the project at `root`; None when Jedi
         knows none, fails, or does not answer within `wait_s` seconds."""

@@ -10,8 +10,8 @@ from .line_choice import Contest, choose_line
 
 # The search over lines runs where a whole line is suggested: at a line's start (only
 # indentation before the cursor), for a line the model is less sure of than this. Mid-line,
-# where most keys are typed, it did not pay for its cost (docs/benchmarks.md, "Search over
-# lines"); a line the model is sure of a search rarely beats.
+# where most keys are typed, it did not pay for its cost (docs/benchmarks.md, "Worth
+# taking, step two"); a line the model is sure of a search rarely beats.
 SURE = 0.8
 
 if TYPE_CHECKING:

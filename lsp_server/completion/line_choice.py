@@ -42,9 +42,9 @@ class Contest:
 
 @dataclass(frozen=True)
 class Weighed:
-    """A line to show, how likely the model finds it (the log-probability of the healed
-    text and the line, and of the line ending there), over how many tokens, and where it came from: "model"
-    (the greedy line), "search" or "document"."""
+    """A line to show; how likely the model finds it (the log-probability of the healed
+    text and the line, and of the line ending there) and over how many tokens; and where
+    it came from: "model" (the greedy line), "search" or "document"."""
 
     line: str
     logprob: float
@@ -121,7 +121,7 @@ def choose_line(c: Contest, done: Completion, why: str, search: bool) -> None:
     `search` says so (the greedy line ended by itself: a line cut by the token cap or the
     deadline has no score for its end, and any line that ends would look likelier than
     it; and the model was not sure of it) and the document offers no line: where it does,
-    searched lines lost more than they won (docs/benchmarks.md, "Search over lines")."""
+    searched lines lost more than they won (docs/benchmarks.md, "Worth taking, step two")."""
     # a looping line or an echo is no rival; ending the line at once is
     own = done.text if done.text or why == "nothing" else None
     documents = document_lines(c)

@@ -51,7 +51,6 @@ class AttributeMonitor:
         self.before, self.suffix = before, suffix  # the text before the generated, after it
         self.path, self.root = path, root
         self.left_s = BUDGET_S if budget_s is None else budget_s
-        self.constrained = 0  # tokens it restricted (for status and benchmarks)
 
     def __call__(self, generated: str) -> Collection[int] | None:
         text = self.before + generated
@@ -60,10 +59,8 @@ class AttributeMonitor:
         if not names or self.constraint is None:
             return None
         allowed = self.constraint.allowed(names, trigger.partial)
-        if not allowed:
-            return None  # what is written fits no name: the analyser may not know them all
-        self.constrained += 1
-        return allowed
+        # empty: what is written fits no name, and the analyser may not know them all
+        return allowed or None
 
     def at_cursor(self, healed: str) -> list[str] | None:
         """For a server, which takes a grammar and no per-token constraint: what the
