@@ -60,7 +60,8 @@ from fim.holes import line_holes, score
 from fim.postprocess import echoes
 from fim.prompt import Snippet
 from fim.repo_files import iter_repo_files, read_source
-from fim.retrieval import Window, choose_snippets, identifiers, query_of
+from fim.retrieval import choose_snippets, query_of
+from fim.windows import Window, identifiers
 from lsp_server.repo_context import DEFINITIONS, SIMILAR, RepoContext
 from lsp_server.workspace import WorkspaceIndex, uri_to_path
 from model.progress import Progress
@@ -160,7 +161,7 @@ class ToldContext(RepoContext):
         told = f"{prefix}{self.target}\n{indent}"
         chosen = choose_snippets(corpus, told, suffix, exclude, DEFINITIONS, SIMILAR)
         verbatim = next(
-            (w for w in corpus.windows if w.path != exclude and holds(w, self.target)), None
+            (w for w in corpus.windows() if w.path != exclude and holds(w, self.target)), None
         )
         if verbatim is not None:
             chosen = [verbatim, *(w for w in chosen if w != verbatim)][: DEFINITIONS + SIMILAR]
@@ -207,7 +208,7 @@ def context_ceiling(model: str, folders: list[Path], holes: dict[str, list[dict]
                 exact[kind] += hit[0]
                 first10[kind] += hit[1]
             service.shutdown(wait_s=5)
-        windows = index.snapshot().windows
+        windows = list(index.snapshot().windows())
         for h in holes[folder.name]:
             label, uri = index.label_of(h["path"]), h["path"].as_uri()
             own = h["target"] in {x.strip() for x in (h["prefix"] + "\n" + h["suffix"]).split("\n")}

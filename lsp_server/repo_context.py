@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 
 from fim.prompt import Snippet
-from fim.retrieval import Window, choose_snippets, keep_or_replace, query_of
+from fim.retrieval import choose_snippets, keep_or_replace, query_of
+from fim.windows import Window
 
 from .workspace import WorkspaceIndex, uri_to_path
 
@@ -28,7 +29,7 @@ class RepoContext:
 
     def snippets(self, uri: str, prefix: str, suffix: str) -> list[Snippet]:
         corpus = self.index.snapshot()
-        if not corpus.windows:
+        if not corpus.files:
             return []
         path = uri_to_path(uri)
         exclude = self.index.label_of(path) if path else ""

@@ -10,15 +10,15 @@ folder of 50,000 files being indexed never delays one.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from fim.corpus import Corpus, SourceText
 from fim.repo_files import FileLimits, admits, iter_repo_files, read_source
-from fim.retrieval import Corpus, Window, definitions_of, windows_of
 
 from .worker import Worker
 
@@ -30,48 +30,65 @@ def uri_to_path(uri: str) -> Path | None:
     return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
 
 
-@dataclass(frozen=True)
-class FileEntry:
-    label: str  # the path shown in the prompt: relative to its folder, with the folder's name
-    windows: tuple[Window, ...]
-    definitions: dict[str, Window]
+def canonical(path: Path) -> Path:
+    """Absolute, with `.` and `..` folded (links are kept: the client names files
+    through them)."""
+    return Path(os.path.normpath(path.expanduser().absolute()))
+
+
+def distinct_folders(folders: list[Path]) -> list[Path]:
+    """Existing folders, each once however it is spelt, none inside another: the walk of
+    the outer one covers it (30 spellings of one folder were indexed 30 times)."""
+    out: list[tuple[Path, Path]] = []  # (as given, canonical; resolved)
+    for f in folders:
+        f = canonical(f)
+        if not f.is_dir():
+            continue
+        real = f.resolve()
+        if any(real == r or real.is_relative_to(r) for _, r in out):
+            continue
+        out = [(g, r) for g, r in out if not r.is_relative_to(real)] + [(f, real)]
+    return [g for g, _ in out]
 
 
 class WorkspaceIndex:
     def __init__(self, limits: FileLimits | None = None) -> None:
-        self.limits = limits or FileLimits()
+        self.limits = limits or FileLimits()  # for all folders together
         self.folders: list[Path] = []
         self.build_s: float | None = None  # the last full build's duration
         self.indexing = False  # a folder build is queued or running
-        self._entries: dict[Path, FileEntry] = {}
         self._snapshot = Corpus()
+        self._pending: dict[Path, str | None] = {}  # changes not applied yet, newest wins
+        self._flush: Future | None = None  # the queued job that applies them
         self._lock = threading.Lock()
         self._epoch = 0  # bumped when the folders change: an older build stops
         self._worker = Worker("bigcode-index")
 
     # --- called from the event loop (cheap: they only queue work) -------------------
     def set_folders(self, folders: list[Path]) -> Future:
-        resolved = []
-        for f in folders:
-            f = f.expanduser().absolute()
-            if f.is_dir() and f not in resolved:
-                resolved.append(f)
+        resolved = distinct_folders(folders)
         with self._lock:
             self.folders = resolved
             self._epoch += 1
             epoch = self._epoch
             self.indexing = True
+            self._pending.clear()  # the build reads every file anew
             if not resolved:  # no folder: nothing may serve from now on, not after a build
-                self._entries, self._snapshot = {}, Corpus()
+                self._snapshot = Corpus()
         return self._worker.submit(lambda: self._build(epoch))
 
     def change_folders(self, added: list[Path], removed: list[Path]) -> Future:
-        gone = {p.expanduser().absolute() for p in removed}
+        gone = {canonical(p) for p in removed}
         return self.set_folders([f for f in self.folders if f not in gone] + added)
 
     def update(self, path: Path, text: str | None = None) -> Future:
-        """A file changed (saved, created, deleted, or an open document's live `text`)."""
-        return self._worker.submit(lambda: self._update(path, text))
+        """A file changed (saved, created, deleted, or an open document's live `text`).
+        Changes queued together are applied together, the newest per file."""
+        with self._lock:
+            self._pending[canonical(path)] = text
+            if self._flush is None:
+                self._flush = self._worker.submit(self._apply_pending)
+            return self._flush
 
     def snapshot(self) -> Corpus:
         return self._snapshot
@@ -81,17 +98,18 @@ class WorkspaceIndex:
         return {
             "folders": [str(f) for f in self.folders],
             "files": corpus.files,
-            "windows": len(corpus.windows),
+            "windows": corpus.window_count(),
             "buildS": None if self.build_s is None else round(self.build_s, 3),
             "indexing": self.indexing,
         }
 
     def label_of(self, path: Path) -> str:
         """The label a file has (or would have) in the index: how snippets name it."""
-        folder = self.folder_of(path.absolute())
+        path = canonical(path)
+        folder = self.folder_of(path)
         if folder is None:
             return ""
-        label = f"{folder.name}/{path.absolute().relative_to(folder).as_posix()}"
+        label = f"{folder.name}/{path.relative_to(folder).as_posix()}"
         # a name that is not UTF-8 keeps surrogate escapes, which no tokenizer takes
         return label.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
@@ -99,46 +117,64 @@ class WorkspaceIndex:
     def folder_of(self, path: Path) -> Path | None:
         return next((f for f in self.folders if path.is_relative_to(f)), None)
 
-    def _entry(self, folder: Path, path: Path, text: str) -> FileEntry:
-        label = self.label_of(path)
-        return FileEntry(label, tuple(windows_of(label, text)), definitions_of(label, text))
+    def _source(self, path: Path, text: str) -> SourceText:
+        return (str(path), self.label_of(path), text)
 
     def _build(self, epoch: int) -> None:
         t0 = time.monotonic()
-        entries: dict[Path, FileEntry] = {}
+        files: list[SourceText] = []
 
         def stale() -> bool:
             return self._epoch != epoch
 
+        count, total = 0, 0  # the limits hold for all folders together
         for folder in list(self.folders):
-            for f in iter_repo_files(folder, self.limits, should_stop=stale):
+            left = FileLimits(
+                self.limits.max_file_bytes,
+                self.limits.max_files - count,
+                self.limits.max_total_bytes - total,
+            )
+            for f in iter_repo_files(folder, left, should_stop=stale):
+                count, total = count + 1, total + f.size
                 text = read_source(f.path, self.limits.max_file_bytes)
                 if text is not None:
-                    entries[f.path] = self._entry(folder, f.path, text)
-        corpus = Corpus.build([(e.windows, e.definitions) for e in entries.values()])
+                    files.append(self._source(f.path, text))
+        corpus = Corpus.of_files(files)
         with self._lock:  # published only for the folders it was built for
             if stale():
                 return
-            self._entries, self._snapshot = entries, corpus
+            self._snapshot = corpus
             self.build_s = time.monotonic() - t0
             self.indexing = False
-        log.info("indexed %d files in %.1f s", len(entries), self.build_s)
+        log.info("indexed %d files in %.1f s", len(files), self.build_s)
 
-    def _update(self, path: Path, text: str | None) -> None:
-        path = path.absolute()
-        folder = self.folder_of(path)
-        if folder is None:
-            return  # outside the declared folders: never read
-        if not admits(folder, path, self.limits):  # ignored, hidden, linked, gone, too big
-            text = None
-        elif text is None:
-            text = read_source(path, self.limits.max_file_bytes)
-        entries = dict(self._entries)
-        if text is None:
-            entries.pop(path, None)
-        else:
-            entries[path] = self._entry(folder, path, text)
-        corpus = Corpus.build([(e.windows, e.definitions) for e in entries.values()])
+    def _apply_pending(self) -> None:
+        with self._lock:
+            pending, self._pending, self._flush = self._pending, {}, None
+            epoch = self._epoch
+        corpus = self._snapshot
+        files, total = corpus.files, corpus.text_bytes
+        changes: dict[str, SourceText | None] = {}
+        for path, text in pending.items():
+            folder = self.folder_of(path)
+            if folder is None:
+                continue  # outside the declared folders: never read
+            if not admits(folder, path, self.limits):  # ignored, hidden, linked, gone, too big
+                text = None
+            elif text is None:
+                text = read_source(path, self.limits.max_file_bytes)
+            key = str(path)
+            if text is not None and key not in corpus:  # a new file: within the limits?
+                if (
+                    files + 1 > self.limits.max_files
+                    or total + len(text) > self.limits.max_total_bytes
+                ):
+                    continue
+                files, total = files + 1, total + len(text)
+            changes[key] = None if text is None else self._source(path, text)
+        if not changes:
+            return
+        corpus = corpus.changed(changes)
         with self._lock:  # the folders may have changed meanwhile (a session ended)
-            if folder in self.folders:
-                self._entries, self._snapshot = entries, corpus
+            if self._epoch == epoch:
+                self._snapshot = corpus

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from fim.corpus import Corpus
 from fim.postprocess import PostOptions, echoes, postprocess
-from fim.retrieval import Corpus, definitions_of, keep_or_replace, query_of, windows_of
+from fim.retrieval import keep_or_replace, query_of
+from fim.windows import definitions_of
 from lsp_server.repo_context import RepoContext
 from lsp_server.workspace import WorkspaceIndex
 
@@ -43,7 +45,13 @@ FILES = {
 
 
 def corpus_of(files: dict[str, str]) -> Corpus:
-    return Corpus.build([(windows_of(p, t), definitions_of(p, t)) for p, t in files.items()])
+    return Corpus.of_files([(p, p, t) for p, t in files.items()])
+
+
+def defined(corpus: Corpus) -> set[str]:
+    """The names a corpus has a live definition of."""
+    names = {n for seg in corpus.segments for n in seg.definitions}
+    return {n for n in names if corpus.definition(n) is not None}
 
 
 # --- retrieval ------------------------------------------------------------------------
@@ -74,8 +82,8 @@ def test_the_query_leaves_out_the_cursors_line():
 
 def test_hysteresis_keeps_a_set_unless_a_new_one_is_clearly_better():
     corpus = corpus_of(FILES)
-    prices = corpus.definitions["apply_discount"]
-    log = corpus.definitions["warn"]
+    prices = [corpus.definition("apply_discount")]
+    log = [corpus.definition("warn")]
     query = "total = apply_discount(amount, coupon)"
     assert keep_or_replace(prices, log, query) == prices  # the new set is worse: kept
     assert keep_or_replace(log, prices, query) == prices  # clearly better: replaced
@@ -121,20 +129,20 @@ def test_folders_come_and_go_and_ignored_or_escaping_files_never_enter(tmp_path)
     (b / "blob.py").write_bytes(b"\x00" * 100)
     index = WorkspaceIndex()
     index.set_folders([a]).result(10)
-    assert set(index.snapshot().definitions) == {"alpha_function"}
+    assert defined(index.snapshot()) == {"alpha_function"}
     index.change_folders([b], []).result(10)
-    assert set(index.snapshot().definitions) == {"alpha_function", "beta_function"}
+    assert defined(index.snapshot()) == {"alpha_function", "beta_function"}
     index.change_folders([], [a]).result(10)
-    assert set(index.snapshot().definitions) == {"beta_function"}
+    assert defined(index.snapshot()) == {"beta_function"}
     index.update(outside / "secret.py").result(10)  # outside every folder: never read
     index.update(b / "linked" / "secret.py").result(10)  # through a symlink: neither
-    assert "gamma_secret" not in index.snapshot().definitions
+    assert "gamma_secret" not in defined(index.snapshot())
     (b / "three.py").write_text("def delta_function():\n    pass\n")
     index.update(b / "three.py").result(10)  # a saved / created file
-    assert "delta_function" in index.snapshot().definitions
+    assert "delta_function" in defined(index.snapshot())
     (b / "three.py").unlink()
     index.update(b / "three.py").result(10)  # a deleted file
-    assert "delta_function" not in index.snapshot().definitions
+    assert "delta_function" not in defined(index.snapshot())
 
 
 # --- no echoes ---------------------------------------------------------------------------
@@ -267,11 +275,142 @@ def test_dropping_every_folder_empties_the_index_at_once_even_behind_a_busy_buil
     write_tree(root, {"private.py": "def private_helper(x):\n    return x * 42\n"})
     index = WorkspaceIndex()
     index.set_folders([root]).result(10)
-    assert "private_helper" in index.snapshot().definitions
+    assert "private_helper" in defined(index.snapshot())
     release = threading.Event()
     index._worker.submit(lambda: release.wait(10))  # the index thread is busy
     index.set_folders([])  # a session ends: queued behind the busy thread
     try:
-        assert index.snapshot().definitions == {}  # was: the old snapshot kept serving
+        assert defined(index.snapshot()) == set()  # was: the old snapshot kept serving
     finally:
         release.set()
+
+
+# --- the packed corpus and its updates (issue 32, item 14) ------------------------------
+
+
+def _random_source(rng, n_lines: int) -> str:
+    words = ["alpha", "beta_x", "gamma", "delta", "self", "x", "value", "total", "item"]
+    lines = []
+    for _ in range(n_lines):
+        kind = rng.random()
+        if kind < 0.1:
+            lines.append(f"def {rng.choice(words)}_{rng.randrange(5)}(a, b):")
+        elif kind < 0.2:
+            lines.append("")
+        elif kind < 0.25:
+            lines.append(f"{rng.choice(words).upper()} = {rng.randrange(9)}")
+        else:
+            lines.append("    " + " + ".join(rng.choice(words) for _ in range(rng.randrange(1, 5))))
+    return "\n".join(lines)
+
+
+def test_the_packed_corpus_cuts_exactly_the_reference_windows_and_definitions():
+    import random
+
+    from fim.windows import windows_of
+
+    rng = random.Random(3)
+    files = {f"p/m{i}.py": _random_source(rng, rng.randrange(0, 70)) for i in range(30)}
+    files["p/blank.py"] = "\n" * 45 + "x = 1\n"
+    corpus = corpus_of(files)
+    assert list(corpus.windows()) == [w for p, t in files.items() for w in windows_of(p, t)]
+    for path, text in files.items():
+        for name in definitions_of(path, text):
+            first = next(p for p, t in files.items() if name in definitions_of(p, t))
+            assert corpus.definition(name) == definitions_of(first, files[first])[name]
+            assert corpus.definition(name, exclude=path) is None  # the cursor's file defines it
+
+
+def test_updates_give_the_corpus_a_build_from_scratch_gives_and_leave_the_big_segment_alone():
+    import random
+
+    rng = random.Random(7)
+    files = {f"k{i}": _random_source(rng, 40) for i in range(200)}
+    corpus = Corpus.of_files([(k, k, t) for k, t in files.items()])
+    base = corpus.segments[0]
+    for _ in range(60):
+        changes = {}
+        for _ in range(rng.randrange(1, 4)):
+            key = f"k{rng.randrange(230)}"
+            text = None if rng.random() < 0.2 else _random_source(rng, 30)
+            changes[key] = None if text is None else (key, key, text)
+            if text is None:
+                files.pop(key, None)
+            else:
+                files[key] = text
+        corpus = corpus.changed(changes)
+        assert corpus.segments[0] is base  # a few files changed: the big segment kept
+        assert len(corpus.segments) <= 8
+    fresh = Corpus.of_files([(k, k, t) for k, t in files.items()])
+    assert corpus.files == fresh.files and corpus.window_count() == fresh.window_count()
+    assert sorted(corpus.windows(), key=lambda w: (w.path, w.start)) == sorted(
+        fresh.windows(), key=lambda w: (w.path, w.start)
+    )
+    for _ in range(20):
+        query = _random_source(rng, 10)
+        assert corpus.similar(query, 4, exclude="k3") == fresh.similar(query, 4, exclude="k3")
+        assert defined(corpus) == defined(fresh)
+
+
+def test_the_corpus_costs_a_small_multiple_of_its_text():
+    import random
+    import tracemalloc
+
+    rng = random.Random(5)
+    files = [(f"k{i}", f"k{i}", _random_source(rng, 400)) for i in range(100)]
+    text = sum(len(t) for _, _, t in files)
+    tracemalloc.start()
+    corpus = Corpus.of_files(files)
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert corpus.files == 100
+    assert held < 3 * text, f"{held / text:.1f}x the text"  # a str and a set per window: ~20x
+
+
+def test_queued_updates_are_applied_together_the_newest_per_file(tmp_path, monkeypatch):
+    import threading
+
+    import fim.corpus
+
+    root = tmp_path / "ws"
+    write_tree(root, {f"m{i}.py": f"def f{i}():\n    return {i}\n" for i in range(20)})
+    index = WorkspaceIndex()
+    index.set_folders([root]).result(10)
+    packs = []
+    real_pack = fim.corpus.pack
+    monkeypatch.setattr(
+        fim.corpus, "pack", lambda files: packs.append(len(files)) or real_pack(files)
+    )
+    release = threading.Event()
+    index._worker.submit(lambda: release.wait(10))  # the index thread is busy
+    futures = [
+        index.update(root / f"m{i % 20}.py", f"def g{j}():\n    pass\n")
+        for j, i in enumerate(range(100))
+    ]
+    release.set()
+    futures[-1].result(10)
+    assert len(set(map(id, futures))) == 1  # one job for all of them
+    assert packs[0] == 20  # each file once, with its newest text
+    assert defined(index.snapshot()) == {f"g{j}" for j in range(80, 100)}
+
+
+def test_limits_hold_for_all_folders_together_and_each_folder_is_walked_once(tmp_path):
+    from fim.repo_files import FileLimits
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_tree(a, {f"a{i}.py": f"A{i} = {i}\n" for i in range(3)})
+    write_tree(b, {f"b{i}.py": f"B{i} = {i}\n" for i in range(3)})
+    (a / "sub").mkdir()
+    index = WorkspaceIndex(FileLimits(max_files=4))
+    index.set_folders([a, b]).result(10)
+    assert index.snapshot().files == 4  # was 6: the limit applied per folder
+    (a / "new.py").write_text("NEW = 1\n")
+    index.update(a / "new.py").result(10)
+    assert index.snapshot().files == 4  # a created file cannot pass the limit either
+    spellings = [a / "sub" / ".."] * 10 + [a / "." / "sub" / "..", tmp_path / "a", a / "sub"]
+    index = WorkspaceIndex()
+    index.set_folders(spellings).result(10)
+    assert index.folders == [a] and index.snapshot().files == 4  # was 12 folders, 36 files
+    os.symlink(a, tmp_path / "alias")
+    index.set_folders([a, tmp_path / "alias"]).result(10)
+    assert index.folders == [a]

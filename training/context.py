@@ -14,7 +14,8 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-from fim.retrieval import Corpus, choose_snippets, definitions_of, windows_of
+from fim.corpus import Corpus
+from fim.retrieval import choose_snippets
 
 from .corpus import STDLIB, SourceFile, chunk_text
 
@@ -75,6 +76,4 @@ def documents(
 
 
 def _corpus(files: list[SourceFile]) -> Corpus:
-    return Corpus.build(
-        [(windows_of(label_of(f), f.text), definitions_of(label_of(f), f.text)) for f in files]
-    )
+    return Corpus.of_files([(label_of(f), label_of(f), f.text) for f in files])
