@@ -19,7 +19,7 @@ import heapq
 import math
 from array import array
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .windows import (
@@ -38,6 +38,35 @@ SourceText = tuple[str, str, str]  # (key: the file's identity, label: its name 
 
 
 @dataclass(frozen=True)
+class Table:
+    """Rows of numbers by name, packed (compressed sparse rows). A dict of str -> int and
+    two arrays hold nothing the cyclic garbage collector must visit: with a dict of
+    arrays, every full collection walked 400,000 of them, 50-150 ms holding the
+    interpreter's lock."""
+
+    row: dict[str, int]
+    starts: array
+    values: array
+
+    @classmethod
+    def of(cls, rows: Mapping[str, array]) -> Table:
+        row, starts, values = {}, array("I", [0]), array("I")
+        for k, (name, numbers) in enumerate(rows.items()):
+            row[name] = k
+            values.extend(numbers)
+            starts.append(len(values))
+        return cls(row, starts, values)
+
+    def get(self, name: str) -> array:
+        k = self.row.get(name)
+        return self.values[self.starts[k] : self.starts[k + 1]] if k is not None else array("I")
+
+    def count(self, name: str) -> int:
+        k = self.row.get(name)
+        return self.starts[k + 1] - self.starts[k] if k is not None else 0
+
+
+@dataclass(frozen=True)
 class Segment:
     keys: tuple[str, ...]
     labels: tuple[str, ...]
@@ -47,8 +76,8 @@ class Segment:
     win_start: array  # per window: its first line
     win_size: array  # per window: how many distinct identifiers it holds
     file_windows: array  # per file: how many windows it has
-    postings: dict[str, array]  # identifier -> windows holding it, ascending
-    definitions: dict[str, tuple[tuple[int, int, int], ...]]  # name -> (file, line, lines)
+    postings: Table  # identifier -> windows holding it, ascending
+    definitions: Table  # name -> (file, line, lines) of each place, flat
     position: dict[str, int] = field(default_factory=dict)  # key -> file
 
     @property
@@ -59,7 +88,7 @@ class Segment:
         f, start = self.win_file[i], self.win_start[i]
         return window(self.labels[f], start, self._lines(f, start, WINDOW_LINES))
 
-    def definition(self, place: tuple[int, int, int]) -> Window:
+    def definition(self, place: Sequence[int]) -> Window:
         f, start, n = place
         return window(self.labels[f], start, self._lines(f, start, n).rstrip())
 
@@ -69,15 +98,17 @@ class Segment:
         return text[starts[start] : end]
 
 
-def pack(files: Sequence[SourceText]) -> Segment:
+def pack(files: Sequence[SourceText], pause: Callable[[], None] = lambda: None) -> Segment:
     """Cut `files` into windows and index them. Each line's identifiers are found once:
-    a window is two blocks of `WINDOW_STRIDE` lines, its set the union of theirs."""
+    a window is two blocks of `WINDOW_STRIDE` lines, its set the union of theirs.
+    `pause()` is called before each file (the server's index lets the model run there)."""
     assert WINDOW_LINES == 2 * WINDOW_STRIDE
     win_file, win_start, win_size, file_windows = (array("I") for _ in range(4))
     postings: dict[str, array] = defaultdict(lambda: array("I"))
-    definitions: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+    definitions: dict[str, array] = defaultdict(lambda: array("I"))
     line_starts = []
     for f, (_, _, text) in enumerate(files):
+        pause()
         lines = text.split("\n")
         starts, at = array("I"), 0
         for line in lines:
@@ -100,7 +131,7 @@ def pack(files: Sequence[SourceText]) -> Segment:
                 postings[name].append(i)
         file_windows.append(len(win_file) - first_window)
         for name, line, n in definition_spans(lines):
-            definitions[name].append((f, line, n))
+            definitions[name].extend((f, line, n))
     return Segment(
         keys=tuple(k for k, _, _ in files),
         labels=tuple(label for _, label, _ in files),
@@ -110,8 +141,8 @@ def pack(files: Sequence[SourceText]) -> Segment:
         win_start=win_start,
         win_size=win_size,
         file_windows=file_windows,
-        postings=dict(postings),
-        definitions={k: tuple(v) for k, v in definitions.items()},
+        postings=Table.of(postings),
+        definitions=Table.of(definitions),
         position={k: f for f, (k, _, _) in enumerate(files)},
     )
 
@@ -124,8 +155,10 @@ class Corpus:
     hidden: tuple[frozenset[str], ...] = ()
 
     @classmethod
-    def of_files(cls, files: Sequence[SourceText]) -> Corpus:
-        return cls((pack(files),), (frozenset(),)) if files else cls()
+    def of_files(
+        cls, files: Sequence[SourceText], pause: Callable[[], None] = lambda: None
+    ) -> Corpus:
+        return cls((pack(files, pause),), (frozenset(),)) if files else cls()
 
     # --- what it holds --------------------------------------------------------------
     def live(self) -> Iterator[tuple[Segment, int]]:
@@ -164,8 +197,9 @@ class Corpus:
         labelled `exclude` (the cursor's own file) defines it."""
         found = None
         for seg, hidden in zip(self.segments, self.hidden, strict=True):
-            for place in seg.definitions.get(name, ()):
-                f = place[0]
+            places = seg.definitions.get(name)
+            for j in range(0, len(places), 3):
+                place = f, _, _ = places[j : j + 3]
                 if seg.keys[f] in hidden:
                     continue
                 if seg.labels[f] == exclude:
@@ -181,7 +215,7 @@ class Corpus:
         overlapping windows of one file."""
         q = frozenset(identifiers(query))
         n = max(1, self.window_count())
-        df = {t: sum(len(s.postings.get(t, ())) for s in self.segments) for t in q}
+        df = {t: sum(s.postings.count(t) for s in self.segments) for t in q}
         # A name in more than one window in 20 says little about which is similar, and
         # walking its postings would cost a large workspace most of the request.
         walked = [t for t in q if 0 < df[t] <= max(COMMON_FLOOR, n // 20)]
@@ -196,7 +230,7 @@ class Corpus:
             common: dict[int, int] = defaultdict(int)
             gain: dict[int, float] = defaultdict(float)
             for t in walked:
-                for i in seg.postings.get(t, ()):
+                for i in seg.postings.get(t):
                     common[i] += 1
                     gain[i] += idf[t]
             for i, c in common.items():
@@ -219,7 +253,9 @@ class Corpus:
         return out
 
     # --- changes --------------------------------------------------------------------
-    def changed(self, changes: Mapping[str, SourceText | None]) -> Corpus:
+    def changed(
+        self, changes: Mapping[str, SourceText | None], pause: Callable[[], None] = lambda: None
+    ) -> Corpus:
         """This corpus with the files keyed in `changes` replaced by the given text or,
         for None, removed."""
         hidden = [
@@ -229,9 +265,9 @@ class Corpus:
         segments = list(self.segments)
         added = [src for src in changes.values() if src is not None]
         if added:
-            segments.append(pack(added))
+            segments.append(pack(added, pause))
             hidden.append(frozenset())
-        return _settled(segments, hidden)
+        return _settled(segments, hidden, pause)
 
 
 def _live_bytes(seg: Segment, hidden: frozenset[str]) -> int:
@@ -244,18 +280,20 @@ def _live_files(seg: Segment, hidden: frozenset[str]) -> list[SourceText]:
     ]
 
 
-def _settled(segments: list[Segment], hidden: list[frozenset[str]]) -> Corpus:
+def _settled(
+    segments: list[Segment], hidden: list[frozenset[str]], pause: Callable[[], None]
+) -> Corpus:
     """Merge the newest segment into the one before while that one is less than twice as
     large; re-pack a segment mostly hidden; drop empty ones."""
     sizes = [_live_bytes(s, h) for s, h in zip(segments, hidden, strict=True)]
     while len(segments) > 1 and sizes[-2] < 2 * sizes[-1]:
         merged = _live_files(segments[-2], hidden[-2]) + _live_files(segments[-1], hidden[-1])
         del segments[-2:], hidden[-2:], sizes[-2:]
-        segments.append(pack(merged))
+        segments.append(pack(merged, pause))
         hidden.append(frozenset())
         sizes.append(sum(len(t) for _, _, t in merged))
     for j, (seg, h) in enumerate(zip(segments, hidden, strict=True)):
         if h and sizes[j] < seg.text_bytes // 2:
-            segments[j], hidden[j] = pack(_live_files(seg, h)), frozenset()
+            segments[j], hidden[j] = pack(_live_files(seg, h), pause), frozenset()
     keep = [j for j, seg in enumerate(segments) if len(seg.keys) > len(hidden[j])]
     return Corpus(tuple(segments[j] for j in keep), tuple(hidden[j] for j in keep))

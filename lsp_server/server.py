@@ -7,6 +7,7 @@ tensors or prompts.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -61,6 +62,7 @@ class BigCodeServer(LanguageServer):
         self.base_settings = self.settings = settings or Settings()
         self.index = WorkspaceIndex(index_limits(self.settings))
         self.service = CompletionService(self.settings, RepoContext(self.index))
+        self.index.defer = self.service.busy
         self.exit_code: int | None = None  # set by `exit`: the session is over
         self.declined: set[str] = set()  # documents too large to complete (logged once)
         self.edited: set[str] = set()  # open documents whose live text the index lacks
@@ -229,6 +231,10 @@ async def load_model(ls: BigCodeServer) -> None:
     token = await begin_progress(ls, "bigcode-ls: loading model")
     try:
         await ls.load_future
+        # What exists now (imports, the model) lives as long as the process: kept out of
+        # the cyclic collector's full passes, which walked it all (~100 ms with the
+        # interpreter's lock held, every few seconds of allocation).
+        gc.freeze()
     except asyncio.CancelledError:
         raise
     except Exception as exc:

@@ -23,17 +23,22 @@ class Worker:
         self._queue.put((fn, future))
         return future
 
+    def busy(self) -> bool:
+        """Whether a job is running or waiting."""
+        return self._queue.unfinished_tasks > 0
+
     def _run(self) -> None:
         while True:
             fn, future = self._queue.get()
             if fn is None:
                 return
-            if not future.set_running_or_notify_cancel():
-                continue
             try:
-                future.set_result(fn())
+                if future.set_running_or_notify_cancel():
+                    future.set_result(fn())
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
                 future.set_exception(exc)
+            finally:
+                self._queue.task_done()
 
     def stop(self, wait_s: float = 0.0) -> None:
         """Finish after the queued work; wait up to `wait_s` for that (0: do not wait)."""

@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -51,6 +52,10 @@ def distinct_folders(folders: list[Path]) -> list[Path]:
     return [g for g, _ in out]
 
 
+MAX_DEFER_S = 2.0  # under continuous typing the index still makes progress:
+STARVED_SLICE_S = 0.25  # after waiting this long it works a slice
+
+
 class WorkspaceIndex:
     def __init__(self, limits: FileLimits | None = None) -> None:
         self.limits = limits or FileLimits()  # for all folders together
@@ -63,6 +68,11 @@ class WorkspaceIndex:
         self._lock = threading.Lock()
         self._epoch = 0  # bumped when the folders change: an older build stops
         self._worker = Worker("bigcode-index")
+        # Whether the model is serving: the index then waits (its pure-Python work takes
+        # the interpreter's lock from the model every few ms: a completion during a
+        # 48 MB build took 3.6 s instead of 0.3 s).
+        self.defer: Callable[[], bool] = lambda: False
+        self._working_until = 0.0
 
     # --- called from the event loop (cheap: they only queue work) -------------------
     def set_folders(self, folders: list[Path]) -> Future:
@@ -117,6 +127,19 @@ class WorkspaceIndex:
     def folder_of(self, path: Path) -> Path | None:
         return next((f for f in self.folders if path.is_relative_to(f)), None)
 
+    def _pause(self) -> None:
+        """Wait while the model serves, at most MAX_DEFER_S; starved that long, work a
+        slice regardless before waiting again."""
+        now = time.monotonic()
+        if now < self._working_until or not self.defer():
+            return
+        deadline = now + MAX_DEFER_S
+        while self.defer():
+            if time.monotonic() > deadline:
+                self._working_until = time.monotonic() + STARVED_SLICE_S
+                return
+            time.sleep(0.005)
+
     def _source(self, path: Path, text: str) -> SourceText:
         return (str(path), self.label_of(path), text)
 
@@ -135,11 +158,12 @@ class WorkspaceIndex:
                 self.limits.max_total_bytes - total,
             )
             for f in iter_repo_files(folder, left, should_stop=stale):
+                self._pause()
                 count, total = count + 1, total + f.size
                 text = read_source(f.path, self.limits.max_file_bytes)
                 if text is not None:
                     files.append(self._source(f.path, text))
-        corpus = Corpus.of_files(files)
+        corpus = Corpus.of_files(files, self._pause)
         with self._lock:  # published only for the folders it was built for
             if stale():
                 return
@@ -174,7 +198,7 @@ class WorkspaceIndex:
             changes[key] = None if text is None else self._source(path, text)
         if not changes:
             return
-        corpus = corpus.changed(changes)
+        corpus = corpus.changed(changes, self._pause)
         with self._lock:  # the folders may have changed meanwhile (a session ended)
             if self._epoch == epoch:
                 self._snapshot = corpus

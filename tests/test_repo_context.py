@@ -50,7 +50,7 @@ def corpus_of(files: dict[str, str]) -> Corpus:
 
 def defined(corpus: Corpus) -> set[str]:
     """The names a corpus has a live definition of."""
-    names = {n for seg in corpus.segments for n in seg.definitions}
+    names = {n for seg in corpus.segments for n in seg.definitions.row}
     return {n for n in names if corpus.definition(n) is not None}
 
 
@@ -379,7 +379,7 @@ def test_queued_updates_are_applied_together_the_newest_per_file(tmp_path, monke
     packs = []
     real_pack = fim.corpus.pack
     monkeypatch.setattr(
-        fim.corpus, "pack", lambda files: packs.append(len(files)) or real_pack(files)
+        fim.corpus, "pack", lambda files, *rest: packs.append(len(files)) or real_pack(files, *rest)
     )
     release = threading.Event()
     index._worker.submit(lambda: release.wait(10))  # the index thread is busy

@@ -59,6 +59,7 @@ class CompletionService:
         self._backend: Backend | None = None
         self._loaded_keys: tuple | None = None  # the reload settings of the loaded backend
         self._worker = Worker()
+        self.busy = self._worker.busy  # the model thread has work: others may wait
         self._loader = Worker("bigcode-loader")  # a slow load never stalls completions
         self._lock = threading.Lock()  # guards the three tables below
         self._latest: dict[str, int] = {}  # uri -> serial of the newest request
