@@ -19,20 +19,13 @@ import codecs
 import re
 from collections.abc import Iterable
 
-LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+from .lines import Lines, split_lines
+
 ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
 class PositionError(ValueError):
     """A position or range that does not exist in the document."""
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines with their breaks; the last element is the (possibly empty) last line."""
-    lines = LINE.findall(text)
-    if not lines or lines[-1].endswith(("\n", "\r")):
-        lines.append("")
-    return lines
 
 
 def _content(line: str) -> str:
@@ -71,16 +64,16 @@ class Document:
     def text(self) -> str:
         """The whole text (joined on demand after edits, then kept until the next)."""
         if self._text is None:
-            self._text = "".join(self.lines)
+            self._text = self.lines.text()
         return self._text
 
     @text.setter
     def text(self, value: str) -> None:
         self._text: str | None = value
-        self.lines = split_lines(value)
+        self.lines = Lines(value)
 
     def __len__(self) -> int:
-        return sum(map(len, self.lines))
+        return self.lines.chars
 
     # --- positions -------------------------------------------------------------------
     def locate(self, line: int, character: int, encoding: str) -> tuple[int, int]:
@@ -107,7 +100,7 @@ class Document:
         """Python string offset of an LSP position (O(lines before it): for requests,
         not for edits)."""
         row, index = self.locate(line, character, encoding)
-        return sum(map(len, self.lines[:row])) + index
+        return self.lines.chars_before(row) + index
 
     def position_at(self, offset: int, encoding: str = "utf-16") -> tuple[int, int]:
         """LSP (line, character) of a Python string offset."""
@@ -134,7 +127,7 @@ class Document:
             size += len(lines[start])
         aligned = start + (-start) % block_lines
         start = aligned if aligned <= row else start
-        before = "".join(lines[start:row]) + lines[row][max(0, index - max_chars) : index]
+        before = "".join(lines.slice(start, row)) + lines[row][max(0, index - max_chars) : index]
         if len(before) > max_chars:  # one line longer than the window: its tail
             before = before[-max_chars:]
         after, end, size = [lines[row][index : index + max_chars]], row + 1, len(lines[row]) - index
@@ -151,7 +144,7 @@ class Document:
         """Apply (range or None for the whole text, new text) edits in order, all or none.
 
         A range is (start line, start char, end line, end char)."""
-        lines, text = list(self.lines), self._text
+        lines, text = self.lines.copy(), self._text
         try:
             for rng, new in changes:
                 if rng is None:
@@ -173,7 +166,7 @@ class Document:
         merged = lines[a_row][:a] + new + lines[b_row][b:]
         joins_cr = a_row > 0 and merged.startswith("\n") and lines[a_row - 1].endswith("\r")
         if a_row == b_row and "\n" not in new and "\r" not in new and not joins_cr:
-            lines[a_row] = merged  # typing within a line: no line breaks change
+            lines.retype(a_row, merged)  # typing within a line: no line breaks change
             self._text = None
             return
         first, last = a_row, b_row
@@ -188,7 +181,7 @@ class Document:
         pieces = split_lines(merged)
         if last + 1 < len(lines) and pieces[-1] == "":
             pieces.pop()  # the merged text ended with a break: the next line follows it
-        lines[first : last + 1] = pieces
+        lines.replace(first, last, pieces)
         self._text = None
 
 

@@ -118,3 +118,53 @@ def test_the_event_loop_answers_within_100_ms_while_a_heavy_workspace_is_indexed
         p95 = w[len(w) * 95 // 100]
         assert p95 < 0.1, f"{what}: p95 {p95 * 1000:.0f} ms"
         assert w[-1] < 0.25, f"{what}: slowest answer {w[-1] * 1000:.0f} ms"
+
+
+# --- framing: what a message too large or a long run of junk costs ---------------------
+
+
+def _shutdown_frame() -> bytes:
+    body = b'{"jsonrpc":"2.0","id":7,"method":"shutdown"}'
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def test_a_long_run_of_junk_without_line_breaks_is_skipped_in_linear_time():
+    from lsp_server.rpc.transport import FrameReader
+
+    reader = FrameReader()
+    t0 = time.monotonic()
+    for _ in range(32):  # 2 MB: 64 KB took 33 s (a byte dropped per pass over 8 KB)
+        reader.feed(b'{"text":"' + b"x\\n" * 21_845)
+        assert len(reader.buf) <= 64
+    assert reader.feed(_shutdown_frame())[-1].endswith(b'"shutdown"}')
+    assert time.monotonic() - t0 < 10
+
+
+def test_a_body_over_the_limit_is_skipped_without_being_held(monkeypatch):
+    from lsp_server.rpc import transport
+
+    monkeypatch.setattr(transport, "MAX_BODY_BYTES", 1 << 20)
+    reader = transport.FrameReader()
+    out = reader.feed(b"Content-Length: %d\r\n\r\n" % (4 << 20))
+    for _ in range(64):  # its 4 MB arrive: dropped as they come
+        out += reader.feed(b'{"text":"' + b"a" * 65_000 + b'"}\n')
+        assert len(reader.buf) < 70_000
+    out += reader.feed(_shutdown_frame())
+    assert isinstance(out[0], transport.BadFrame) and "Content-Length" in out[0].reason
+    assert out[-1].endswith(b'"shutdown"}')
+
+
+def test_a_large_body_arriving_in_pieces_is_not_parsed_again_per_piece(monkeypatch):
+    from lsp_server.rpc import transport
+
+    parses = []
+    real = transport._json_value_end
+    monkeypatch.setattr(transport, "_json_value_end", lambda b, s: parses.append(1) or real(b, s))
+    body = b'{"jsonrpc":"2.0","method":"x","params":{"text":"' + b"{}" * (2 << 20) + b'"}}'
+    reader = transport.FrameReader()
+    reader.feed(b"Content-Length: %d\r\n\r\n" % len(body))
+    got = []
+    for i in range(0, len(body), 65_536):
+        got += reader.feed(body[i : i + 65_536])  # each piece ends with "}"
+    assert got == [body]
+    assert len(parses) <= 16  # only while the body so far is small: was once per piece

@@ -222,3 +222,17 @@ def test_a_jedi_call_that_takes_too_long_ends_the_process_and_the_next_starts_on
     monkeypatch.setattr(module, "CALL_LIMIT_S", 30.0)
     assert "path" in jedi.call("complete", code, 2, 7, str(tmp_path / "a.py"), None)
     jedi._proc.kill()
+
+
+def test_a_huge_file_is_not_read_ahead():
+    """Jedi spent minutes and a core on a 50 MB file opened in the editor."""
+    from lsp_server.completion.monitoring import MAX_READ_AHEAD_CHARS, StaticAnalysis
+
+    static = StaticAnalysis(None)
+    huge = "x = 1\n" * (MAX_READ_AHEAD_CHARS // 6 + 1)
+    assert static.read_ahead("file:///huge.py", huge) is None
+    assert static.analysis is None  # the analyser was not even started
+    small = static.read_ahead("file:///small.py", "import os\n")
+    assert small is not None
+    small.result(timeout=60)
+    static.stop()

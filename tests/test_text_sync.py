@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import lsp_server.lines
 from bench.rawlsp import RawServer
 from lsp_server.documents import Document, PositionError
 from tests.models import make_constant_model_dir
@@ -78,10 +80,16 @@ def random_text(rng: random.Random, n: int) -> str:
     return "".join(rng.choice(ALPHABET) for _ in range(n))
 
 
+@pytest.mark.parametrize("chunk", [4096, 5])  # one chunk; lines cut into many chunks
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8", "utf-32"])
 @given(seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=60, deadline=None)
-def test_random_edits_match_reference(encoding, seed):
+def test_random_edits_match_reference(encoding, chunk, seed):
+    with patch.object(lsp_server.lines, "CHUNK_CHARS", chunk):
+        _random_edits_match_reference(encoding, seed)
+
+
+def _random_edits_match_reference(encoding, seed):
     rng = random.Random(seed)
     text = random_text(rng, rng.randint(0, 40))
     doc = Document("file:///x", text)
@@ -150,3 +158,16 @@ def test_random_edits_over_the_wire(tmp_path, encoding):
                 assert state == {"text": text, "version": version}
     finally:
         srv.close()
+
+
+def test_short_lines_cost_about_their_size():
+    import tracemalloc
+
+    text = "x\n" * 2_000_000  # 4 MB of 2-byte lines: a string per line cost ~30x
+    tracemalloc.start()
+    doc = Document("file:///x", text)
+    doc.apply_changes([((1_000_000, 1, 1_000_000, 1), "yz\n")], "utf-16")
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert held < 1.5 * len(text), f"{held / len(text):.1f}x the text"
+    assert doc.text.count("\n") == 2_000_001 and doc.offset_at(1_000_001, 0) == 2_000_004

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 # for the next keystroke (the answer is cached by place).
 BUDGET_S = 0.05
 PYTHON = (".py", ".pyi")
+MAX_READ_AHEAD_CHARS = 1 << 20  # larger files are analysed around the cursor only
 
 
 class AttributeMonitor:
@@ -133,8 +134,8 @@ class StaticAnalysis:
     def read_ahead(self, uri: str, text: str) -> Future | None:
         """A Python file was opened or saved: its old answers go, and Jedi reads it (and
         what it imports) now rather than on the first keystroke (done: the Future)."""
-        if not uri.endswith(PYTHON):
-            return None
+        if not uri.endswith(PYTHON) or len(text) > MAX_READ_AHEAD_CHARS:
+            return None  # Jedi takes minutes over a 50 MB file, a core all along
         where, root = self._place(uri)
         analysis = self._started()
         analysis.forget(where)

@@ -30,7 +30,9 @@ BLANK_LINE = re.compile(rb"\r?\n")
 NEXT_HEADER = re.compile(rb"content-length[ \t]*:", re.IGNORECASE)
 LEADING_SPACE = re.compile(rb"[ \t\r\n]*")
 MAX_HEADER_BYTES = 8192
-MAX_BODY_BYTES = 1 << 30
+MAX_BODY_BYTES = 256 << 20  # parsing holds ~5x a body; a larger one is skipped, unread
+HEADER_NAME_TAIL = 32
+EARLY_PARSE_BYTES = 1 << 20  # a body this small is parsed before its declared length is in
 LENGTH_SLACK = 1 << 16  # how far past a too-short Content-Length a message is looked for
 _decoder = json.JSONDecoder()
 
@@ -87,7 +89,8 @@ class FrameReader:
             if _is_json(body):
                 del buf[: body_start + length]
                 return body
-        value_end = _json_value_end(buf, body_start) if _ends_a_value(buf) else None
+        early = have <= EARLY_PARSE_BYTES and _ends_a_value(buf)  # re-parsing a large
+        value_end = _json_value_end(buf, body_start) if early else None  # one: quadratic
         if value_end is not None:  # the declared length was wrong; the message is intact
             rest = LEADING_SPACE.match(buf, value_end).end()
             if have >= length or rest == len(buf) or NEXT_HEADER.match(buf, rest):
@@ -111,8 +114,9 @@ class FrameReader:
         m = NEXT_HEADER.search(self.buf, after)
         if m:
             cut = m.start()
-        else:  # keep the last line: a header may be arriving there
-            cut = max(after, self.buf.rfind(b"\n") + 1)
+        else:  # keep a tail where a header's name may be arriving, and no more: keeping
+            # the last line made a long line without a break cost quadratic time
+            cut = max(after, self.buf.rfind(b"\n") + 1, len(self.buf) - HEADER_NAME_TAIL)
         del self.buf[:cut]
         return BadFrame(reason, recover_id(body))
 
