@@ -84,6 +84,45 @@ class Probe:
         self._thread.join()
 
 
+def completions_during_build(root: Path, out: dict) -> None:
+    """The bundled model's completions (one thread) idle, then during a build of `root`
+    that does not wait for the model (the baseline) and one that does (as served)."""
+    import torch
+
+    from lsp_server.completion import CompletionRequest, CompletionService
+    from lsp_server.settings import Settings
+
+    torch.set_num_threads(1)
+    service = CompletionService(Settings(threads=1, precompute=False, repo_context=False))
+    service.load().result()
+    text = Path(__file__).read_text()
+    cut = text.index("def main")
+    serial = iter(range(10**6))
+
+    def one() -> float:
+        i = next(serial)  # a new function each time: a real prefill, not a cache hit
+        prefix = text[:cut] + f"def probe_{i}(self):\n    "
+        request = CompletionRequest("file:///probe.py", i, prefix, text[cut:], "")
+        t0 = time.perf_counter()
+        service.complete_now(request)
+        return (time.perf_counter() - t0) * 1000
+
+    out["completion_idle_ms"] = median_ms([one() for _ in range(10)])
+    for name, defer in (
+        ("completion_during_build_ms", False),
+        ("completion_during_build_waiting_ms", True),
+    ):
+        index = WorkspaceIndex()
+        if defer:
+            index.defer = service.busy
+        future, times = index.set_folders([root]), []
+        while not future.done():
+            times.append(one())
+        out[name] = median_ms(times)
+        out[name.replace("_ms", "_build_s")] = round(index.build_s or 0, 1)
+    service.shutdown()
+
+
 def median_ms(times: list[float]) -> float:
     return round(statistics.median(times), 2) if times else 0.0
 
@@ -94,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mib", type=float, default=48)
     p.add_argument("--updates", type=int, default=20)
     p.add_argument("--burst", type=int, default=100)
+    p.add_argument(
+        "--model",
+        action="store_true",
+        help="also time the bundled model's completions during a build",
+    )
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     out: dict = {}
@@ -144,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             q_ms.append((time.perf_counter() - t0) * 1000)
         out["query_ms_p50"] = median_ms(q_ms)
         out["rss_mib_after"] = round(rss_mib() - before, 1)
+        if args.model:
+            completions_during_build(root, out)
     print(json.dumps(out, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")
