@@ -44,7 +44,7 @@ def editor_env(tmp_path: Path, **extra: str) -> dict:
     return env
 
 
-def run_editor(cmd: list[str], model: Path, tmp_path: Path, timeout: float) -> str:
+def run_editor(cmd: list[str], model: Path, tmp_path: Path, timeout: float, **extra: str) -> str:
     """Run an editor on demo.py with the test model; return everything it printed."""
     src = tmp_path / "demo.py"
     src.write_text("import os\nvalue = f()\n")
@@ -54,6 +54,7 @@ def run_editor(cmd: list[str], model: Path, tmp_path: Path, timeout: float) -> s
         BIGCODE_PYTHON=sys.executable,
         BIGCODE_MODEL=str(model),
         BIGCODE_FILE=str(src),
+        **extra,
     )
     result = run_in_process_group(cmd, env, timeout)
     return result.stdout + result.stderr
@@ -99,6 +100,21 @@ def test_emacs_eglot_completion_and_overlay(model, tmp_path):
         missing("emacs-nox with elpa-eglot")
     script = ROOT / "tests" / "editors" / "emacs_test.el"
     output = run_editor([emacs, "-Q", "--batch", "-l", str(script)], model, tmp_path, timeout=150)
+    assert "BIGCODE-EMACS-OK" in output, output
+
+
+def test_emacs_beside_eglot_running_pylsp(model, tmp_path):
+    """`bigcode-ls-mode` on its own connection while eglot manages the buffer with pylsp:
+    both answer, the server's copy follows every edit, a JavaScript buffer is served."""
+    emacs = shutil.which("emacs")
+    if emacs is None or not Path("/usr/share/emacs/site-lisp/elpa").exists():
+        missing("emacs-nox with elpa-eglot")
+    pylsp = shutil.which("pylsp", path="/usr/bin")
+    if pylsp is None:
+        missing("Debian's python3-pylsp")
+    script = ROOT / "tests" / "editors" / "emacs_beside_test.el"
+    cmd = [emacs, "-Q", "--batch", "-l", str(script)]
+    output = run_editor(cmd, model, tmp_path, timeout=150, BIGCODE_PYLSP=pylsp)
     assert "BIGCODE-EMACS-OK" in output, output
 
 

@@ -1,17 +1,24 @@
-;;; bigcode-ls.el --- Local AI code completion with bigcode-ls over eglot -*- lexical-binding: t; -*-
+;;; bigcode-ls.el --- Local AI code completion with bigcode-ls -*- lexical-binding: t; -*-
 
 ;; Version: 0.1.0
-;; Package-Requires: ((emacs "28.1") (eglot "1.9"))
+;; Package-Requires: ((emacs "28.1"))
 ;; Keywords: tools, convenience
 ;; URL: https://example.invalid/bigcode-ls
 
 ;;; Commentary:
 
-;; Registers the bigcode-ls language server with eglot, so `completion-at-point'
-;; offers the model's suggestion, and provides `bigcode-ls-inline-mode', a minor mode
-;; that shows the suggestion as ghost text after point (LSP
-;; textDocument/inlineCompletion over eglot's connection).  TAB accepts it; any
-;; other command clears it.
+;; Ghost text from the bigcode-ls language server (LSP
+;; textDocument/inlineCompletion): TAB accepts it, M-<right> a word, M-<down> a
+;; line, M-] / M-[ cycle; any other command clears it.  Two set-ups:
+;;
+;; Beside your own language server (eglot or lsp-mode keep managing the buffer with
+;; pyright, pylsp, gopls, ...): `bigcode-ls-mode' runs bigcode-ls on a JSON-RPC
+;; connection of its own and syncs the buffer itself.
+;;
+;;   (require 'bigcode-ls)
+;;   (add-hook 'prog-mode-hook #'bigcode-ls-mode)
+;;
+;; As eglot's server for a mode (then eglot runs no other server there):
 ;;
 ;;   (require 'bigcode-ls)
 ;;   (bigcode-ls-register)
@@ -25,8 +32,16 @@
 
 (require 'cl-lib)
 (require 'seq)
-(require 'eglot)
 (require 'jsonrpc)
+(require 'url-util)
+(require 'eglot nil t)                  ; only for `bigcode-ls-register'
+
+(declare-function eglot-current-server "eglot")
+(declare-function eglot--TextDocumentPositionParams "eglot")
+(declare-function eglot--VersionedTextDocumentIdentifier "eglot")
+(declare-function eglot--pos-to-lsp-position "eglot")
+(declare-function eglot--signal-textDocument/didChange "eglot")
+(defvar eglot-server-programs)
 
 (defgroup bigcode-ls nil
   "Local AI code completion with bigcode-ls."
@@ -73,6 +88,39 @@ The server then computes that place's prompt while you read (`bigcode/didMoveCur
               (seq-remove (lambda (entry) (equal (car entry) bigcode-ls-modes))
                           eglot-server-programs))))
 
+;;;; Which connection: eglot's, or bigcode-ls's own
+
+(defvar-local bigcode-ls--own nil
+  "Non-nil in a buffer of `bigcode-ls-mode': bigcode-ls's own connection serves it.")
+(defvar-local bigcode-ls--version 0 "Version of this buffer as last sent (own connection).")
+(defvar bigcode-ls--languages nil
+  "The LSP language ids the server's model completes (\"*\": every one), once known.")
+
+(defun bigcode-ls--server ()
+  "The connection to bigcode-ls for this buffer, or nil."
+  (cond (bigcode-ls--own (bigcode-ls--own-connection))
+        ((fboundp 'eglot-current-server) (eglot-current-server))))
+
+(defun bigcode-ls--position-params ()
+  "The LSP document and position of point."
+  (if bigcode-ls--own
+      (list :textDocument (list :uri (bigcode-ls--uri)) :position (bigcode-ls--lsp-position (point)))
+    (eglot--TextDocumentPositionParams)))
+
+(defun bigcode-ls--document-at-version ()
+  "The LSP versioned identifier of this buffer."
+  (if bigcode-ls--own
+      (list :uri (bigcode-ls--uri) :version bigcode-ls--version)
+    (eglot--VersionedTextDocumentIdentifier)))
+
+(defun bigcode-ls--point-position ()
+  (if bigcode-ls--own (bigcode-ls--lsp-position (point)) (eglot--pos-to-lsp-position)))
+
+(defun bigcode-ls--flush ()
+  "Make sure the server has every edit (eglot sends them late; ours go at once)."
+  (unless bigcode-ls--own
+    (eglot--signal-textDocument/didChange)))
+
 ;;;; Inline suggestions
 
 (defvar-local bigcode-ls--overlay nil "Overlay showing the current suggestion.")
@@ -86,7 +134,7 @@ What the acceptance notifications report, once per suggestion.")
 
 (defun bigcode-ls--notify (method params)
   "Send the notification METHOD with PARAMS, if the server is up."
-  (when-let ((server (eglot-current-server)))
+  (when-let ((server (bigcode-ls--server)))
     (ignore-errors (jsonrpc-notify server method params))))
 
 (defun bigcode-ls--resolve ()
@@ -136,12 +184,12 @@ Unless KEEP-ORIGIN (a partial accept redrawing the rest), report what became of 
 (defun bigcode-ls-request ()
   "Ask the server for an inline suggestion at point."
   (interactive)
-  (when-let ((server (eglot-current-server)))
+  (when-let ((server (and (bigcode-ls--serves-here-p) (bigcode-ls--server))))
     (let* ((buffer (current-buffer))
            (point (point))
            (tick (buffer-chars-modified-tick))
            (id (cl-incf bigcode-ls--request-tick))
-           (params (append (eglot--TextDocumentPositionParams)
+           (params (append (bigcode-ls--position-params)
                            (list :context (list :triggerKind 2)))))
       (jsonrpc-async-request
        server :textDocument/inlineCompletion params
@@ -190,11 +238,12 @@ point rests once it has stayed there for `bigcode-ls-rest-delay' seconds."
   (when (buffer-live-p buffer)
     (with-current-buffer buffer
       (when (and (equal place (cons (point) (buffer-chars-modified-tick)))
-                 (eglot-current-server))
-        (eglot--signal-textDocument/didChange) ; eglot sends edits late: the server first
+                 (bigcode-ls--serves-here-p)
+                 (bigcode-ls--server))
+        (bigcode-ls--flush)
         (bigcode-ls--notify :bigcode/didMoveCursor
-                            (list :textDocument (eglot--VersionedTextDocumentIdentifier)
-                                  :position (eglot--pos-to-lsp-position)))))))
+                            (list :textDocument (bigcode-ls--document-at-version)
+                                  :position (bigcode-ls--point-position)))))))
 
 (defun bigcode-ls--schedule (&rest _)
   "Ask for a suggestion once Emacs has been idle for `bigcode-ls-idle-delay'."
@@ -323,8 +372,11 @@ point rests once it has stayed there for `bigcode-ls-rest-delay' seconds."
         (cond ((plist-get status :model) 'ready)
               ((stringp (plist-get status :loadError)) (plist-get status :loadError))
               (t 'loading)))
-  (let ((advice (plist-get status :advice)))
-    (setq bigcode-ls--advice (and (stringp advice) advice)))
+  (let ((advice (plist-get status :advice))
+        (languages (plist-get status :languages)))
+    (setq bigcode-ls--advice (and (stringp advice) advice))
+    (when (and (plist-get status :model) (vectorp languages))
+      (setq bigcode-ls--languages (append languages nil))))
   (force-mode-line-update t))
 
 (defun bigcode-ls--lighter ()
@@ -342,7 +394,7 @@ point rests once it has stayed there for `bigcode-ls-rest-delay' seconds."
       (when (timerp bigcode-ls--status-timer)
         (cancel-timer bigcode-ls--status-timer)
         (setq bigcode-ls--status-timer nil))
-    (when-let ((server (eglot-current-server)))
+    (when-let ((server (bigcode-ls--server)))
       (jsonrpc-async-request server :bigcode/status nil
                              :success-fn #'bigcode-ls--note-status
                              :error-fn #'ignore :timeout-fn #'ignore))))
@@ -364,6 +416,131 @@ The mode line says when the model is still loading or failed to load."
     (remove-hook 'pre-command-hook #'bigcode-ls--pre-command t)
     (remove-hook 'post-command-hook #'bigcode-ls--post-command t)
     (bigcode-ls-clear)))
+
+;;;; Its own connection, beside eglot or lsp-mode
+
+(defvar bigcode-ls--connection nil
+  "The connection of `bigcode-ls-mode', one for all its buffers.")
+(defvar-local bigcode-ls--change nil
+  "(BEG END . LSP-RANGE) of the text a change is about to replace.")
+
+(defconst bigcode-ls--language-ids
+  '((python-mode . "python") (python-ts-mode . "python")
+    (js-mode . "javascript") (js-ts-mode . "javascript") (js2-mode . "javascript")
+    (typescript-mode . "typescript") (typescript-ts-mode . "typescript")
+    (tsx-ts-mode . "typescriptreact") (go-mode . "go") (go-ts-mode . "go")
+    (rust-mode . "rust") (rust-ts-mode . "rust") (java-mode . "java") (java-ts-mode . "java")
+    (c-mode . "c") (c-ts-mode . "c") (c++-mode . "cpp") (c++-ts-mode . "cpp")
+    (sh-mode . "shellscript") (emacs-lisp-mode . "emacs-lisp"))
+  "Major modes whose LSP language id is not their name without \"-mode\".")
+
+(defun bigcode-ls--language-id ()
+  "The LSP language id of this buffer."
+  (or (cdr (assq major-mode bigcode-ls--language-ids))
+      (replace-regexp-in-string "\\(-ts\\)?-mode\\'" "" (symbol-name major-mode))))
+
+(defun bigcode-ls--uri ()
+  "The URI of this buffer: its file's, or an untitled one."
+  (if buffer-file-name
+      (concat "file://" (url-hexify-string (expand-file-name buffer-file-name)
+                                           url-path-allowed-chars))
+    (concat "untitled:" (url-hexify-string (buffer-name)))))
+
+(defun bigcode-ls--lsp-position (pos)
+  "The LSP position of POS; columns count characters (the utf-32 encoding asked for)."
+  (save-restriction
+    (widen)
+    (save-excursion
+      (goto-char pos)
+      (list :line (1- (line-number-at-pos pos t)) :character (- pos (line-beginning-position))))))
+
+(defun bigcode-ls--own-connection ()
+  "The running connection of `bigcode-ls-mode', started (and initialized) if need be."
+  (unless (and bigcode-ls--connection (jsonrpc-running-p bigcode-ls--connection))
+    (let* ((process (make-process
+                     :name "bigcode-ls" :command bigcode-ls-command :connection-type 'pipe
+                     :coding 'utf-8-emacs-unix :noquery t
+                     :stderr (get-buffer-create " *bigcode-ls stderr*")))
+           (connection (make-instance 'jsonrpc-process-connection
+                                      :name "bigcode-ls" :process process
+                                      :events-buffer-scrollback-size 0
+                                      :request-dispatcher #'ignore
+                                      :notification-dispatcher #'ignore))
+           (root (and (fboundp 'project-current) (project-current)
+                      (expand-file-name (project-root (project-current))))))
+      (jsonrpc-request
+       connection :initialize
+       (list :processId (emacs-pid)
+             :rootUri (and root (concat "file://" (url-hexify-string (directory-file-name root) url-path-allowed-chars)))
+             :capabilities (list :general (list :positionEncodings ["utf-32"]))
+             :initializationOptions (list :bigcode (or bigcode-ls-settings '(:enable t)))))
+      (jsonrpc-notify connection :initialized (make-hash-table))
+      (setq bigcode-ls--connection connection
+            bigcode-ls--languages nil)))
+  bigcode-ls--connection)
+
+(defun bigcode-ls--serves-here-p ()
+  "Whether the server's model completes this buffer's language (on eglot: always)."
+  (or (not bigcode-ls--own) (null bigcode-ls--languages)
+      (member "*" bigcode-ls--languages)
+      (member (bigcode-ls--language-id) bigcode-ls--languages)))
+
+(defun bigcode-ls--did-open ()
+  (setq bigcode-ls--version 0)
+  (jsonrpc-notify (bigcode-ls--own-connection) :textDocument/didOpen
+                  (list :textDocument
+                        (list :uri (bigcode-ls--uri) :languageId (bigcode-ls--language-id)
+                              :version 0
+                              :text (save-restriction (widen) (buffer-substring-no-properties (point-min) (point-max)))))))
+
+(defun bigcode-ls--did-close ()
+  (when (and bigcode-ls--connection (jsonrpc-running-p bigcode-ls--connection))
+    (jsonrpc-notify bigcode-ls--connection :textDocument/didClose
+                    (list :textDocument (list :uri (bigcode-ls--uri))))))
+
+(defun bigcode-ls--before-change (beg end)
+  (setq bigcode-ls--change
+        (cons beg (cons end (list :start (bigcode-ls--lsp-position beg)
+                                  :end (bigcode-ls--lsp-position end))))))
+
+(defun bigcode-ls--after-change (beg end old-length)
+  "Send the change: BEG..END's text over the range recorded before it, or, where
+Emacs announced another region than it changed, the whole text."
+  (let* ((before bigcode-ls--change)
+         (exact (and before (= (car before) beg) (= (cadr before) (+ beg old-length))))
+         (change (if exact
+                     (list :range (cddr before) :text (buffer-substring-no-properties beg end))
+                   (list :text (save-restriction
+                                 (widen)
+                                 (buffer-substring-no-properties (point-min) (point-max)))))))
+    (setq bigcode-ls--change nil)
+    (jsonrpc-notify (bigcode-ls--own-connection) :textDocument/didChange
+                    (list :textDocument (list :uri (bigcode-ls--uri)
+                                              :version (cl-incf bigcode-ls--version))
+                          :contentChanges (vector change)))))
+
+;;;###autoload
+(define-minor-mode bigcode-ls-mode
+  "Ghost text from bigcode-ls in this buffer, on a connection of its own.
+eglot or lsp-mode keep managing the buffer with your own language server; this mode
+starts bigcode-ls (once for all buffers), keeps it in sync with the buffer and turns
+on `bigcode-ls-inline-mode'.  A language the server's model does not complete gets
+no requests."
+  :lighter nil
+  (if bigcode-ls-mode
+      (progn
+        (setq bigcode-ls--own t)
+        (bigcode-ls--did-open)
+        (add-hook 'before-change-functions #'bigcode-ls--before-change nil t)
+        (add-hook 'after-change-functions #'bigcode-ls--after-change nil t)
+        (add-hook 'kill-buffer-hook #'bigcode-ls--did-close nil t)
+        (bigcode-ls-inline-mode 1))
+    (bigcode-ls-inline-mode -1)
+    (remove-hook 'before-change-functions #'bigcode-ls--before-change t)
+    (remove-hook 'after-change-functions #'bigcode-ls--after-change t)
+    (remove-hook 'kill-buffer-hook #'bigcode-ls--did-close t)
+    (bigcode-ls--did-close)
+    (setq bigcode-ls--own nil)))
 
 (provide 'bigcode-ls)
 ;;; bigcode-ls.el ends here

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
+from ..languages import model_languages
 from ..rpc.wire import field_of
 from ..server import BigCodeServer
 
@@ -24,6 +25,8 @@ def status(ls: BigCodeServer, params: Any) -> dict:
         "workspace": ls.index.status(),
         "acceptance": ls.acceptance.summary(),
     }
+    # What the clients start for: the languages the model completes ("*": every one).
+    out["languages"] = model_languages(out["modelPath"], out["backend"], out["demonstration"])
     doc = ls.documents.get(uri) if uri else None
     if doc is not None:
         out["document"] = {"text": doc.text, "version": doc.version}
