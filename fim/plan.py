@@ -101,7 +101,7 @@ def plan_completion(
         token_starts=token_starts,
         vocab=vocab,
     )
-    multiline = is_multiline(prefix, suffix, options.post.mode)
+    multiline = is_multiline(prefix, suffix, options.post.mode, options.post.language)
     max_new = options.max_new_tokens
     if not multiline:
         max_new = min(max_new, SINGLE_LINE_MAX_TOKENS)

@@ -12,8 +12,9 @@ Rules, in order:
 5. closing brackets that the rest of the line already closes are dropped;
 6. trailing whitespace is dropped; nothing useful left -> "";
 7. no echoes: a suggestion that makes the cursor's line a copy of the next non-blank
-   line below it, of the line above it, or of the enclosing `def`/`class` header is
+   line below it, of the line above it, or of the enclosing definition's header is
    dropped (a small model's most common miss: it predicts the code it can see).
+Block openers, closers and definition headers are per language (`fim/languages.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .degenerate import is_no_op, loop_start, repeated_line
+from .languages import LANGUAGES, Language
 
 Mode = Literal["auto", "single", "multi"]
 
@@ -31,10 +33,6 @@ SPECIAL_SPELLING = re.compile(
 )
 OPENERS = {"(": ")", "[": "]", "{": "}"}
 CLOSERS = {v: k for k, v in OPENERS.items()}
-BLOCK_OPENER = re.compile(r"[:{(\[]\s*(#.*)?$")
-
-
-HEADER = re.compile(r"\s*(?:async\s+def|def|class)\s")
 ECHO_MIN_CHARS = 6  # `pass`, `)`, `else:` may rightly repeat a neighbour
 HEADER_SCAN_LINES = 400
 
@@ -45,6 +43,11 @@ class PostOptions:
     max_lines: int = 16
     tab_size: int = 4
     drop_echoes: bool = True
+    language: str = "python"  # fim.languages: block openers, closers, definition headers
+
+    @property
+    def lang(self) -> Language:
+        return LANGUAGES[self.language]
 
 
 def indent_width(line: str, tab_size: int = 4) -> int:
@@ -70,15 +73,16 @@ def _prev_nonblank(prefix: str) -> str:
     return ""
 
 
-def is_multiline(prefix: str, suffix: str, mode: Mode = "auto") -> bool:
+def is_multiline(prefix: str, suffix: str, mode: Mode = "auto", language: str = "python") -> bool:
     if mode != "auto":
         return mode == "multi"
     before, after = _last_line(prefix), suffix.split("\n", 1)[0]
     if after.strip():
         return False  # mid-line: complete the rest of this line only
+    opener = LANGUAGES[language].opener
     if not before.strip():
-        return bool(BLOCK_OPENER.search(_prev_nonblank(prefix).rstrip()))
-    return bool(BLOCK_OPENER.search(before.rstrip()))
+        return bool(opener.search(_prev_nonblank(prefix).rstrip()))
+    return bool(opener.search(before.rstrip()))
 
 
 def on_blank_line(prefix: str, suffix: str) -> bool:
@@ -86,59 +90,106 @@ def on_blank_line(prefix: str, suffix: str) -> bool:
     return not _last_line(prefix).strip() and not suffix.split("\n", 1)[0].strip()
 
 
-def _cut_block(lines: list[str], before: str, tab: int) -> list[str]:
-    """Keep lines while they stay inside the block being written at the cursor."""
-    if before.strip():
-        floor = indent_width(before, tab) + 1  # an opener line: its body is deeper
-    else:
-        floor = indent_width(before, tab)  # a blank line: its indentation is the block's
+def _cut_block(lines: list[str], prefix: str, suffix: str, tab: int, lang: Language) -> list[str]:
+    """Keep lines while they stay inside the block being written at the cursor. In a
+    brace language the line that closes the block is kept too, unless the text after
+    the cursor closes it already."""
+    before = _last_line(prefix)
+    floor = _floor(before, tab)
     kept = [lines[0]]
     previous = before + lines[0]  # the cursor's whole line
     for line in lines[1:]:
         if line.strip() and (indent_width(line, tab) < floor or line == previous):
+            if lang.closer and line.strip().startswith(lang.closer) and line != previous:
+                if _needs_closer(prefix, suffix, lang):
+                    kept.append(line)
             break
         kept.append(line)
         previous = line
     return kept
 
 
-def _drop_suffix_overlap(lines: list[str], suffix: str) -> list[str]:
-    """Cut before the first generated line that repeats the suffix's next non-blank line."""
-    following = [ln.strip() for ln in suffix.split("\n")[1:] if ln.strip()]
-    if not following:
+def _needs_closer(prefix: str, suffix: str, lang: Language) -> bool:
+    """More blocks are open before the cursor than the text after it closes (brackets in
+    strings and comments count too: a heuristic)."""
+    opener = {"}": "{"}.get(lang.closer, "")
+    depth = 0
+    for ch in prefix:
+        if ch == opener:
+            depth += 1
+        elif ch == lang.closer and depth:
+            depth -= 1
+    level = closed = 0
+    for ch in suffix:
+        if ch == opener:
+            level += 1
+        elif ch == lang.closer:
+            if level:
+                level -= 1
+            else:
+                closed += 1
+    return depth > closed
+
+
+def _floor(before: str, tab: int) -> int:
+    """The least indentation of the block being written at the cursor."""
+    if before.strip():
+        return indent_width(before, tab) + 1  # an opener line: its body is deeper
+    return indent_width(before, tab)  # a blank line: its indentation is the block's
+
+
+def _next_line(suffix: str) -> str:
+    """The first non-blank line after the cursor's."""
+    return next((ln for ln in suffix.split("\n")[1:] if ln.strip()), "")
+
+
+def _drop_suffix_overlap(lines: list[str], prefix: str, suffix: str, lang: Language) -> list[str]:
+    """Cut before the first generated line that repeats the suffix's next non-blank line
+    (a closing line the open blocks need is not a repeat)."""
+    below = _next_line(suffix)
+    target = below.strip()
+    if not target:
         return lines
-    target = following[0]
+    closer = bool(lang.closer) and target.startswith(lang.closer)
+    if closer and _needs_closer(prefix, suffix, lang):
+        return lines
     for i, line in enumerate(lines):
         if i == 0 and not lines[0].strip():
             continue
-        if line.strip() == target and (i > 0 or len(lines) > 1):
+        # A closing line repeats the one below only at its indentation (a nested
+        # block's `}` is not the function's).
+        same = line.rstrip() == below.rstrip() if closer else line.strip() == target
+        if same and (i > 0 or len(lines) > 1):
             return lines[:i]
     return lines
 
 
-def _neighbours(prefix: str, suffix: str, tab: int) -> set[str]:
+def _neighbours(prefix: str, suffix: str, tab: int, lang: Language) -> set[str]:
     """The stripped lines a suggestion must not copy: the next non-blank line below the
-    cursor's, the nearest non-blank above it, and the enclosing def/class header."""
+    cursor's, the nearest non-blank above it, and the enclosing definition's header."""
     out = set()
-    below = next((ln for ln in suffix.split("\n")[1:] if ln.strip()), "")
+    below = _next_line(suffix)
     above = _prev_nonblank(prefix)
     out.update(ln.strip() for ln in (below, above) if ln.strip())
     level = indent_width(_last_line(prefix), tab)
     for line in reversed(prefix.split("\n")[:-1][-HEADER_SCAN_LINES:]):
         if line.strip() and indent_width(line, tab) < level:
-            if HEADER.match(line):
+            if lang.header.match(line):
                 out.add(line.strip())
                 break
             level = indent_width(line, tab)
     return out
 
 
-def echoes(first_line: str, prefix: str, suffix: str, tab: int = 4) -> bool:
+def echoes(
+    first_line: str, prefix: str, suffix: str, tab: int = 4, language: str = "python"
+) -> bool:
     """The cursor's line, completed with `first_line`, repeats a neighbouring line."""
     if not first_line.strip():
         return False  # the suggestion adds nothing to this line (a block starts below)
     whole = (_last_line(prefix) + first_line + suffix.split("\n", 1)[0]).strip()
-    return len(whole) >= ECHO_MIN_CHARS and whole in _neighbours(prefix, suffix, tab)
+    neighbours = _neighbours(prefix, suffix, tab, LANGUAGES[language])
+    return len(whole) >= ECHO_MIN_CHARS and whole in neighbours
 
 
 def _balance(text: str) -> dict[str, int]:
@@ -187,9 +238,10 @@ def finish_text(
         return "", "nothing"
     before, after = _last_line(prefix), suffix.split("\n", 1)[0]
     lines = text.split("\n")
-    if is_multiline(prefix, suffix, options.mode):
-        lines = _cut_block(lines, before, options.tab_size)[: options.max_lines]
-        lines = _drop_suffix_overlap(lines, suffix)
+    if is_multiline(prefix, suffix, options.mode, options.language):
+        lines = _cut_block(lines, prefix, suffix, options.tab_size, options.lang)
+        lines = lines[: options.max_lines]
+        lines = _drop_suffix_overlap(lines, prefix, suffix, options.lang)
         kept = _cut_loops(lines)
         if lines and not kept:
             return "", "junk"
@@ -201,7 +253,7 @@ def finish_text(
         lines[0] = _drop_closed_brackets(lines[0], before, after)
     if not lines:  # the whole block was already there below the cursor
         return "", "present"
-    if options.drop_echoes and echoes(lines[0], prefix, suffix, options.tab_size):
+    if options.drop_echoes and echoes(lines[0], prefix, suffix, options.tab_size, options.language):
         return "", "echo"
     lines = [ln.rstrip() for ln in lines]
     while lines and not lines[-1].strip():
@@ -231,9 +283,13 @@ def stop_early(text: str, prefix: str, suffix: str, options: PostOptions = PostO
         return True  # looping: the finisher cuts or hides it, more of it changes nothing
     if "\n" not in text:
         return False
-    if not is_multiline(prefix, suffix, options.mode):
+    if not is_multiline(prefix, suffix, options.mode, options.language):
         return True
     complete = text.replace("\r\n", "\n").split("\n")[:-1]  # the last line may still grow
     if len(complete) >= options.max_lines or repeated_line(complete) is not None:
         return True
-    return len(_cut_block(complete, _last_line(prefix), options.tab_size)) < len(complete)
+    before, tab = _last_line(prefix), options.tab_size
+    kept = _cut_block(complete, prefix, suffix, tab, options.lang)
+    last = kept[-1] if len(kept) > 1 else ""
+    closed = bool(last.strip()) and indent_width(last, tab) < _floor(before, tab)
+    return len(kept) < len(complete) or closed  # past the block, or its closing line

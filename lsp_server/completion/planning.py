@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from fim.languages import language_of
 from fim.plan import Plan, PlanOptions, plan_completion
 from fim.postprocess import PostOptions
 from fim.prompt import PromptOptions, Snippet
@@ -37,7 +38,10 @@ def plan_request(
         window_ahead=window_ahead,
     )
     post = PostOptions(
-        mode=request.mode or s.multiline, max_lines=s.max_lines, drop_echoes=s.drop_echoes
+        mode=request.mode or s.multiline,
+        max_lines=s.max_lines,
+        drop_echoes=s.drop_echoes,
+        language=language_of(request.path or request.uri).name,
     )
     options = PlanOptions(prompt, post, max_new_tokens(backend, s))
     # The tokenizer refuses lone surrogates (valid in LSP's UTF-16, not in UTF-8).
