@@ -55,8 +55,8 @@ BLOCKS = {
     ),
     "cpp": (
         "vec.cpp",
-        "namespace geo {\n\ndouble Vec::norm() const {",
-        "\n\n}  // namespace geo\n",
+        "#include <cmath>\n\ndouble Vec::norm() const {",
+        "\n\ndouble Vec::dot(const Vec& o) const {\n    return x * o.x + y * o.y;\n}\n",
         "\n    return std::sqrt(x * x + y * y);\n}\n\ndouble Vec::dot(const Vec& o) const {\n",
         "\n    return std::sqrt(x * x + y * y);\n}",
     ),
