@@ -94,6 +94,22 @@ def test_neovim_ghost_text_and_accept(which, model, tmp_path):
     assert "BIGCODE-NVIM-OK" in output, output
 
 
+@pytest.mark.parametrize("which", sorted(NVIMS))
+def test_neovim_beside_pylsp_and_in_javascript(which, model, tmp_path):
+    """bigcode-ls and pylsp on one Python buffer: ghost text from one, completion items
+    from the other only; then a JavaScript file gets ghost text too."""
+    nvim = NVIMS[which]
+    if not nvim.exists():
+        missing(str(nvim))
+    pylsp = shutil.which("pylsp", path="/usr/bin")
+    if pylsp is None:
+        missing("Debian's python3-pylsp")
+    init = ROOT / "tests" / "editors" / "nvim_beside_test.lua"
+    cmd = [str(nvim), "--headless", "-n", "-u", str(init)]
+    output = run_editor(cmd, model, tmp_path, timeout=150, BIGCODE_PYLSP=pylsp)
+    assert "BIGCODE-NVIM-OK" in output, output
+
+
 def test_emacs_eglot_completion_and_overlay(model, tmp_path):
     emacs = shutil.which("emacs")
     if emacs is None or not Path("/usr/share/emacs/site-lisp/elpa").exists():

@@ -17,6 +17,7 @@ bigcode.setup({
   settings = { maxNewTokens = 4, tokenHealing = false },
   debounce_ms = 10,
   use_builtin = false, -- test our ghost text on every version
+  lsp_completion = true, -- and the completion item (omnifunc, menus)
 })
 
 vim.api.nvim_create_autocmd("VimEnter", {

@@ -6,7 +6,34 @@ local modern = vim.fn.has("nvim-0.11") == 1
 local uv = vim.uv or vim.loop
 
 -- `loading`: the server's model-loading progress ("" once loaded), for `status()`.
-local M = { client_id = nil, loading = nil, progress_seen = false }
+-- `languages`: what the server's model completes (LSP language ids, "*": any), once known.
+local M = { client_id = nil, loading = nil, progress_seen = false, languages = nil }
+
+-- Filetypes whose LSP language id is another name.
+local LANGUAGE_IDS = { sh = "shellscript", bash = "shellscript", cs = "csharp" }
+
+-- Ask the server which languages its model completes (known once the model is loaded).
+function M.fetch_languages()
+  local c = M.get()
+  if not c then
+    return
+  end
+  pcall(M.call, c, "request", "bigcode/status", vim.empty_dict(), function(err, result)
+    if not err and result and result.model ~= vim.NIL and result.model and result.languages then
+      M.languages = result.languages
+    end
+  end)
+end
+
+-- Whether the server's model completes this buffer's language (unknown yet: yes).
+function M.serves(bufnr)
+  if not M.languages then
+    return true
+  end
+  local ft = vim.bo[bufnr].filetype
+  local id = LANGUAGE_IDS[ft] or ft
+  return vim.tbl_contains(M.languages, "*") or vim.tbl_contains(M.languages, id)
+end
 
 -- `M.call(c, "request", ...)`: a client method, called the way this Neovim expects
 -- (method-style from 0.11, plain function before).
@@ -31,6 +58,7 @@ local function on_progress(err, result, ctx, cfg)
   elseif value.kind == "end" then
     M.progress_seen = true
     M.loading = nil
+    M.fetch_languages()
     vim.api.nvim_echo({ { "bigcode-ls: " .. (value.message or "ready"), "MoreMsg" } }, false, {})
   end
   local default = vim.lsp.handlers["$/progress"]
@@ -70,6 +98,15 @@ function M.start(bufnr)
       -- an empty table would be sent as a JSON array: send an object
       init_options = { bigcode = next(opts.settings or {}) and opts.settings or vim.empty_dict() },
       settings = { bigcode = next(opts.settings or {}) and opts.settings or vim.empty_dict() },
+      on_init = function(c)
+        if not opts.lsp_completion then -- the ghost text shows it: no duplicate in menus
+          c.server_capabilities.completionProvider = nil
+          if c.resolved_capabilities then -- Neovim 0.7
+            c.resolved_capabilities.completion = false
+          end
+        end
+        vim.schedule(M.fetch_languages) -- a server that had its model already (TCP)
+      end,
       handlers = {
         -- The model may take a while to load; show only failures as messages.
         ["window/showMessage"] = function(_, result)

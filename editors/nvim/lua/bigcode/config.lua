@@ -4,7 +4,9 @@ local M = {}
 
 M.defaults = {
   cmd = { "bigcode-ls" }, -- the server command (stdio)
-  filetypes = { "python" }, -- start the server for these filetypes
+  -- Start for these filetypes ("*": any file buffer); in a language the server says its
+  -- model does not complete (bigcode/status "languages") nothing is asked.
+  filetypes = { "*" },
   settings = {}, -- sent as initializationOptions.bigcode (see the server's README)
   debounce_ms = 150, -- wait this long after a keystroke before asking
   rest_ms = 200, -- tell the server where the cursor rests after this long (0: never)
@@ -17,6 +19,9 @@ M.defaults = {
   hl_group = "Comment",
   auto_trigger = true, -- ask after each change in insert mode
   use_builtin = true, -- on Neovim >= 0.12 use vim.lsp.inline_completion instead
+  -- Offer the suggestion as an LSP completion item too (omnifunc, nvim-cmp). Off: the
+  -- ghost text shows it already, and a second language server's menu stays its own.
+  lsp_completion = false,
 }
 
 M.options = vim.deepcopy(M.defaults)

@@ -68,21 +68,32 @@ local function attach(bufnr)
   })
 end
 
+-- A buffer of a file type setup() was given ("*": any buffer that holds a file's text).
+local function wanted(bufnr)
+  local ft, filetypes = vim.bo[bufnr].filetype, config.options.filetypes
+  if vim.tbl_contains(filetypes, "*") then
+    return ft ~= "" and vim.bo[bufnr].buftype == ""
+  end
+  return vim.tbl_contains(filetypes, ft)
+end
+
 function M.setup(user)
   local opts = config.merge(user)
   local group = vim.api.nvim_create_augroup("bigcode", { clear = true })
   vim.api.nvim_create_autocmd("FileType", {
     group = group,
-    pattern = opts.filetypes,
+    pattern = vim.tbl_contains(opts.filetypes, "*") and "*" or opts.filetypes,
     callback = function(args)
-      attach(args.buf)
+      if wanted(args.buf) then
+        attach(args.buf)
+      end
     end,
   })
   vim.api.nvim_create_user_command("BigcodeRestart", client.restart, {})
   vim.api.nvim_create_user_command("BigcodeSuggest", suggestion.request, {})
   -- Buffers already open when setup() runs.
   for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.api.nvim_buf_is_loaded(bufnr) and vim.tbl_contains(opts.filetypes, vim.bo[bufnr].filetype) then
+    if vim.api.nvim_buf_is_loaded(bufnr) and wanted(bufnr) then
       attach(bufnr)
     end
   end

@@ -18,7 +18,8 @@ end
 
 local function send(bufnr)
   local c = client.get()
-  if not c or not vim.api.nvim_buf_is_valid(bufnr) or not vim.lsp.buf_is_attached(bufnr, c.id) then
+  if not c or not vim.api.nvim_buf_is_valid(bufnr) or not vim.lsp.buf_is_attached(bufnr, c.id)
+    or not client.serves(bufnr) then
     return
   end
   local row, col = unpack(vim.api.nvim_win_get_cursor(0))

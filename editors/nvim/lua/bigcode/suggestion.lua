@@ -139,7 +139,7 @@ end
 function M.request()
   local bufnr = vim.api.nvim_get_current_buf()
   local c = client.get()
-  if not c or not vim.lsp.buf_is_attached(bufnr, c.id) then
+  if not c or not vim.lsp.buf_is_attached(bufnr, c.id) or not client.serves(bufnr) then
     return
   end
   cancel_pending()
