@@ -1,5 +1,5 @@
-// Real VS Code (code-server) + Chromium: open a Python file, see bigcode-ls's ghost text
-// exactly at the cursor, accept it with Tab. Env: CODE_SERVER_DIR, BIGCODE_VSIX,
+// Real VS Code (code-server) + Chromium: see bigcode-ls's ghost text
+// exactly at the cursor (first in a JavaScript file, then in Python), accept it with Tab. Env: CODE_SERVER_DIR, BIGCODE_VSIX,
 // BIGCODE_PYTHON, BIGCODE_MODEL, BIGCODE_WORK (a temp dir), BIGCODE_SCREENSHOT (where to
 // save the picture). With BIGCODE_DEMO=1 it only takes the documentation's screenshot:
 // the bundled model (BIGCODE_MODEL empty) suggesting in a realistic file.
@@ -52,6 +52,7 @@ async function main() {
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
   const source = DEMO ? DEMO_SOURCE : "import os\n\n\ndef main():\n    value = f()\n";
   fs.writeFileSync(path.join(dirs.ws, "demo.py"), source);
+  fs.writeFileSync(path.join(dirs.ws, "demo.js"), "const value = f();\n");
   const cell = (text) => ({ cell_type: "code", execution_count: null, metadata: {}, outputs: [], source: [text] });
   const notebook = {
     cells: [cell("import os\n"), cell("def main():\n    value = f()")],
@@ -105,6 +106,28 @@ async function main() {
       }
     }
     await page.waitForSelector(".monaco-workbench", { timeout: 60000 });
+    let jsLine = "";
+    if (!DEMO) {
+      // A JavaScript file first: the extension started with VS Code (not on a Python
+      // file) and serves every language the server's model completes.
+      const jsRow = await page.waitForSelector('.explorer-folders-view .monaco-list-row[aria-label*="demo.js"]', { timeout: 60000 });
+      await jsRow.dblclick();
+      await page.waitForSelector(".monaco-editor .view-lines", { timeout: 30000 });
+      await page.click(".monaco-editor .view-lines");
+      await page.keyboard.press("Control+Home");
+      await page.keyboard.press("End");
+      await page.keyboard.press("ArrowLeft"); // before ";"
+      await page.keyboard.press("ArrowLeft"); // between "(" and ")"
+      let jsGhost = null;
+      for (let i = 0; i < 20 && !jsGhost; i++) {
+        await page.keyboard.type("a");
+        jsGhost = await page.waitForSelector(".ghost-text-decoration, .ghost-text", { timeout: 5000 }).catch(() => null);
+      }
+      if (!jsGhost) throw new Error("no ghost text in the JavaScript file");
+      jsLine = await checkPosition(page, jsGhost);
+      if (!/const value = f\(a+xxxx\);$/.test(jsLine)) throw new Error(`JavaScript line as drawn: ${JSON.stringify(jsLine)}`);
+      await page.keyboard.press("Escape");
+    }
     // Open demo.py from the Explorer.
     const row = await page.waitForSelector('.explorer-folders-view .monaco-list-row[aria-label*="demo.py"]', { timeout: 60000 });
     await row.dblclick();
@@ -160,7 +183,7 @@ async function main() {
     if (!cellGhost || !cells) throw new Error("no ghost text in the notebook cell");
     const cellLine = await checkPosition(page, cellGhost);
     if (!/value = f\(b+x+\)$/.test(cellLine)) throw new Error(`cell line as drawn: ${JSON.stringify(cellLine)}`);
-    console.log(`BIGCODE-VSCODE-OK ghost=${JSON.stringify(shown)} line=${JSON.stringify(line)} cell=${JSON.stringify(cellLine)}`);
+    console.log(`BIGCODE-VSCODE-OK js=${JSON.stringify(jsLine)} ghost=${JSON.stringify(shown)} line=${JSON.stringify(line)} cell=${JSON.stringify(cellLine)}`);
   } catch (e) {
     const pages = browser ? browser.contexts().flatMap((c) => c.pages()) : [];
     if (pages.length) await pages[0].screenshot({ path: process.env.BIGCODE_SCREENSHOT + ".fail.png" }).catch(() => {});

@@ -3,13 +3,14 @@
 import * as vscode from "vscode";
 import { LanguageClient, LanguageClientOptions, ServerOptions } from "vscode-languageclient/node";
 import { RestTracker } from "./rest";
-import { debounceMs, languages, serverLaunch, serverSettings } from "./settings";
+import { covers, debounceMs, documentSelector, languages, serverLaunch, serverSettings } from "./settings";
 import { ServerStatus, stateOf, statusText } from "./status";
 
 let client: LanguageClient | undefined;
 let statusItem: vscode.StatusBarItem;
 let output: vscode.LogOutputChannel;
 let poller: NodeJS.Timeout | undefined;
+let served: string[] | undefined; // the languages the server's model completes, once loaded
 
 function config() {
   return vscode.workspace.getConfiguration("bigcode");
@@ -31,6 +32,7 @@ function pollStatus(c: LanguageClient) {
   poller = setInterval(async () => {
     try {
       const status = await c.sendRequest<ServerStatus>("bigcode/status", {});
+      served = status.model && Array.isArray(status.languages) ? status.languages : undefined;
       if (showState(status) && poller) {
         clearInterval(poller);
         poller = undefined;
@@ -67,7 +69,7 @@ async function start(): Promise<void> {
   const launch = serverLaunch(config());
   const serverOptions: ServerOptions = { command: launch.command, args: launch.args };
   const clientOptions: LanguageClientOptions = {
-    documentSelector: languages(config()).map((language) => ({ language })),
+    documentSelector: documentSelector(languages(config())),
     initializationOptions: launch.initializationOptions,
     outputChannel: output,
     middleware: {
@@ -75,6 +77,9 @@ async function start(): Promise<void> {
       // the suggest widget would only duplicate it, so the completion feature stays quiet.
       provideCompletionItem: () => [],
       provideInlineCompletionItems: async (document, position, context, token, next) => {
+        if (!covers(served, document.languageId)) {
+          return null; // a language the server's model does not complete
+        }
         // Ask only once typing pauses; the server's newest-wins is the second line.
         const wait = debounceMs(config());
         if (wait > 0) {
@@ -125,7 +130,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.window.onDidChangeTextEditorSelection((event) => {
       const document = event.textEditor.document;
       const selection = event.selections[0];
-      if (!client || event.selections.length !== 1 || !selection.isEmpty || !languages(config()).includes(document.languageId)) {
+      const wanted = languages(config());
+      const listed = wanted.includes("*") ? ["file", "untitled", "vscode-notebook-cell"].includes(document.uri.scheme) : wanted.includes(document.languageId);
+      if (!client || event.selections.length !== 1 || !selection.isEmpty || !listed || !covers(served, document.languageId)) {
         return;
       }
       rests.moved(document.uri.toString(), document.version, selection.active.line, selection.active.character);

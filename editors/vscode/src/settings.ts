@@ -84,6 +84,27 @@ export function serverLaunch(config: ConfigReader): ServerLaunch {
 }
 
 export function languages(config: ConfigReader): string[] {
-  const langs = config.get<string[]>("languages", ["python"]);
-  return langs.length > 0 ? langs : ["python"];
+  const langs = config.get<string[]>("languages", ["*"]).filter((l) => typeof l === "string" && l !== "");
+  return langs.length > 0 ? langs : ["*"];
+}
+
+// The documents the client serves: every file, untitled buffer and notebook cell for "*",
+// else by language.
+export function documentSelector(langs: string[]): ({ scheme: string } | { language: string })[] {
+  if (langs.includes("*")) {
+    return [{ scheme: "file" }, { scheme: "untitled" }, { scheme: "vscode-notebook-cell" }];
+  }
+  return langs.map((language) => ({ language }));
+}
+
+// VS Code's language ids that the server knows by another name.
+const SERVER_IDS: Record<string, string> = { javascriptreact: "javascript", typescriptreact: "typescript" };
+
+// Whether the server's model completes `languageId` (`served`: bigcode/status "languages",
+// undefined until the model is loaded: then yes).
+export function covers(served: string[] | undefined, languageId: string): boolean {
+  if (!served) {
+    return true;
+  }
+  return served.includes("*") || served.includes(SERVER_IDS[languageId] ?? languageId);
 }

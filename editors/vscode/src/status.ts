@@ -7,6 +7,7 @@ export interface ServerStatus {
   loadError?: string | null;
   demonstration?: boolean;
   advice?: string | null; // what to do about the model, e.g. download a real one
+  languages?: string[]; // what the model completes ("*": every language)
 }
 
 export function stateOf(status: ServerStatus | undefined, enabled: boolean): State {

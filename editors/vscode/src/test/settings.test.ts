@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { test } from "node:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXTENSION_KEYS, SERVER_KEYS, languages, serverLaunch, serverSettings, debounceMs } from "../settings";
+import { EXTENSION_KEYS, SERVER_KEYS, covers, documentSelector, languages, serverLaunch, serverSettings, debounceMs } from "../settings";
 import { stateOf, statusText } from "../status";
 
 function reader(values: Record<string, unknown>) {
@@ -31,9 +31,7 @@ test("debounce: 150 ms by default, clamped, 0 allowed", () => {
   assert.equal(debounceMs(reader({ debounceMs: "x" })), 150);
 });
 
-test("languages default to python", () => {
-  assert.deepEqual(languages(reader({})), ["python"]);
-  assert.deepEqual(languages(reader({ languages: [] })), ["python"]);
+test("languages listed are kept", () => {
   assert.deepEqual(languages(reader({ languages: ["python", "go"] })), ["python", "go"]);
 });
 
@@ -55,4 +53,21 @@ test("every setting package.json contributes is forwarded or extension-only", ()
   const pkg = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
   const contributed = Object.keys(pkg.contributes.configuration.properties).map((k) => k.replace(/^bigcode\./, ""));
   assert.deepEqual([...contributed].sort(), [...SERVER_KEYS, ...EXTENSION_KEYS].sort());
+});
+
+test("languages: every one by default, served as the server's model allows", () => {
+  assert.deepEqual(languages(reader({})), ["*"]);
+  assert.deepEqual(languages(reader({ languages: [] })), ["*"]);
+  assert.deepEqual(documentSelector(["*"]), [{ scheme: "file" }, { scheme: "untitled" }, { scheme: "vscode-notebook-cell" }]);
+  assert.deepEqual(documentSelector(["python", "go"]), [{ language: "python" }, { language: "go" }]);
+  assert.equal(covers(undefined, "javascript"), true); // not known yet
+  assert.equal(covers(["*"], "rust"), true);
+  assert.equal(covers(["python"], "javascript"), false);
+  assert.equal(covers(["python", "javascript"], "javascriptreact"), true);
+});
+
+test("the extension activates at startup, not on the first Python file", () => {
+  const manifest = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
+  assert.deepEqual(manifest.activationEvents, ["onStartupFinished"]);
+  assert.deepEqual(manifest.contributes.configuration.properties["bigcode.languages"].default, ["*"]);
 });
