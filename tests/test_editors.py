@@ -134,6 +134,20 @@ def test_emacs_beside_eglot_running_pylsp(model, tmp_path):
     assert "BIGCODE-EMACS-OK" in output, output
 
 
+def test_emacs_beside_lsp_mode_running_pylsp(model, tmp_path):
+    """The same beside lsp-mode (Debian's elpa-lsp-mode) running pylsp."""
+    emacs = shutil.which("emacs")
+    if emacs is None or not list(Path("/usr/share/emacs/site-lisp/elpa").glob("lsp-mode-*")):
+        missing("emacs-nox with elpa-lsp-mode")
+    pylsp = shutil.which("pylsp", path="/usr/bin")
+    if pylsp is None:
+        missing("Debian's python3-pylsp")
+    script = ROOT / "tests" / "editors" / "emacs_lsp_mode_test.el"
+    cmd = [emacs, "-Q", "--batch", "-l", str(script)]
+    output = run_editor(cmd, model, tmp_path, timeout=150, BIGCODE_PYLSP=pylsp)
+    assert "BIGCODE-EMACS-OK" in output, output
+
+
 @pytest.mark.skipif(
     os.environ.get("BIGCODE_VSCODE_E2E") != "1",
     reason="set BIGCODE_VSCODE_E2E=1 (see editors/vscode/e2e)",
