@@ -119,32 +119,22 @@ def test_emacs_eglot_completion_and_overlay(model, tmp_path):
     assert "BIGCODE-EMACS-OK" in output, output
 
 
-def test_emacs_beside_eglot_running_pylsp(model, tmp_path):
-    """`bigcode-ls-mode` on its own connection while eglot manages the buffer with pylsp:
-    both answer, the server's copy follows every edit, a JavaScript buffer is served."""
+@pytest.mark.parametrize("manager", ["eglot", "lsp-mode"])
+def test_emacs_beside_a_language_server_manager_running_pylsp(manager, model, tmp_path):
+    """`bigcode-ls-mode` on its own connection while eglot or lsp-mode manages the buffer
+    with pylsp: both answer, the server's copy follows every edit, a JavaScript buffer is
+    served."""
     emacs = shutil.which("emacs")
-    if emacs is None or not Path("/usr/share/emacs/site-lisp/elpa").exists():
-        missing("emacs-nox with elpa-eglot")
+    if emacs is None or not list(Path("/usr/share/emacs/site-lisp/elpa").glob(f"{manager}-*")):
+        missing(f"emacs-nox with elpa-{manager}")
     pylsp = shutil.which("pylsp", path="/usr/bin")
     if pylsp is None:
         missing("Debian's python3-pylsp")
     script = ROOT / "tests" / "editors" / "emacs_beside_test.el"
     cmd = [emacs, "-Q", "--batch", "-l", str(script)]
-    output = run_editor(cmd, model, tmp_path, timeout=150, BIGCODE_PYLSP=pylsp)
-    assert "BIGCODE-EMACS-OK" in output, output
-
-
-def test_emacs_beside_lsp_mode_running_pylsp(model, tmp_path):
-    """The same beside lsp-mode (Debian's elpa-lsp-mode) running pylsp."""
-    emacs = shutil.which("emacs")
-    if emacs is None or not list(Path("/usr/share/emacs/site-lisp/elpa").glob("lsp-mode-*")):
-        missing("emacs-nox with elpa-lsp-mode")
-    pylsp = shutil.which("pylsp", path="/usr/bin")
-    if pylsp is None:
-        missing("Debian's python3-pylsp")
-    script = ROOT / "tests" / "editors" / "emacs_lsp_mode_test.el"
-    cmd = [emacs, "-Q", "--batch", "-l", str(script)]
-    output = run_editor(cmd, model, tmp_path, timeout=150, BIGCODE_PYLSP=pylsp)
+    output = run_editor(
+        cmd, model, tmp_path, timeout=150, BIGCODE_PYLSP=pylsp, BIGCODE_MANAGER=manager
+    )
     assert "BIGCODE-EMACS-OK" in output, output
 
 

@@ -29,7 +29,10 @@ pytestmark = pytest.mark.skipif(
     reason="set BIGCODE_REMOTE_E2E=1 to build and run a real llama.cpp server",
 )
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "lsp_server" / "documents.py"  # real code to cut cursors from
+# Real code to cut cursors from: a copy of an older lsp_server/documents.py, frozen so
+# that editing the package cannot move the cursors (a changed file once put one at a
+# mid-word cursor where the two backends' confidences straddle minConfidence).
+SAMPLE = ROOT / "tests" / "data" / "cursor_sample.py.txt"
 
 
 @pytest.fixture(scope="module")

@@ -1,21 +1,52 @@
-;;; emacs_beside_test.el --- bigcode-ls-mode beside eglot running pylsp -*- lexical-binding: t; -*-
-;; Env: BIGCODE_REPO, BIGCODE_PYTHON, BIGCODE_MODEL, BIGCODE_FILE, BIGCODE_PYLSP.
+;;; emacs_beside_test.el --- bigcode-ls-mode beside eglot or lsp-mode running pylsp -*- lexical-binding: t; -*-
+;; Env: BIGCODE_REPO, BIGCODE_PYTHON, BIGCODE_MODEL, BIGCODE_FILE, BIGCODE_PYLSP,
+;; BIGCODE_MANAGER (eglot or lsp-mode: which manages the buffer with pylsp).
 
-(setq package-directory-list '("/usr/share/emacs/site-lisp/elpa"))
-(package-initialize)
-(require 'eglot)
-(add-to-list 'load-path (expand-file-name "editors/emacs" (getenv "BIGCODE_REPO")))
-(require 'bigcode-ls)
+(load (expand-file-name "tests/editors/emacs_helpers.el" (getenv "BIGCODE_REPO")) nil t)
+(defconst bigcode-test-lsp-mode (equal (getenv "BIGCODE_MANAGER") "lsp-mode"))
+(if (not bigcode-test-lsp-mode)
+    (require 'eglot)
+  (require 'lsp-mode)
+  (setq lsp-auto-guess-root t lsp-enable-snippet nil lsp-keep-workspace-alive nil
+        lsp-session-file (expand-file-name "lsp-session" temporary-file-directory)
+        lsp-enable-file-watchers nil lsp-headerline-breadcrumb-enable nil
+        lsp-modeline-code-actions-enable nil lsp-modeline-diagnostics-enable nil
+        lsp-completion-enable nil lsp-diagnostics-provider :none)
+  (lsp-register-client
+   (make-lsp-client :new-connection (lsp-stdio-connection (lambda () (list (getenv "BIGCODE_PYLSP"))))
+                    :activation-fn (lsp-activate-on "python") :server-id 'test-pylsp :priority 10)))
 
-(defun bigcode-test-fail (fmt &rest args)
-  (princ (concat "BIGCODE-EMACS-FAIL: " (apply #'format fmt args) "\n") #'external-debugging-output)
-  (kill-emacs 1))
+(defun bigcode-test-start-pylsp ()
+  "Have eglot or lsp-mode manage this buffer with pylsp; fail unless it does."
+  (if bigcode-test-lsp-mode
+      (progn
+        (lsp)
+        (unless (bigcode-test-wait
+                 (lambda () (and (lsp-workspaces)
+                                 (eq (lsp--workspace-status (car (lsp-workspaces))) 'initialized)))
+                 60)
+          (bigcode-test-fail "lsp-mode did not start pylsp"))
+        (unless (eq (lsp--client-server-id (lsp--workspace-client (car (lsp-workspaces)))) 'test-pylsp)
+          (bigcode-test-fail "lsp-mode runs another server")))
+    (eglot-ensure)
+    (run-hooks 'post-command-hook)
+    (unless (bigcode-test-wait #'eglot-current-server 60)
+      (bigcode-test-fail "eglot did not connect to pylsp"))
+    (let ((command (process-command (jsonrpc--process (eglot-current-server)))))
+      (unless (string-match-p "pylsp" (mapconcat #'identity command " "))
+        (bigcode-test-fail "eglot runs %S, not pylsp" command)))))
 
-(defun bigcode-test-wait (pred seconds)
-  (let ((deadline (+ (float-time) seconds)))
-    (while (and (not (funcall pred)) (< (float-time) deadline))
-      (accept-process-output nil 0.05))
-    (funcall pred)))
+(defun bigcode-test-pylsp-labels ()
+  "The labels of pylsp's completions at point."
+  (if bigcode-test-lsp-mode
+      (let* ((result (lsp-request "textDocument/completion" (lsp--text-document-position-params)))
+             (items (if (hash-table-p result) (gethash "items" result) result)))
+        (mapcar (lambda (item) (gethash "label" item)) (append items nil)))
+    (eglot--signal-textDocument/didChange)
+    (let* ((result (jsonrpc-request (eglot-current-server) :textDocument/completion
+                                    (eglot--TextDocumentPositionParams)))
+           (items (if (vectorp result) result (plist-get result :items))))
+      (mapcar (lambda (item) (plist-get item :label)) items))))
 
 (defun bigcode-test-server-text ()
   "The server's copy of this buffer."
@@ -32,12 +63,9 @@
     (bigcode-test-fail "no ghost text in %s" major-mode))
   (substring-no-properties (overlay-get bigcode-ls--overlay 'after-string)))
 
-(setq bigcode-ls-command
-      (list (getenv "BIGCODE_PYTHON") "-m" "lsp_server" "--model" (getenv "BIGCODE_MODEL") "--threads" "1"))
-(setq bigcode-ls-settings '(:maxNewTokens 4 :tokenHealing :json-false))
-;; The user's own language server for Python: pylsp, managed by eglot.
-(setq eglot-server-programs (list (list '(python-mode) (getenv "BIGCODE_PYLSP"))))
-(setq eglot-sync-connect t eglot-connect-timeout 60)
+(with-eval-after-load 'eglot  ; the user's own language server for Python: pylsp
+  (setq eglot-server-programs (list (list '(python-mode) (getenv "BIGCODE_PYLSP")))
+        eglot-sync-connect t eglot-connect-timeout 60))
 (add-hook 'prog-mode-hook #'bigcode-ls-mode)
 
 (condition-case err
@@ -46,13 +74,7 @@
       (python-mode)
       (unless bigcode-ls-mode
         (bigcode-test-fail "prog-mode-hook did not start bigcode-ls-mode"))
-      (eglot-ensure)
-      (run-hooks 'post-command-hook)
-      (unless (bigcode-test-wait #'eglot-current-server 60)
-        (bigcode-test-fail "eglot did not connect to pylsp"))
-      (let ((command (process-command (jsonrpc--process (eglot-current-server)))))
-        (unless (string-match-p "pylsp" (mapconcat #'identity command " "))
-          (bigcode-test-fail "eglot runs %S, not pylsp" command)))
+      (bigcode-test-start-pylsp)
       ;; bigcode-ls answers on its own connection ...
       (goto-char (point-min))
       (search-forward "f(")
@@ -79,12 +101,8 @@
       (goto-char (point-max))
       (delete-char -2)
       (insert "pa")
-      ;; pylsp, through eglot, still serves the same buffer.
-      (eglot--signal-textDocument/didChange)
-      (let* ((result (jsonrpc-request (eglot-current-server) :textDocument/completion
-                                      (eglot--TextDocumentPositionParams)))
-             (items (if (vectorp result) result (plist-get result :items)))
-             (labels (mapcar (lambda (item) (plist-get item :label)) items)))
+      ;; pylsp, through eglot or lsp-mode, still serves the same buffer.
+      (let ((labels (bigcode-test-pylsp-labels)))
         (unless (seq-find (lambda (label) (string-prefix-p "path" label)) labels)
           (bigcode-test-fail "pylsp's completions at os.pa: %S" labels)))
       ;; A JavaScript file opened: the hook starts the mode there too, and a suggestion shows.

@@ -1,26 +1,9 @@
 ;;; emacs_test.el --- batch test of editors/emacs against the real server -*- lexical-binding: t; -*-
 ;; Env: BIGCODE_REPO, BIGCODE_PYTHON, BIGCODE_MODEL, BIGCODE_FILE.
 
-(setq package-directory-list '("/usr/share/emacs/site-lisp/elpa"))
-(package-initialize)
+(load (expand-file-name "tests/editors/emacs_helpers.el" (getenv "BIGCODE_REPO")) nil t)
 (require 'eglot)
-(add-to-list 'load-path (expand-file-name "editors/emacs" (getenv "BIGCODE_REPO")))
-(require 'bigcode-ls)
 
-(defun bigcode-test-fail (fmt &rest args)
-  (princ (concat "BIGCODE-EMACS-FAIL: " (apply #'format fmt args) "\n") #'external-debugging-output)
-  (kill-emacs 1))
-
-(defun bigcode-test-wait (pred seconds)
-  "Process input until PRED is true or SECONDS pass."
-  (let ((deadline (+ (float-time) seconds)))
-    (while (and (not (funcall pred)) (< (float-time) deadline))
-      (accept-process-output nil 0.05))
-    (funcall pred)))
-
-(setq bigcode-ls-command
-      (list (getenv "BIGCODE_PYTHON") "-m" "lsp_server" "--model" (getenv "BIGCODE_MODEL") "--threads" "1"))
-(setq bigcode-ls-settings '(:maxNewTokens 4 :tokenHealing :json-false))
 (bigcode-ls-register)
 (setq eglot-sync-connect t eglot-connect-timeout 60)
 

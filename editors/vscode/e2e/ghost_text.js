@@ -48,6 +48,16 @@ async function checkPosition(page, ghost) {
   return line.replace(/\u00a0/g, " ");
 }
 
+// Type `key` until ghost text (`selector`) appears: the model may still be loading.
+async function typeUntilGhost(page, key, selector = ".ghost-text-decoration, .ghost-text", tries = 20) {
+  for (let i = 0; i < tries; i++) {
+    await page.keyboard.type(key);
+    const ghost = await page.waitForSelector(selector, { timeout: 5000 }).catch(() => null);
+    if (ghost) return ghost;
+  }
+  return null;
+}
+
 async function main() {
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
   const source = DEMO ? DEMO_SOURCE : "import os\n\n\ndef main():\n    value = f()\n";
@@ -118,11 +128,7 @@ async function main() {
       await page.keyboard.press("End");
       await page.keyboard.press("ArrowLeft"); // before ";"
       await page.keyboard.press("ArrowLeft"); // between "(" and ")"
-      let jsGhost = null;
-      for (let i = 0; i < 20 && !jsGhost; i++) {
-        await page.keyboard.type("a");
-        jsGhost = await page.waitForSelector(".ghost-text-decoration, .ghost-text", { timeout: 5000 }).catch(() => null);
-      }
+      const jsGhost = await typeUntilGhost(page, "a");
       if (!jsGhost) throw new Error("no ghost text in the JavaScript file");
       jsLine = await checkPosition(page, jsGhost);
       if (!/const value = f\(a+xxxx\);$/.test(jsLine)) throw new Error(`JavaScript line as drawn: ${JSON.stringify(jsLine)}`);
@@ -146,12 +152,7 @@ async function main() {
       return;
     }
     await page.keyboard.press("ArrowLeft"); // between "(" and ")"
-    // Type, then wait for the ghost text (the model may still be loading: type again).
-    let ghost = null;
-    for (let i = 0; i < 20 && !ghost; i++) {
-      await page.keyboard.type("a");
-      ghost = await page.waitForSelector(".ghost-text-decoration, .ghost-text", { timeout: 5000 }).catch(() => null);
-    }
+    const ghost = await typeUntilGhost(page, "a");
     if (!ghost) throw new Error("no ghost text appeared");
     const shown = await ghost.innerText();
     // Mid-line: the suggestion sits between "(a" and ")", where Tab will put it.
@@ -175,11 +176,7 @@ async function main() {
     await editors[1].click();
     await page.keyboard.press("Control+End");
     await page.keyboard.press("ArrowLeft"); // between "(" and ")"
-    let cellGhost = null;
-    for (let i = 0; i < 10 && !cellGhost; i++) {
-      await page.keyboard.type("b");
-      cellGhost = await page.waitForSelector(".notebook-editor .ghost-text-decoration", { timeout: 5000 }).catch(() => null);
-    }
+    const cellGhost = await typeUntilGhost(page, "b", ".notebook-editor .ghost-text-decoration", 10);
     if (!cellGhost || !cells) throw new Error("no ghost text in the notebook cell");
     const cellLine = await checkPosition(page, cellGhost);
     if (!/value = f\(b+x+\)$/.test(cellLine)) throw new Error(`cell line as drawn: ${JSON.stringify(cellLine)}`);
