@@ -70,42 +70,7 @@
 
 (condition-case err
     (progn
-      (find-file (getenv "BIGCODE_FILE"))
-      (python-mode)
-      (unless bigcode-ls-mode
-        (bigcode-test-fail "prog-mode-hook did not start bigcode-ls-mode"))
-      (bigcode-test-start-pylsp)
-      ;; bigcode-ls answers on its own connection ...
-      (goto-char (point-min))
-      (search-forward "f(")
-      (let ((shown (bigcode-test-suggestion)))
-        (unless (equal shown "xxxx")
-          (bigcode-test-fail "ghost text %S" shown)))
-      (let ((this-command 'bigcode-ls-accept-or-indent))
-        (bigcode-ls-accept-or-indent))
-      (unless (equal (buffer-substring-no-properties (line-beginning-position) (line-end-position))
-                     "value = f(xxxx)")
-        (bigcode-test-fail "line after accept: %S" (thing-at-point 'line)))
-      ;; ... and its copy of the buffer follows every kind of edit.
-      (goto-char (point-max))
-      (insert "def g(a):\n    return a\n\nos.pa")
-      (save-excursion
-        (goto-char (point-min))
-        (insert "# é 中 😀\n")
-        (forward-line 1)
-        (delete-region (point) (line-beginning-position 2)))
-      (undo-boundary)
-      (save-excursion (goto-char (point-min)) (while (search-forward "a" nil t) (replace-match "A")))
-      (unless (equal (bigcode-test-server-text) (buffer-substring-no-properties (point-min) (point-max)))
-        (bigcode-test-fail "the server's copy differs:\n%S\n%S" (bigcode-test-server-text) (buffer-string)))
-      (goto-char (point-max))
-      (delete-char -2)
-      (insert "pa")
-      ;; pylsp, through eglot or lsp-mode, still serves the same buffer.
-      (let ((labels (bigcode-test-pylsp-labels)))
-        (unless (seq-find (lambda (label) (string-prefix-p "path" label)) labels)
-          (bigcode-test-fail "pylsp's completions at os.pa: %S" labels)))
-      ;; A JavaScript file opened: the hook starts the mode there too, and a suggestion shows.
+      ;; A JavaScript file first: the hook starts the mode (and the server), a suggestion shows.
       (find-file (concat (file-name-sans-extension (getenv "BIGCODE_FILE")) ".js"))
       (js-mode)
       (insert "const value = f(")
@@ -115,10 +80,47 @@
         (unless (equal shown "xxxx")
           (bigcode-test-fail "JavaScript ghost text %S" shown)))
       (bigcode-ls-clear)
-      ;; A model that completes Python only: no requests in the JavaScript buffer.
-      (let ((bigcode-ls--languages '("python")))
-        (when (bigcode-ls--serves-here-p)
-          (bigcode-test-fail "a Python-only model would be asked about JavaScript")))
+      (let ((js-buffer (current-buffer)))
+	(find-file (getenv "BIGCODE_FILE"))
+	(python-mode)
+	(unless bigcode-ls-mode
+          (bigcode-test-fail "prog-mode-hook did not start bigcode-ls-mode"))
+	(bigcode-test-start-pylsp)
+	;; bigcode-ls answers on its own connection ...
+	(goto-char (point-min))
+	(search-forward "f(")
+	(let ((shown (bigcode-test-suggestion)))
+          (unless (equal shown "xxxx")
+            (bigcode-test-fail "ghost text %S" shown)))
+	(let ((this-command 'bigcode-ls-accept-or-indent))
+          (bigcode-ls-accept-or-indent))
+	(unless (equal (buffer-substring-no-properties (line-beginning-position) (line-end-position))
+                       "value = f(xxxx)")
+          (bigcode-test-fail "line after accept: %S" (thing-at-point 'line)))
+	;; ... and its copy of the buffer follows every kind of edit.
+	(goto-char (point-max))
+	(insert "def g(a):\n    return a\n\nos.pa")
+	(save-excursion
+          (goto-char (point-min))
+          (insert "# é 中 😀\n")
+          (forward-line 1)
+          (delete-region (point) (line-beginning-position 2)))
+	(undo-boundary)
+	(save-excursion (goto-char (point-min)) (while (search-forward "a" nil t) (replace-match "A")))
+	(unless (equal (bigcode-test-server-text) (buffer-substring-no-properties (point-min) (point-max)))
+          (bigcode-test-fail "the server's copy differs:\n%S\n%S" (bigcode-test-server-text) (buffer-string)))
+	(goto-char (point-max))
+	(delete-char -2)
+	(insert "pa")
+	;; pylsp, through eglot or lsp-mode, still serves the same buffer.
+	(let ((labels (bigcode-test-pylsp-labels)))
+          (unless (seq-find (lambda (label) (string-prefix-p "path" label)) labels)
+            (bigcode-test-fail "pylsp's completions at os.pa: %S" labels)))
+	;; A model that completes Python only: no requests in the JavaScript buffer.
+	(with-current-buffer js-buffer
+          (let ((bigcode-ls--languages '("python")))
+            (when (bigcode-ls--serves-here-p)
+              (bigcode-test-fail "a Python-only model would be asked about JavaScript")))))
       (princ "BIGCODE-EMACS-OK\n")
       (kill-emacs 0))
   (error (bigcode-test-fail "error: %S" err)))

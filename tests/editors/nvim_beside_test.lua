@@ -54,13 +54,25 @@ vim.api.nvim_create_autocmd("VimEnter", {
   nested = true,
   callback = function()
     local ok, err = pcall(function()
+      -- A JavaScript file first: the client starts for it (filetypes "*") and shows a suggestion.
+      local js = os.getenv("BIGCODE_FILE"):gsub("%.py$", ".js")
+      vim.cmd("edit " .. js)
+      local jsbuf = vim.api.nvim_get_current_buf()
+      assert(vim.bo.filetype == "javascript", "filetype " .. vim.bo.filetype)
+      vim.api.nvim_buf_set_lines(jsbuf, 0, -1, false, { "const value = f();" })
+      assert(vim.wait(10000, function() return client_named(jsbuf, "bigcode-ls") ~= nil end, 50),
+        "bigcode-ls did not attach to the JavaScript buffer")
+      vim.api.nvim_win_set_cursor(0, { 1, 16 })
+      local shown = ghost(jsbuf)
+      assert(shown == "xxxx", "JavaScript ghost text " .. vim.inspect(shown))
+      bigcode.suggestion.clear()
       vim.cmd("edit " .. os.getenv("BIGCODE_FILE"))
       local bufnr = vim.api.nvim_get_current_buf()
       assert(vim.wait(30000, function()
         return client_named(bufnr, "bigcode-ls") and client_named(bufnr, "pylsp")
       end, 50), "both clients did not attach")
       vim.api.nvim_win_set_cursor(0, { 2, 10 })
-      local shown = ghost(bufnr)
+      shown = ghost(bufnr)
       assert(shown == "xxxx", "ghost text " .. vim.inspect(shown))
       bigcode.suggestion.clear()
       -- pylsp's completions, and none from bigcode-ls: a completion menu (nvim-cmp, which
@@ -77,18 +89,6 @@ vim.api.nvim_create_autocmd("VimEnter", {
         table.insert(labels, item.label)
       end
       assert(vim.tbl_contains(labels, "path"), "pylsp's items " .. vim.inspect(labels))
-      -- A JavaScript file: the client starts there too (filetypes "*") and shows a suggestion.
-      local js = os.getenv("BIGCODE_FILE"):gsub("%.py$", ".js")
-      vim.cmd("edit " .. js)
-      local jsbuf = vim.api.nvim_get_current_buf()
-      assert(vim.bo.filetype == "javascript", "filetype " .. vim.bo.filetype)
-      vim.api.nvim_buf_set_lines(jsbuf, 0, -1, false, { "const value = f();" })
-      assert(vim.wait(10000, function() return client_named(jsbuf, "bigcode-ls") ~= nil end, 50),
-        "bigcode-ls did not attach to the JavaScript buffer")
-      vim.api.nvim_win_set_cursor(0, { 1, 16 })
-      shown = ghost(jsbuf)
-      assert(shown == "xxxx", "JavaScript ghost text " .. vim.inspect(shown))
-      bigcode.suggestion.clear()
       -- The server's model completes every language here ("*"); one that knows Python
       -- only gets no requests from a JavaScript buffer.
       assert(vim.wait(5000, function() return bigcode.client.languages ~= nil end, 50), "languages unknown")
