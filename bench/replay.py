@@ -89,6 +89,7 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
     server.wait_model(timeout=600)
     rng = random.Random(args.seed)
     times, first, prefilled, match10, match_line = [], [], [], [], []
+    first_detail: list[dict] = []
     keys = 0
     bar = Progress(args.max_keys, f"replay ({'warm' if warm else 'cold'} rests)")
     for name, (old, new) in files.items():
@@ -139,6 +140,16 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
                 shown = items[0]["insertText"] if items else ""
                 last = server.status(uri).get("last", {})
                 (first if after_jump else times).append(ms)
+                if after_jump:  # what the first request after a jump did, to see its cost
+                    keep = (
+                        "ms",
+                        "promptTokens",
+                        "reusedTokens",
+                        "generatedTokens",
+                        "detail",
+                        "source",
+                    )
+                    first_detail.append({k: last.get(k) for k in keep} | {"ms": round(ms, 1)})
                 after_jump = False
                 prefilled.append(last.get("promptTokens", 0) - last.get("reusedTokens", 0))
                 rest_of_line = typed[i + 1 :].split("\n", 1)[0]
@@ -163,6 +174,7 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
         "first_after_jump_p50_ms": statistics.median(first),
         "first_after_jump_p95_ms": statistics.quantiles(first, n=20)[-1],
         "jumps": len(first),
+        "first_after_jump": first_detail,
         "mean_prefilled_tokens": statistics.fmean(prefilled),
         "shown": len(match10),
         "shown_first10_typed_next": sum(match10) / max(1, len(match10)),
@@ -184,12 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "bigcode-replay")
     p.add_argument("--json", type=Path, default=Path("docs/results/replay.json"))
+    p.add_argument(
+        "--warm-only", dest="runs", action="store_const", const=(True,), default=(False, True)
+    )
     args = p.parse_args(argv)
     old = fetch_sources(args.package, args.old, args.cache)
     new = fetch_sources(args.package, args.new, args.cache)
     files = {n: (old[n], new[n]) for n in sorted(old) if n in new and old[n] != new[n]}
     model = long_context_model() if args.shape == "bundled" else random_model(args.shape)
-    runs = [replay(files, model, warm, args) for warm in (False, True)]
+    runs = [replay(files, model, warm, args) for warm in args.runs]
     for run in runs:
         print(json.dumps(run), file=sys.stderr)
     result = {
@@ -198,11 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         "shape": args.shape,
         "rest_ms": args.rest_ms,
         "runs": runs,
-        "first_after_jump_p50_ratio_warm_to_typing": runs[1]["first_after_jump_p50_ms"]
-        / runs[1]["typing_p50_ms"],
-        "first_after_jump_p50_ratio_cold_to_typing": runs[0]["first_after_jump_p50_ms"]
-        / runs[0]["typing_p50_ms"],
     }
+    for run in runs:
+        kind = "warm" if run["warm_rests"] else "cold"
+        ratio = run["first_after_jump_p50_ms"] / run["typing_p50_ms"]
+        result[f"first_after_jump_p50_ratio_{kind}_to_typing"] = ratio
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0
