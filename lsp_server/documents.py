@@ -137,6 +137,21 @@ class Document:
             end += 1
         return before, "".join(after)[:max_chars]
 
+    def span(
+        self, rng: tuple[int, int, int, int], encoding: str, limit: int
+    ) -> tuple[int, str] | None:
+        """(offset, text) of an LSP range, or None when the text is longer than `limit`
+        (reads the lines it covers, not the document)."""
+        a_row, a = self.locate(rng[0], rng[1], encoding)
+        b_row, b = self.locate(rng[2], rng[3], encoding)
+        if (a_row, a) > (b_row, b) or b_row - a_row > limit:
+            return None
+        lines = self.lines.slice(a_row, b_row + 1)
+        text = "".join(lines)[a : len("".join(lines)) - len(lines[-1]) + b]
+        if len(text) > limit:
+            return None
+        return self.lines.chars_before(a_row) + a, text
+
     # --- edits -----------------------------------------------------------------------
     def apply_changes(
         self, changes: Iterable[tuple[tuple[int, int, int, int] | None, str]], encoding: str

@@ -22,6 +22,7 @@ from . import __version__
 from .acceptance import AcceptanceStats
 from .completion.service import CompletionService
 from .documents import DocumentStore
+from .edit_history import EditHistory
 from .notebooks import NotebookStore
 from .repo_context import RepoContext
 from .rpc.protocol import BigCodeProtocol
@@ -58,6 +59,7 @@ class BigCodeServer(LanguageServer):
             notebook_document_sync=NOTEBOOK_SYNC,
         )
         self.documents = DocumentStore()
+        self.edits = EditHistory()  # each open document's recent logical edits
         self.notebooks = NotebookStore()  # cell order; the cells are in `documents`
         self.base_settings = self.settings = settings or Settings()
         self.index = WorkspaceIndex(index_limits(self.settings))
@@ -138,6 +140,7 @@ class BigCodeServer(LanguageServer):
         for uri in self.documents.uris():
             self.service.close(uri)
         self.documents = DocumentStore()
+        self.edits = EditHistory()
         self.notebooks = NotebookStore()
         self.declined = set()
         self.edited = set()

@@ -14,6 +14,7 @@ from .acceptance import (
     did_show,
 )
 from .lifecycle import did_change_configuration, initialize, initialized, shutdown
+from .next_edit import INLINE_EDIT_METHOD, inline_edit
 from .notebooks import did_change_notebook, did_close_notebook, did_open_notebook, did_save_notebook
 from .status import STATUS_METHOD, status
 from .suggest import MOVE_METHOD, completion, did_move_cursor, inline_completion
@@ -39,6 +40,7 @@ HANDLERS = (
         completion,
     ),
     (STATUS_METHOD, None, status),
+    (INLINE_EDIT_METHOD, None, inline_edit),
     (MOVE_METHOD, None, did_move_cursor),
     (types.NOTEBOOK_DOCUMENT_DID_OPEN, None, did_open_notebook),
     (types.NOTEBOOK_DOCUMENT_DID_CHANGE, None, did_change_notebook),

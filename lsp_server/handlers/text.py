@@ -10,6 +10,7 @@ from typing import Any
 from lsprotocol import types
 
 from ..documents import PositionError
+from ..edit_history import MAX_CHARS
 from ..server import BigCodeServer
 from ..workspace import uri_to_path
 
@@ -38,11 +39,21 @@ def change_text(ls: BigCodeServer, uri: str, version: int, content_changes: Sequ
             (rng.start.line, rng.start.character, rng.end.line, rng.end.character) if rng else None
         )
         changes.append((span, c.text))
+    before = None  # one ranged change (a keystroke, a paste): what it replaces, for the history
+    if len(changes) == 1 and changes[0][0] is not None:
+        try:
+            before = doc.span(changes[0][0], ls.encoding, MAX_CHARS)
+        except PositionError:
+            pass
     try:
         doc.apply_changes(changes, ls.encoding)
     except PositionError as exc:
         log.error("rejected an edit to %s (the document is unchanged): %s", uri, exc)
         return
+    if before is not None and len(changes[0][1]) <= MAX_CHARS:
+        ls.edits.record(uri, before[0], before[1], changes[0][1])
+    else:
+        ls.edits.break_join(uri)
     doc.version = version
     ls.service.note_version(uri, version)
     ls.edited.add(uri)
@@ -50,6 +61,7 @@ def change_text(ls: BigCodeServer, uri: str, version: int, content_changes: Sequ
 
 def close_text(ls: BigCodeServer, uri: str) -> None:
     ls.documents.close(uri)
+    ls.edits.forget(uri)
     ls.service.close(uri)
     ls.edited.discard(uri)
     ls.last_position.pop(uri, None)

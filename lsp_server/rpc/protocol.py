@@ -158,6 +158,14 @@ class BigCodeProtocol(LanguageServerProtocol):
         # refuses what comes after a shutdown; pygls refuses it too while this is set)
         self._shutdown = False
 
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams):
+        result = yield from super().lsp_initialize(params)
+        # Where clients look for what LSP has no name for: the next-edit request
+        # (`textDocument/copilotInlineEdit`, Copilot's shape).
+        result.capabilities.experimental = {"inlineEditProvider": True}
+        return result
+
     # --- document sync goes straight to our handlers, bypassing pygls' workspace: text
     # documents and notebooks (whose cells live in our document store) --------------------
     lsp_text_document__did_open = passthrough(types.TEXT_DOCUMENT_DID_OPEN)
