@@ -75,18 +75,38 @@ def _whole_word(text: str, start: int, end: int) -> str | None:
 
 
 def _names(text: str) -> list[tuple[tokenize.TokenInfo, bool]]:
-    """The NAME tokens of `text` as far as it tokenizes (a file mid-edit may not), each
-    with whether it follows a `.` (an attribute)."""
-    out, after_dot = [], False
-    skip = (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT)
+    """The NAME tokens of `text` that name a variable, as far as it tokenizes (a file
+    mid-edit may not), each with whether it follows a `.` (an attribute). Keyword
+    arguments (`f(loader=loader)`: the first) and names in import statements (a module's
+    name) are left out: renaming those changes what they refer to."""
+    skip = (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT)
+    tokens = []
     try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            if tok.type == tokenize.NAME:
-                out.append((tok, after_dot))
-            if tok.type not in skip or tok.type == tokenize.NEWLINE:
-                after_dot = tok.type == tokenize.OP and tok.string == "."
+        tokens = [
+            t for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type not in skip
+        ]
     except (tokenize.TokenError, IndentationError, SyntaxError):
         pass
+    out, depth, statement_start = [], 0, True
+    importing = False
+    for i, tok in enumerate(tokens):
+        if tok.type == tokenize.NEWLINE:
+            statement_start, importing = True, False
+            continue
+        if statement_start and tok.string in ("import", "from"):
+            importing = True
+        statement_start = False
+        if tok.type == tokenize.OP:
+            depth += tok.string in "([{"
+            depth -= tok.string in ")]}" and depth > 0
+            continue
+        if tok.type != tokenize.NAME or importing:
+            continue
+        after = tokens[i + 1].string if i + 1 < len(tokens) else ""
+        if depth and after == "=":
+            continue  # a keyword argument's name
+        after_dot = i > 0 and tokens[i - 1].string == "."
+        out.append((tok, after_dot))
     return out
 
 

@@ -131,3 +131,16 @@ def test_a_rename_through_the_server_and_stale_or_unrelated_requests_get_nothing
     server.change(uri, 4, [{"range": at(line + 5, 0, 0), "text": "# a note\n"}])
     assert ask(server, uri, 4) == []  # a comment typed: nothing to propose
     assert ask(server, "file:///ne/never-opened.py", 1) == []
+
+
+def test_keyword_argument_names_and_imported_modules_are_not_renamed():
+    text = "def f(path):\n    import socket\n    loader = get(path)\n    run(loader=loader, socket=socket)\n"
+    new, edit = renamed(text, "loader", "ld", nth=0)
+    (p,) = propose(new, edit)
+    assert (
+        new[p.start : p.end] == "loader" and new[p.start - 1] == "="
+    )  # the value, not the keyword
+    new, edit = renamed(text, "socket", "sock", nth=2)  # the value of `socket=socket`
+    assert all(
+        "import" not in new[new.rfind("\n", 0, q.start) : q.start] for q in propose(new, edit)
+    )
