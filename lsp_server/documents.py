@@ -154,14 +154,22 @@ class Document:
 
     # --- edits -----------------------------------------------------------------------
     def apply_changes(
-        self, changes: Iterable[tuple[tuple[int, int, int, int] | None, str]], encoding: str
+        self,
+        changes: Iterable[tuple[tuple[int, int, int, int] | None, str]],
+        encoding: str,
+        spans: list | None = None,
+        limit: int = 0,
     ) -> None:
         """Apply (range or None for the whole text, new text) edits in order, all or none.
+        With `spans`, each change's (offset, replaced text) goes there as it is applied
+        (None for one that replaced the whole text or more than `limit` characters).
 
         A range is (start line, start char, end line, end char)."""
         lines, text = self.lines.copy(), self._text
         try:
             for rng, new in changes:
+                if spans is not None:
+                    spans.append(self.span(rng, encoding, limit) if rng is not None else None)
                 if rng is None:
                     self.text = new
                 else:

@@ -110,6 +110,18 @@ def test_neovim_beside_pylsp_and_in_javascript(which, model, tmp_path):
     assert "BIGCODE-NVIM-OK" in output, output
 
 
+@pytest.mark.parametrize("which", sorted(NVIMS))
+def test_neovim_shows_jumps_to_and_makes_next_edits(which, model, tmp_path):
+    nvim = NVIMS[which]
+    if not nvim.exists():
+        missing(str(nvim))
+    init = ROOT / "tests" / "editors" / "nvim_next_edit_test.lua"
+    output = run_editor(
+        [str(nvim), "--headless", "-n", "-u", str(init)], model, tmp_path, timeout=120
+    )
+    assert "BIGCODE-NVIM-OK" in output, output
+
+
 def test_emacs_eglot_completion_and_overlay(model, tmp_path):
     emacs = shutil.which("emacs")
     if emacs is None or not Path("/usr/share/emacs/site-lisp/elpa").exists():

@@ -39,21 +39,17 @@ def change_text(ls: BigCodeServer, uri: str, version: int, content_changes: Sequ
             (rng.start.line, rng.start.character, rng.end.line, rng.end.character) if rng else None
         )
         changes.append((span, c.text))
-    before = None  # one ranged change (a keystroke, a paste): what it replaces, for the history
-    if len(changes) == 1 and changes[0][0] is not None:
-        try:
-            before = doc.span(changes[0][0], ls.encoding, MAX_CHARS)
-        except PositionError:
-            pass
+    spans: list = []  # what each change replaced, for the history of edits
     try:
-        doc.apply_changes(changes, ls.encoding)
+        doc.apply_changes(changes, ls.encoding, spans, MAX_CHARS)
     except PositionError as exc:
         log.error("rejected an edit to %s (the document is unchanged): %s", uri, exc)
         return
-    if before is not None and len(changes[0][1]) <= MAX_CHARS:
-        ls.edits.record(uri, before[0], before[1], changes[0][1])
-    else:
-        ls.edits.break_join(uri)
+    for span, (_, new) in zip(spans, changes, strict=True):
+        if span is None or len(new) > MAX_CHARS:
+            ls.edits.break_join(uri)
+        else:
+            ls.edits.record(uri, span[0], span[1], new)
     doc.version = version
     ls.service.note_version(uri, version)
     ls.edited.add(uri)

@@ -22,6 +22,12 @@ M.defaults = {
   -- Offer the suggestion as an LSP completion item too (omnifunc, nvim-cmp). Off: the
   -- ghost text shows it already, and a second language server's menu stays its own.
   lsp_completion = false,
+  -- Next edits (textDocument/copilotInlineEdit): asked after edits pause this long.
+  next_edits = true,
+  next_edit_ms = 300,
+  next_edit_jump_key = "<M-n>", -- move to the proposed edit (normal and insert mode)
+  next_edit_accept_key = "<M-a>", -- make it (and see the one after)
+  next_edit_hl = "DiffText", -- the text it would replace
 }
 
 M.options = vim.deepcopy(M.defaults)

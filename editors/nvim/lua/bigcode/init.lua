@@ -2,10 +2,11 @@
 --   require("bigcode").setup({ cmd = { "bigcode-ls" }, settings = { maxNewTokens = 64 } })
 local config = require("bigcode.config")
 local client = require("bigcode.client")
+local next_edit = require("bigcode.next_edit")
 local rest = require("bigcode.rest")
 local suggestion = require("bigcode.suggestion")
 
-local M = { rest = rest }
+local M = { rest = rest, next_edit = next_edit }
 
 local function builtin_inline()
   return config.options.use_builtin and vim.lsp.inline_completion ~= nil
@@ -29,9 +30,31 @@ local function map_keys(bufnr, accept)
   end
 end
 
+local function map_next_edit(bufnr)
+  local opts = config.options
+  local function key(lhs, action, desc)
+    local code = vim.api.nvim_replace_termcodes(lhs, true, false, true)
+    vim.keymap.set({ "n", "i" }, lhs, function()
+      if not action() then
+        vim.api.nvim_feedkeys(code, "n", false)
+      end
+    end, { buffer = bufnr, desc = desc })
+  end
+  key(opts.next_edit_jump_key, next_edit.jump, "bigcode: jump to the next edit")
+  key(opts.next_edit_accept_key, next_edit.accept, "bigcode: make the next edit")
+  local group = vim.api.nvim_create_augroup("bigcode_next_edit_" .. bufnr, { clear = true })
+  vim.api.nvim_create_autocmd({ "TextChanged", "TextChangedI" }, {
+    group = group, buffer = bufnr, callback = function() next_edit.schedule(bufnr) end,
+  })
+  vim.api.nvim_create_autocmd("BufLeave", { group = group, buffer = bufnr, callback = next_edit.clear })
+end
+
 local function attach(bufnr)
   if not client.start(bufnr) then
     return
+  end
+  if config.options.next_edits then
+    map_next_edit(bufnr)
   end
   if config.options.rest_ms > 0 then
     local rests = vim.api.nvim_create_augroup("bigcode_rest_" .. bufnr, { clear = true })
