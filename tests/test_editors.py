@@ -122,6 +122,15 @@ def test_neovim_shows_jumps_to_and_makes_next_edits(which, model, tmp_path):
     assert "BIGCODE-NVIM-OK" in output, output
 
 
+def test_emacs_shows_jumps_to_and_makes_next_edits(model, tmp_path):
+    emacs = shutil.which("emacs")
+    if emacs is None:
+        missing("emacs-nox")
+    script = ROOT / "tests" / "editors" / "emacs_next_edit_test.el"
+    output = run_editor([emacs, "-Q", "--batch", "-l", str(script)], model, tmp_path, timeout=120)
+    assert "BIGCODE-EMACS-OK" in output, output
+
+
 def test_emacs_eglot_completion_and_overlay(model, tmp_path):
     emacs = shutil.which("emacs")
     if emacs is None or not Path("/usr/share/emacs/site-lisp/elpa").exists():

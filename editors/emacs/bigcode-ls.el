@@ -41,6 +41,7 @@
 (declare-function eglot--VersionedTextDocumentIdentifier "eglot")
 (declare-function eglot--pos-to-lsp-position "eglot")
 (declare-function eglot--signal-textDocument/didChange "eglot")
+(declare-function eglot--lsp-position-to-point "eglot")
 (defvar eglot-server-programs)
 
 (defgroup bigcode-ls nil
@@ -69,8 +70,18 @@ For example (:maxNewTokens 64 :multiline \"auto\")."
 The server then computes that place's prompt while you read (`bigcode/didMoveCursor')."
   :type '(choice number (const nil)))
 
+(defcustom bigcode-ls-next-edit-delay 0.3
+  "Seconds of idle time after a change before asking for the next edit (nil: never).
+The server proposes the edit you will make next (a rename's other uses, a missing
+import, the same change on a nearby line): `bigcode-ls-next-edit-jump' goes there,
+`bigcode-ls-next-edit-accept' makes it."
+  :type '(choice number (const nil)))
+
 (defface bigcode-ls-ghost-face '((t :inherit shadow))
   "Face of the inline suggestion.")
+
+(defface bigcode-ls-next-edit-face '((t :inherit highlight))
+  "Face of the text a proposed next edit would replace.")
 
 ;;;; Registration with eglot
 
@@ -115,6 +126,17 @@ The server then computes that place's prompt while you read (`bigcode/didMoveCur
 
 (defun bigcode-ls--point-position ()
   (if bigcode-ls--own (bigcode-ls--lsp-position (point)) (eglot--pos-to-lsp-position)))
+
+(defun bigcode-ls--lsp-point (position)
+  "The buffer position of the LSP POSITION."
+  (if bigcode-ls--own
+      (save-restriction
+        (widen)
+        (save-excursion
+          (goto-char (point-min))
+          (forward-line (plist-get position :line))
+          (min (+ (point) (plist-get position :character)) (line-end-position))))
+    (eglot--lsp-position-to-point position)))
 
 (defun bigcode-ls--flush ()
   "Make sure the server has every edit (eglot sends them late; ours go at once)."
@@ -354,8 +376,91 @@ point rests once it has stayed there for `bigcode-ls-rest-delay' seconds."
     (define-key map (kbd "M-<down>") #'bigcode-ls-accept-line)
     (define-key map (kbd "M-]") #'bigcode-ls-next-suggestion)
     (define-key map (kbd "M-[") #'bigcode-ls-previous-suggestion)
+    (define-key map (kbd "M-n") #'bigcode-ls-next-edit-jump)
+    (define-key map (kbd "M-RET") #'bigcode-ls-next-edit-accept)
     map)
   "Keys of `bigcode-ls-inline-mode'.")
+
+;;;; Next edits
+
+(defvar-local bigcode-ls--next-edit nil
+  "The next edit shown: (OVERLAY TEXT TICK).")
+(defvar-local bigcode-ls--next-timer nil)
+
+(defun bigcode-ls-next-edit-clear ()
+  "Remove the next edit shown, if any."
+  (when bigcode-ls--next-edit
+    (delete-overlay (car bigcode-ls--next-edit))
+    (setq bigcode-ls--next-edit nil)))
+
+(defun bigcode-ls--show-next-edit (edit)
+  "Show EDIT (an LSP inline edit) where it would go."
+  (bigcode-ls-next-edit-clear)
+  (let* ((range (plist-get edit :range))
+         (beg (bigcode-ls--lsp-point (plist-get range :start)))
+         (end (bigcode-ls--lsp-point (plist-get range :end)))
+         (text (plist-get edit :text))
+         (ov (make-overlay beg end nil t nil))
+         (label (propertize (concat " → " (replace-regexp-in-string "\n" "⏎" text) " ")
+                            'face 'bigcode-ls-ghost-face)))
+    (overlay-put ov 'face 'bigcode-ls-next-edit-face)
+    (overlay-put ov (if (= beg end) 'before-string 'after-string) label)
+    (overlay-put ov 'bigcode-ls-next-edit t)
+    (setq bigcode-ls--next-edit (list ov text (buffer-chars-modified-tick)))))
+
+(defun bigcode-ls-next-edit-request ()
+  "Ask the server for the edit you will make next, and show it."
+  (interactive)
+  (when-let ((server (and (bigcode-ls--serves-here-p) (bigcode-ls--server))))
+    (bigcode-ls--flush)
+    (let ((buffer (current-buffer))
+          (tick (buffer-chars-modified-tick))
+          (params (bigcode-ls--position-params)))
+      (jsonrpc-async-request
+       server :textDocument/copilotInlineEdit params
+       :success-fn
+       (lambda (result)
+         (when (buffer-live-p buffer)
+           (with-current-buffer buffer
+             (let ((edit (seq-first (plist-get result :edits))))
+               (when (and edit (= tick (buffer-chars-modified-tick)))
+                 (bigcode-ls--show-next-edit edit))))))
+       :error-fn #'ignore :timeout-fn #'ignore))))
+
+(defun bigcode-ls--schedule-next-edit (&rest _)
+  "After a change: clear the next edit shown; ask again once Emacs is idle."
+  (bigcode-ls-next-edit-clear)
+  (when (timerp bigcode-ls--next-timer)
+    (cancel-timer bigcode-ls--next-timer))
+  (when bigcode-ls-next-edit-delay
+    (let ((buffer (current-buffer)))
+      (setq bigcode-ls--next-timer
+            (run-with-idle-timer bigcode-ls-next-edit-delay nil
+                                 (lambda ()
+                                   (when (buffer-live-p buffer)
+                                     (with-current-buffer buffer
+                                       (bigcode-ls-next-edit-request)))))))))
+
+(defun bigcode-ls-next-edit-jump ()
+  "Move point to the next edit shown."
+  (interactive)
+  (when bigcode-ls--next-edit
+    (goto-char (overlay-start (car bigcode-ls--next-edit)))
+    t))
+
+(defun bigcode-ls-next-edit-accept ()
+  "Make the next edit shown (if the text is still what it was proposed for)."
+  (interactive)
+  (when-let ((shown bigcode-ls--next-edit))
+    (pcase-let ((`(,ov ,text ,tick) shown))
+      (let ((beg (overlay-start ov)) (end (overlay-end ov)))
+        (bigcode-ls-next-edit-clear)
+        (when (= tick (buffer-chars-modified-tick))
+          (save-excursion
+            (goto-char beg)
+            (delete-region beg end)
+            (insert text))
+          t)))))
 
 ;;;; The server's state in the mode line
 
@@ -408,11 +513,14 @@ The mode line says when the model is still loading or failed to load."
   (if bigcode-ls-inline-mode
       (progn
         (add-hook 'after-change-functions #'bigcode-ls--schedule nil t)
+        (add-hook 'after-change-functions #'bigcode-ls--schedule-next-edit nil t)
         (add-hook 'pre-command-hook #'bigcode-ls--pre-command nil t)
         (add-hook 'post-command-hook #'bigcode-ls--post-command nil t)
         (unless (or (eq bigcode-ls--state 'ready) (timerp bigcode-ls--status-timer))
           (setq bigcode-ls--status-timer (run-with-timer 0 1 #'bigcode-ls--poll-status))))
     (remove-hook 'after-change-functions #'bigcode-ls--schedule t)
+    (remove-hook 'after-change-functions #'bigcode-ls--schedule-next-edit t)
+    (bigcode-ls-next-edit-clear)
     (remove-hook 'pre-command-hook #'bigcode-ls--pre-command t)
     (remove-hook 'post-command-hook #'bigcode-ls--post-command t)
     (bigcode-ls-clear)))
