@@ -63,6 +63,7 @@ async function main() {
   const source = DEMO ? DEMO_SOURCE : "import os\n\n\ndef main():\n    value = f()\n";
   fs.writeFileSync(path.join(dirs.ws, "demo.py"), source);
   fs.writeFileSync(path.join(dirs.ws, "demo.js"), "const value = f();\n");
+  fs.writeFileSync(path.join(dirs.ws, "rename.py"), "def total(count):\n    value = count * 2\n    return value + count\n");
   const cell = (text) => ({ cell_type: "code", execution_count: null, metadata: {}, outputs: [], source: [text] });
   const notebook = {
     cells: [cell("import os\n"), cell("def main():\n    value = f()")],
@@ -163,6 +164,36 @@ async function main() {
     const text = await page.innerText(".monaco-editor .view-lines");
     if (!text.includes("xxxx")) throw new Error(`after Tab: ${JSON.stringify(text)}`);
     await page.waitForTimeout(1000); // the accept notification reaches the server
+    // Next edits: `count` renamed by hand in the def line; Alt+N jumps to the next use,
+    // Alt+Enter makes the edit, and again for the use after it.
+    const renameRow = await page.waitForSelector('.explorer-folders-view .monaco-list-row[aria-label*="rename.py"]');
+    await renameRow.dblclick();
+    await page.waitForTimeout(1000);
+    await page.click(".monaco-editor .view-lines");
+    await page.keyboard.press("Control+Home");
+    for (let i = 0; i < 10; i++) await page.keyboard.press("ArrowRight");
+    for (let i = 0; i < 5; i++) await page.keyboard.press("Shift+ArrowRight");
+    await page.keyboard.type("n");
+    await page.keyboard.press("Escape"); // no ghost text in the way
+    const cursorAt = async () => (await page.innerText(".statusbar")).match(/Ln (\d+), Col (\d+)/)?.slice(1).join(",");
+    let jumped = null;
+    for (let i = 0; i < 20 && jumped !== "2,13"; i++) {
+      await page.waitForTimeout(500);
+      await page.keyboard.press("Alt+n");
+      jumped = await cursorAt();
+    }
+    if (jumped !== "2,13") throw new Error(`Alt+N left the cursor at ${jumped}`);
+    await page.keyboard.press("Alt+Enter");
+    await page.waitForTimeout(300);
+    const viewText = async () => (await page.innerText(".monaco-editor .view-lines")).replace(/\u00a0/g, " ");
+    let renamed = await viewText();
+    if (!renamed.includes("value = n * 2")) throw new Error(`after Alt+Enter: ${JSON.stringify(renamed)}`);
+    for (let i = 0; i < 20 && !renamed.includes("return value + n"); i++) {
+      await page.waitForTimeout(500);
+      await page.keyboard.press("Alt+Enter");
+      renamed = await viewText();
+    }
+    if (!renamed.includes("return value + n")) throw new Error(`second next edit: ${JSON.stringify(renamed)}`);
     // A notebook (VS Code's built-in .ipynb support; cells reach the server through LSP
     // notebook sync): ghost text in the second code cell, at the cursor.
     const nbRow = await page.waitForSelector('.explorer-folders-view .monaco-list-row[aria-label*="demo.ipynb"]');
@@ -180,7 +211,7 @@ async function main() {
     if (!cellGhost || !cells) throw new Error("no ghost text in the notebook cell");
     const cellLine = await checkPosition(page, cellGhost);
     if (!/value = f\(b+x+\)$/.test(cellLine)) throw new Error(`cell line as drawn: ${JSON.stringify(cellLine)}`);
-    console.log(`BIGCODE-VSCODE-OK js=${JSON.stringify(jsLine)} ghost=${JSON.stringify(shown)} line=${JSON.stringify(line)} cell=${JSON.stringify(cellLine)}`);
+    console.log(`BIGCODE-VSCODE-OK next-edits js=${JSON.stringify(jsLine)} ghost=${JSON.stringify(shown)} line=${JSON.stringify(line)} cell=${JSON.stringify(cellLine)}`);
   } catch (e) {
     const pages = browser ? browser.contexts().flatMap((c) => c.pages()) : [];
     if (pages.length) await pages[0].screenshot({ path: process.env.BIGCODE_SCREENSHOT + ".fail.png" }).catch(() => {});

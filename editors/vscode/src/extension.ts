@@ -2,6 +2,7 @@
 // Inline suggestions come from vscode-languageclient's inlineCompletion feature.
 import * as vscode from "vscode";
 import { LanguageClient, LanguageClientOptions, ServerOptions } from "vscode-languageclient/node";
+import { LspEdit, NextEdits } from "./nextEdit";
 import { RestTracker } from "./rest";
 import { covers, debounceMs, documentSelector, languages, serverLaunch, serverSettings } from "./settings";
 import { ServerStatus, stateOf, statusText } from "./status";
@@ -114,6 +115,20 @@ const rests = new RestTracker(REST_MS, (uri, version, line, character) => {
     ?.sendNotification("bigcode/didMoveCursor", { textDocument: { uri, version }, position: { line, character } })
     .catch(() => undefined);
 });
+// Whether this client serves the document: listed by bigcode.languages, and a language
+// the server's model completes.
+function servedHere(document: vscode.TextDocument): boolean {
+  const wanted = languages(config());
+  const schemes = ["file", "untitled", "vscode-notebook-cell"];
+  const listed = wanted.includes("*") ? schemes.includes(document.uri.scheme) : wanted.includes(document.languageId);
+  return Boolean(client) && listed && covers(served, document.languageId);
+}
+
+const nextEdits = new NextEdits(
+  async (params) => client?.sendRequest<{ edits: LspEdit[] }>("textDocument/copilotInlineEdit", params),
+  servedHere,
+);
+
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel("bigcode-ls", { log: true });
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
@@ -130,14 +145,20 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.window.onDidChangeTextEditorSelection((event) => {
       const document = event.textEditor.document;
       const selection = event.selections[0];
-      const wanted = languages(config());
-      const listed = wanted.includes("*") ? ["file", "untitled", "vscode-notebook-cell"].includes(document.uri.scheme) : wanted.includes(document.languageId);
-      if (!client || event.selections.length !== 1 || !selection.isEmpty || !listed || !covers(served, document.languageId)) {
+      if (event.selections.length !== 1 || !selection.isEmpty || !servedHere(document)) {
         return;
       }
       rests.moved(document.uri.toString(), document.version, selection.active.line, selection.active.character);
     }),
     vscode.workspace.onDidCloseTextDocument((document) => rests.forget(document.uri.toString())),
+    nextEdits,
+    vscode.commands.registerCommand("bigcode.nextEdit.jump", () => nextEdits.jump()),
+    vscode.commands.registerCommand("bigcode.nextEdit.accept", () => nextEdits.accept()),
+    vscode.workspace.onDidChangeTextDocument((event) => {
+      if (event.contentChanges.length > 0) {
+        nextEdits.changed(event.document);
+      }
+    }),
     vscode.workspace.onDidChangeConfiguration(async (event) => {
       if (!event.affectsConfiguration("bigcode") || !client) {
         return;
