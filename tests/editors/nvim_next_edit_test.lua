@@ -1,20 +1,11 @@
 -- Headless Neovim: a rename by hand, then the next edits shown, jumped to and made.
 -- Env: BIGCODE_REPO, BIGCODE_PYTHON, BIGCODE_MODEL, BIGCODE_FILE.
-local function fail(msg)
-  io.stderr:write("BIGCODE-NVIM-FAIL: " .. msg .. "\n")
-  vim.cmd("cq!")
-end
-
-local uv = vim.uv or vim.loop
-local watchdog = uv.new_timer()
-watchdog:start(90000, 0, vim.schedule_wrap(function() fail("timeout") end))
-
-vim.opt.runtimepath:prepend(os.getenv("BIGCODE_REPO") .. "/editors/nvim")
-vim.opt.swapfile = false
-vim.cmd("filetype on")
+package.path = os.getenv("BIGCODE_REPO") .. "/tests/editors/?.lua;" .. package.path
+local helpers = require("nvim_helpers")
+local fail = helpers.fail
 local bigcode = require("bigcode")
 bigcode.setup({
-  cmd = { os.getenv("BIGCODE_PYTHON"), "-m", "lsp_server", "--model", os.getenv("BIGCODE_MODEL"), "--threads", "1" },
+  cmd = helpers.cmd,
   settings = { maxNewTokens = 2 },
   next_edit_ms = 20,
   use_builtin = false,

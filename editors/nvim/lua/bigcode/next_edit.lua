@@ -4,19 +4,15 @@
 -- and asks for the one after (a rename's next use).
 local config = require("bigcode.config")
 local client = require("bigcode.client")
+local timer = require("bigcode.timer")
 
 local M = {}
 local ns = vim.api.nvim_create_namespace("bigcode_next_edit")
-local uv = vim.uv or vim.loop
 -- `shown`: { bufnr, srow, scol, erow, ecol, text, tick } of the edit on screen.
 local state = { timer = nil, shown = nil }
 
 function M.clear()
-  if state.timer then
-    state.timer:stop()
-    state.timer:close()
-    state.timer = nil
-  end
+  timer.stop(state)
   if state.shown then
     pcall(vim.api.nvim_buf_clear_namespace, state.shown.bufnr, ns, 0, -1)
   end
@@ -71,14 +67,7 @@ end
 -- After a change: clear what is shown, ask again once the edits pause.
 function M.schedule(bufnr)
   M.clear()
-  state.timer = uv.new_timer()
-  state.timer:start(config.options.next_edit_ms, 0, vim.schedule_wrap(function()
-    if state.timer then
-      state.timer:close()
-      state.timer = nil
-    end
-    M.request(bufnr)
-  end))
+  timer.after(state, config.options.next_edit_ms, function() M.request(bufnr) end)
 end
 
 function M.visible()

@@ -4,17 +4,10 @@
 local config = require("bigcode.config")
 local client = require("bigcode.client")
 
-local M = {}
-local uv = vim.uv or vim.loop
-local state = { timer = nil, tick = nil, sent = nil }
+local timer = require("bigcode.timer")
 
-local function stop_timer()
-  if state.timer then
-    state.timer:stop()
-    state.timer:close()
-    state.timer = nil
-  end
-end
+local M = {}
+local state = { timer = nil, tick = nil, sent = nil }
 
 local function send(bufnr)
   local c = client.get()
@@ -42,19 +35,17 @@ end
 -- made in normal mode (a deletion), that is where typing starts.
 function M.moved(bufnr, entered)
   local tick = vim.api.nvim_buf_get_changedtick(bufnr)
-  stop_timer()
+  timer.stop(state)
   local typed = not entered and state.tick ~= nil and state.tick ~= tick
   state.tick = tick
   if typed then
     return
   end
-  state.timer = uv.new_timer()
-  state.timer:start(config.options.rest_ms, 0, vim.schedule_wrap(function()
-    stop_timer()
+  timer.after(state, config.options.rest_ms, function()
     if vim.api.nvim_get_current_buf() == bufnr then
       send(bufnr)
     end
-  end))
+  end)
 end
 
 return M

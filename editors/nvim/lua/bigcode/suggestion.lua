@@ -3,6 +3,7 @@
 -- the older one, so the server never works on text the user has already changed.
 local config = require("bigcode.config")
 local client = require("bigcode.client")
+local timer = require("bigcode.timer")
 
 local M = {}
 local ns = vim.api.nvim_create_namespace("bigcode")
@@ -10,16 +11,11 @@ local ns = vim.api.nvim_create_namespace("bigcode")
 -- parts or dismissed): what the acceptance notifications report, once per suggestion.
 -- `keep_once`: our own partial accept changed the text; the next change keeps the rest.
 local state = { timer = nil, request = nil, shown = nil, origin = nil, keep_once = false }
-local uv = vim.uv or vim.loop
 
 local has_inline_virt_text = vim.fn.has("nvim-0.10") == 1
 
 local function cancel_pending()
-  if state.timer then
-    state.timer:stop()
-    state.timer:close()
-    state.timer = nil
-  end
+  timer.stop(state)
   if state.request then
     local c = client.get()
     if c then
@@ -183,14 +179,7 @@ function M.schedule()
     return
   end
   M.clear()
-  state.timer = uv.new_timer()
-  state.timer:start(config.options.debounce_ms, 0, vim.schedule_wrap(function()
-    if state.timer then
-      state.timer:close()
-      state.timer = nil
-    end
-    M.request()
-  end))
+  timer.after(state, config.options.debounce_ms, M.request)
 end
 
 function M.visible()
