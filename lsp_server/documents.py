@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from .lines import Lines, split_lines
 
 ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+SPAN_LINE_CHARS = 1 << 16
 
 
 class PositionError(ValueError):
@@ -141,7 +142,11 @@ class Document:
         self, rng: tuple[int, int, int, int], encoding: str, limit: int
     ) -> tuple[int, str] | None:
         """(offset, text) of an LSP range, or None when the text is longer than `limit`
-        (reads the lines it covers, not the document)."""
+        (reads the lines it covers, not the document; a line longer than 64 KB is not
+        read: converting its columns costs as much as the edit itself)."""
+        for row in (rng[0], rng[2]):
+            if 0 <= row < len(self.lines) and len(self.lines[row]) > SPAN_LINE_CHARS:
+                return None
         a_row, a = self.locate(rng[0], rng[1], encoding)
         b_row, b = self.locate(rng[2], rng[3], encoding)
         if (a_row, a) > (b_row, b) or b_row - a_row > limit:
