@@ -33,4 +33,4 @@ format:
 
 # Regenerate the README settings table and the VS Code extension's settings.
 settings:
-	$(PY) -m lsp_server.settings --write .
+	$(PY) -m lsp_server.settings_views --write .

@@ -12,13 +12,8 @@ import pytest
 
 from cli.main import parser
 from cli.options import from_cli
-from lsp_server.settings import (
-    RELOAD_KEYS,
-    Settings,
-    camel,
-    markdown_table,
-    vscode_properties,
-)
+from lsp_server.settings import RELOAD_KEYS, Settings, camel
+from lsp_server.settings_views import markdown_table, vscode_properties
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = dataclasses.fields(Settings)
@@ -27,7 +22,7 @@ FIELDS = dataclasses.fields(Settings)
 def test_readme_table_is_the_generated_one():
     readme = (ROOT / "README.md").read_text()
     assert markdown_table() in readme, (
-        "README settings table is stale: python -m lsp_server.settings --markdown"
+        "README settings table is stale: python -m lsp_server.settings_views --markdown"
     )
 
 
