@@ -223,6 +223,13 @@ class Settings:
         "directory if given, else about 3 characters a token.",
         reload=True,
     )
+    next_edit_model: str = setting(
+        "none",
+        "Next edits from a model trained for them, asked through the remote server when "
+        "the built-in predictors find nothing: zeta (the prompt format of Zed's Zeta), or "
+        "none (the built-in predictors only).",
+        choices=("none", "zeta"),
+    )
 
     @classmethod
     def docs(cls) -> dict[str, str]:

@@ -290,3 +290,21 @@ def test_a_real_llama_cpp_writes_only_names_that_exist_at_the_cursor(llama, tmp_
         word = typed + re.match(r"\w*", text).group()
         assert text and word in dir(os.path), (typed, text)
     service.shutdown(wait_s=5)
+
+
+def test_a_next_edit_prompt_goes_through_a_real_llama_cpp_server(llama):
+    """Plumbing only: the bundled model serves, no next-edit model does. Zeta's prompt
+    reaches llama.cpp's completions route and the answer comes back as text that parses
+    (a region or none) without error."""
+    from fim.next_edit_prompt import REGION_END, region_edits, zeta_prompt
+    from fim.next_edits import LastEdit
+    from lsp_server.backends.remote.next_edit import rewrite
+
+    text = "def area(w, h):\n    return w * h\n\n\nprint(area(2, 3))\n"
+    cursor = text.index("w * h")
+    prompt = zeta_prompt("a.py", text, cursor, LastEdit(cursor, "", "w"))
+    settings = replace(BASE, backend="openai", remote_url=llama.url, next_edit_model="zeta")
+    answer = rewrite(settings, prompt.prompt, [REGION_END])
+    assert isinstance(answer, str) and answer  # the bundled model wrote something
+    edits = region_edits(text, prompt, answer + REGION_END)
+    assert all(prompt.region_start <= e.start <= e.end <= prompt.region_end for e in edits)

@@ -144,3 +144,73 @@ def test_keyword_argument_names_and_imported_modules_are_not_renamed():
     assert all(
         "import" not in new[new.rfind("\n", 0, q.start) : q.start] for q in propose(new, edit)
     )
+
+
+# --- a next-edit model behind the remote server (Zeta's prompt format) -------------------
+
+MODEL_SOURCE = "def area(w, h):\n    return w * h\n\n\nprint(area(2, 3))\n"
+
+
+def test_the_zeta_prompt_holds_the_last_edit_and_the_marked_region():
+    from fim.next_edit_prompt import CURSOR, REGION_END, REGION_START, zeta_prompt
+
+    text = MODEL_SOURCE.replace("w * h", "w * h * 1")
+    cursor = text.index("* 1") + 3
+    p = zeta_prompt("geo/area.py", text, cursor, LastEdit(cursor - 4, "", " * 1"))
+    assert 'User edited "geo/area.py":\n```diff\n@@' in p.prompt
+    assert "-    return w * h\n+    return w * h * 1" in p.prompt
+    region = p.prompt.split(REGION_START + "\n", 1)[1].split("\n" + REGION_END, 1)[0]
+    assert region == text[p.region_start : cursor] + CURSOR + text[cursor : p.region_end]
+    assert p.prompt.endswith("### Response:\n")
+
+
+def test_a_rewritten_region_becomes_edits_and_a_region_unchanged_none():
+    from fim.next_edit_prompt import REGION_END, REGION_START, region_edits, zeta_prompt
+
+    cursor = MODEL_SOURCE.index("return")
+    p = zeta_prompt("a.py", MODEL_SOURCE, cursor, LastEdit(0, "", "d"))
+    region = MODEL_SOURCE[p.region_start : p.region_end]
+    new = region.replace("area(2, 3)", "area(4, 5)").replace(
+        "    return w * h\n", "    return w * h\n\n\ndef perimeter(w, h):\n    return 2 * (w + h)\n"
+    )
+    answer = f"```a.py\n{REGION_START}\n{new}\n{REGION_END}\n```"
+    edits = region_edits(MODEL_SOURCE, p, answer)
+    after = MODEL_SOURCE
+    for e in sorted(edits, key=lambda e: -e.start):
+        after = after[: e.start] + e.text + after[e.end :]
+    assert after[p.region_start : p.region_end + len(new) - len(region)] == new
+    assert {e.kind for e in edits} == {"model"}
+    assert region_edits(MODEL_SOURCE, p, f"{REGION_START}\n{region}\n{REGION_END}") == []
+    assert region_edits(MODEL_SOURCE, p, "no region at all") == []
+
+
+def test_the_server_asks_a_next_edit_model_when_its_own_predictors_find_nothing(tmp_path):
+    from fim.next_edit_prompt import REGION_END, REGION_START
+    from tests.fake_inference_server import FakeServer
+
+    with FakeServer() as fake:
+        typed = "  # two by three"
+        region = MODEL_SOURCE.replace(
+            "print(area(2, 3))", f"print(area(2, 3)){typed}\nprint(area(4, 5))"
+        )
+        fake.script.tokens = [f"```a.py\n{REGION_START}\n", region.rstrip("\n"), f"\n{REGION_END}"]
+        settings = {
+            "backend": "openai",
+            "remoteUrl": fake.url,
+            "nextEditModel": "zeta",
+            "maxNewTokens": 2,
+        }
+        srv = RawServer("--threads", "1")
+        srv.initialize({"bigcode": settings})
+        uri = "file:///ne/a.py"
+        srv.open(uri, MODEL_SOURCE)
+        srv.change(
+            uri, 2, [{"range": at(4, 17, 17), "text": "  # two by three"}]
+        )  # nothing for the rules
+        edits = ask(srv, uri, 2)
+        srv.close()
+        prompts = [r["body"]["prompt"] for r in fake.posts() if r["path"].endswith("/completions")]
+    assert prompts and "User edited" in prompts[-1] and REGION_START in prompts[-1]
+    assert [(e["text"], e["range"]["start"]) for e in edits] == [
+        ("print(area(4, 5))", {"line": 5, "character": 0})  # a line after the one typed on
+    ]

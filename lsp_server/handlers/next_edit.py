@@ -10,14 +10,20 @@ loop's executor, never on the event loop, and never wait for the model.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import PurePosixPath
 from typing import Any
 
+from fim.next_edit_prompt import REGION_END, region_edits, zeta_prompt
 from fim.next_edits import Proposal, propose
 
+from ..backends.remote.next_edit import rewrite
 from ..rpc.wire import field_of
 from ..server import BigCodeServer
 from ..workspace import uri_to_path
+from .suggest import file_label
+
+log = logging.getLogger("bigcode_ls")
 
 INLINE_EDIT_METHOD = "textDocument/copilotInlineEdit"
 MAX_CHARS = 1 << 20  # larger files get no proposals
@@ -52,9 +58,25 @@ async def inline_edit(ls: BigCodeServer, params: Any) -> dict:
 
     loop = asyncio.get_running_loop()
     proposals = await loop.run_in_executor(None, propose, text, edit, defined_in)
+    if not proposals and ls.settings.next_edit_model == "zeta" and ls.settings.backend != "local":
+        cursor = edit.start + len(edit.new)
+        proposals = await loop.run_in_executor(
+            None, _ask_model, ls.settings, uri, text, cursor, edit
+        )
     if doc.version != at_version or ls.documents.get(uri) is not doc:
         return {"edits": []}
     return {"edits": [_as_lsp(ls, doc, uri, p) for p in proposals]}
+
+
+def _ask_model(settings, uri: str, text: str, cursor: int, edit) -> list[Proposal]:
+    """The remote next-edit model's proposals (none when it fails: logged)."""
+    prompt = zeta_prompt(file_label(uri), text, cursor, edit)
+    try:
+        answer = rewrite(settings, prompt.prompt, [REGION_END])
+    except Exception as exc:  # a server down or refusing: the built-in predictors stand
+        log.warning("the next-edit model did not answer: %s", exc)
+        return []
+    return region_edits(text, prompt, answer + REGION_END)
 
 
 def _as_lsp(ls: BigCodeServer, doc, uri: str, p: Proposal) -> dict:

@@ -57,6 +57,7 @@ export const SERVER_KEYS = [
   "remoteExtra",
   "fimTemplate",
   "tokenizer",
+  "nextEditModel",
 ] as const;
 export const EXTENSION_KEYS = ["serverPath", "serverArgs", "languages", "debounceMs"] as const;
 

@@ -23,7 +23,7 @@ from fim.healing import Vocabulary
 
 from ..base import BackendUnavailable, StreamStats, TextStream
 from ..tokens import Tokens
-from .config import RemoteConfigError, choose_template, read_api_key, read_extra
+from .config import RemoteConfigError, choose_template, http_client, read_extra
 from .dialects import DIALECTS, check_served
 from .events import event_probabilities, event_text, read_usage, record_probabilities
 from .healing import conditioned, constrained_first, first_token_grammar, names_grammar
@@ -71,15 +71,7 @@ class RemoteBackend:
         report: Callable[[str, int], None],
         notify: Callable[[str], None],
     ) -> RemoteBackend:
-        key = read_api_key(settings.remote_api_key_env)
-        client = HttpClient(
-            settings.remote_url,
-            settings.remote_timeout_ms / 1000,
-            verify_tls=settings.remote_tls_verify,
-            headers={"Authorization": f"Bearer {key}"} if key else None,
-            secrets=(key,) if key else (),
-        )
-        backend = cls(settings, client, notify)
+        backend = cls(settings, http_client(settings), notify)
         report("reading tokenizer", 10)
         backend._load_tokenizer()
         backend.fmt = choose_template(settings, backend._vocabulary())

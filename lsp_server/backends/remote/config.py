@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from fim.formats import STARCODER, TEMPLATES, FimFormat, detect_format, format_for_model_name
 
+from .http import HttpClient
+
 if TYPE_CHECKING:
     from ...settings import Settings
 
@@ -33,6 +35,18 @@ def read_api_key(env_name: str) -> str | None:
             "(spaces, control characters or non-ASCII)"
         )
     return key
+
+
+def http_client(settings: Settings) -> HttpClient:
+    """A connection to the remote server the settings name, with its key."""
+    key = read_api_key(settings.remote_api_key_env)
+    return HttpClient(
+        settings.remote_url,
+        settings.remote_timeout_ms / 1000,
+        verify_tls=settings.remote_tls_verify,
+        headers={"Authorization": f"Bearer {key}"} if key else None,
+        secrets=(key,) if key else (),
+    )
 
 
 def read_extra(text: str) -> dict[str, Any]:

@@ -71,12 +71,12 @@ class OpenAICompletions:
     limit = "max_tokens"
 
     @staticmethod
-    def _path(endpoint: str, client: HttpClient) -> str:
+    def path(endpoint: str, client: HttpClient) -> str:
         """`/completions` or `/models` under /v1, unless the URL already ends in /v1."""
         return endpoint if client.base_path.endswith("/v1") else "/v1" + endpoint
 
     def probe(self, client: HttpClient) -> ServerInfo:
-        listing = client.get_json(self._path("/models", client))
+        listing = client.get_json(self.path("/models", client))
         models = [m for m in listing.get("data") or [] if isinstance(m, dict)]
         owners = {str(m.get("owned_by")) for m in models}
         server = "llamacpp" if "llamacpp" in owners else "vllm" if "vllm" in owners else ""
@@ -99,7 +99,7 @@ class OpenAICompletions:
         return body
 
     def endpoint(self, client: HttpClient) -> str:
-        return self._path("/completions", client)
+        return self.path("/completions", client)
 
     def continue_after(self, body: dict, text: str, ids: list[int | None]) -> None:
         if len(ids) == 1 and ids[0] is not None:
