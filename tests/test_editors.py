@@ -82,43 +82,31 @@ def run_in_process_group(cmd: list[str], env: dict, timeout: float) -> subproces
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
+NVIM_SCRIPTS = {
+    # ghost text, accepts (whole, word, line), cycling, rests, acceptance counts
+    "nvim_test.lua": False,
+    # beside pylsp on one Python buffer (ghost text from one, completion items from the
+    # other only), and a JavaScript file first
+    "nvim_beside_test.lua": True,
+    # a rename by hand: the next edits shown, jumped to and made
+    "nvim_next_edit_test.lua": False,
+}
+
+
+@pytest.mark.parametrize("script", sorted(NVIM_SCRIPTS))
 @pytest.mark.parametrize("which", sorted(NVIMS))
-def test_neovim_ghost_text_and_accept(which, model, tmp_path):
+def test_neovim_client(which, script, model, tmp_path):
     nvim = NVIMS[which]
     if not nvim.exists():
         missing(str(nvim))
-    init = ROOT / "tests" / "editors" / "nvim_test.lua"
-    output = run_editor(
-        [str(nvim), "--headless", "-n", "-u", str(init)], model, tmp_path, timeout=120
-    )
-    assert "BIGCODE-NVIM-OK" in output, output
-
-
-@pytest.mark.parametrize("which", sorted(NVIMS))
-def test_neovim_beside_pylsp_and_in_javascript(which, model, tmp_path):
-    """bigcode-ls and pylsp on one Python buffer: ghost text from one, completion items
-    from the other only; then a JavaScript file gets ghost text too."""
-    nvim = NVIMS[which]
-    if not nvim.exists():
-        missing(str(nvim))
-    pylsp = shutil.which("pylsp", path="/usr/bin")
-    if pylsp is None:
-        missing("Debian's python3-pylsp")
-    init = ROOT / "tests" / "editors" / "nvim_beside_test.lua"
-    cmd = [str(nvim), "--headless", "-n", "-u", str(init)]
-    output = run_editor(cmd, model, tmp_path, timeout=150, BIGCODE_PYLSP=pylsp)
-    assert "BIGCODE-NVIM-OK" in output, output
-
-
-@pytest.mark.parametrize("which", sorted(NVIMS))
-def test_neovim_shows_jumps_to_and_makes_next_edits(which, model, tmp_path):
-    nvim = NVIMS[which]
-    if not nvim.exists():
-        missing(str(nvim))
-    init = ROOT / "tests" / "editors" / "nvim_next_edit_test.lua"
-    output = run_editor(
-        [str(nvim), "--headless", "-n", "-u", str(init)], model, tmp_path, timeout=120
-    )
+    extra = {}
+    if NVIM_SCRIPTS[script]:
+        pylsp = shutil.which("pylsp", path="/usr/bin")
+        if pylsp is None:
+            missing("Debian's python3-pylsp")
+        extra["BIGCODE_PYLSP"] = pylsp
+    cmd = [str(nvim), "--headless", "-n", "-u", str(ROOT / "tests" / "editors" / script)]
+    output = run_editor(cmd, model, tmp_path, timeout=150, **extra)
     assert "BIGCODE-NVIM-OK" in output, output
 
 

@@ -41,57 +41,46 @@ local function ghost(bufnr)
   end
 end
 
-vim.api.nvim_create_autocmd("VimEnter", {
-  nested = true,
-  callback = function()
-    local ok, err = pcall(function()
-      -- A JavaScript file first: the client starts for it (filetypes "*") and shows a suggestion.
-      local js = os.getenv("BIGCODE_FILE"):gsub("%.py$", ".js")
-      vim.cmd("edit " .. js)
-      local jsbuf = vim.api.nvim_get_current_buf()
-      assert(vim.bo.filetype == "javascript", "filetype " .. vim.bo.filetype)
-      vim.api.nvim_buf_set_lines(jsbuf, 0, -1, false, { "const value = f();" })
-      assert(vim.wait(10000, function() return client_named(jsbuf, "bigcode-ls") ~= nil end, 50),
-        "bigcode-ls did not attach to the JavaScript buffer")
-      vim.api.nvim_win_set_cursor(0, { 1, 16 })
-      local shown = ghost(jsbuf)
-      assert(shown == "xxxx", "JavaScript ghost text " .. vim.inspect(shown))
-      bigcode.suggestion.clear()
-      vim.cmd("edit " .. os.getenv("BIGCODE_FILE"))
-      local bufnr = vim.api.nvim_get_current_buf()
-      assert(vim.wait(30000, function()
-        return client_named(bufnr, "bigcode-ls") and client_named(bufnr, "pylsp")
-      end, 50), "both clients did not attach")
-      vim.api.nvim_win_set_cursor(0, { 2, 10 })
-      shown = ghost(bufnr)
-      assert(shown == "xxxx", "ghost text " .. vim.inspect(shown))
-      bigcode.suggestion.clear()
-      -- pylsp's completions, and none from bigcode-ls: a completion menu (nvim-cmp, which
-      -- asks every client that offers completionProvider) lists each item once.
-      vim.api.nvim_buf_set_lines(bufnr, 2, 2, false, { "os.pa" })
-      vim.api.nvim_win_set_cursor(0, { 3, 5 })
-      local params = vim.lsp.util.make_position_params()
-      local results = vim.lsp.buf_request_sync(bufnr, "textDocument/completion", params, 20000) or {}
-      local big, py = client_named(bufnr, "bigcode-ls"), client_named(bufnr, "pylsp")
-      assert(results[big.id] == nil, "bigcode-ls was asked for completion items")
-      local answer = results[py.id] and results[py.id].result or {}
-      local labels = {}
-      for _, item in ipairs(answer.items or answer) do
-        table.insert(labels, item.label)
-      end
-      assert(vim.tbl_contains(labels, "path"), "pylsp's items " .. vim.inspect(labels))
-      -- The server's model completes every language here ("*"); one that knows Python
-      -- only gets no requests from a JavaScript buffer.
-      assert(vim.wait(5000, function() return bigcode.client.languages ~= nil end, 50), "languages unknown")
-      assert(vim.tbl_contains(bigcode.client.languages, "*"), vim.inspect(bigcode.client.languages))
-      bigcode.client.languages = { "python" }
-      assert(not bigcode.client.serves(jsbuf) and bigcode.client.serves(bufnr), "serves()")
-    end)
-    if not ok then
-      fail(tostring(err))
-      return
-    end
-    io.stdout:write("BIGCODE-NVIM-OK\n")
-    vim.cmd("qa!")
-  end,
-})
+helpers.run(function()
+  -- A JavaScript file first: the client starts for it (filetypes "*") and shows a suggestion.
+  local js = os.getenv("BIGCODE_FILE"):gsub("%.py$", ".js")
+  vim.cmd("edit " .. js)
+  local jsbuf = vim.api.nvim_get_current_buf()
+  assert(vim.bo.filetype == "javascript", "filetype " .. vim.bo.filetype)
+  vim.api.nvim_buf_set_lines(jsbuf, 0, -1, false, { "const value = f();" })
+  assert(vim.wait(10000, function() return client_named(jsbuf, "bigcode-ls") ~= nil end, 50),
+    "bigcode-ls did not attach to the JavaScript buffer")
+  vim.api.nvim_win_set_cursor(0, { 1, 16 })
+  local shown = ghost(jsbuf)
+  assert(shown == "xxxx", "JavaScript ghost text " .. vim.inspect(shown))
+  bigcode.suggestion.clear()
+  vim.cmd("edit " .. os.getenv("BIGCODE_FILE"))
+  local bufnr = vim.api.nvim_get_current_buf()
+  assert(vim.wait(30000, function()
+    return client_named(bufnr, "bigcode-ls") and client_named(bufnr, "pylsp")
+  end, 50), "both clients did not attach")
+  vim.api.nvim_win_set_cursor(0, { 2, 10 })
+  shown = ghost(bufnr)
+  assert(shown == "xxxx", "ghost text " .. vim.inspect(shown))
+  bigcode.suggestion.clear()
+  -- pylsp's completions, and none from bigcode-ls: a completion menu (nvim-cmp, which
+  -- asks every client that offers completionProvider) lists each item once.
+  vim.api.nvim_buf_set_lines(bufnr, 2, 2, false, { "os.pa" })
+  vim.api.nvim_win_set_cursor(0, { 3, 5 })
+  local params = vim.lsp.util.make_position_params()
+  local results = vim.lsp.buf_request_sync(bufnr, "textDocument/completion", params, 20000) or {}
+  local big, py = client_named(bufnr, "bigcode-ls"), client_named(bufnr, "pylsp")
+  assert(results[big.id] == nil, "bigcode-ls was asked for completion items")
+  local answer = results[py.id] and results[py.id].result or {}
+  local labels = {}
+  for _, item in ipairs(answer.items or answer) do
+    table.insert(labels, item.label)
+  end
+  assert(vim.tbl_contains(labels, "path"), "pylsp's items " .. vim.inspect(labels))
+  -- The server's model completes every language here ("*"); one that knows Python
+  -- only gets no requests from a JavaScript buffer.
+  assert(vim.wait(5000, function() return bigcode.client.languages ~= nil end, 50), "languages unknown")
+  assert(vim.tbl_contains(bigcode.client.languages, "*"), vim.inspect(bigcode.client.languages))
+  bigcode.client.languages = { "python" }
+  assert(not bigcode.client.serves(jsbuf) and bigcode.client.serves(bufnr), "serves()")
+end)
