@@ -213,6 +213,7 @@ class Analysis:
         with self._lock:
             for key in [k for k in self._cache if k[0] == path]:
                 del self._cache[key]
+            self.imports.pop(path, None)
 
     def header(self, path: str) -> str:
         """What to put ahead of a window of the file: its imports as last read."""

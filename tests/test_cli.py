@@ -250,3 +250,17 @@ def test_a_terminal_is_told_it_is_talking_to_a_language_server(model):
         proc.kill()
         os.close(primary)
         os.close(secondary)
+
+
+def test_importing_the_package_main_module_starts_nothing():
+    """`python -m lsp_server` runs the server; importing `lsp_server.__main__` (a tool
+    that walks modules) must not."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import lsp_server.__main__; print('imported')"],
+        stdin=subprocess.PIPE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        input=None,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "imported", proc.stderr[-500:]

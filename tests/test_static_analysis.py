@@ -236,3 +236,19 @@ def test_a_huge_file_is_not_read_ahead():
     assert small is not None
     small.result(timeout=60)
     static.stop()
+
+
+def test_a_closed_document_leaves_nothing_read_of_it_behind(tmp_path):
+    """Its imports and answers went with it (they were kept for every file ever opened)."""
+    from lsp_server.completion import CompletionService
+    from lsp_server.settings import Settings
+
+    service = CompletionService(Settings(precompute=False))
+    src = tmp_path / "closing.py"
+    uri = src.as_uri()
+    service.read_ahead(uri, "import os\nimport json\n\nx = os.").result(timeout=60)
+    analysis = service.static.analysis
+    assert "import os" in analysis.header(str(src))
+    service.close(uri)
+    assert analysis.header(str(src)) == "" and str(src) not in analysis.imports
+    service.static.stop()

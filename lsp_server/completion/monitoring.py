@@ -124,6 +124,11 @@ class StaticAnalysis:
             self._started(), _constraints[vocab], before, request.suffix, where, root
         )
 
+    def forget(self, uri: str) -> None:
+        """The document closed: what was read of it goes."""
+        if self.analysis is not None:
+            self.analysis.forget(self._place(uri)[0])
+
     def status(self) -> dict | None:
         return self.analysis.status() if self.analysis else None
 

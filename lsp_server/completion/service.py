@@ -142,6 +142,7 @@ class CompletionService:
         if self._backend is not None:
             self._backend.forget(uri)
         self._ahead.forget(uri)
+        self.static.forget(uri)
         if self.context is not None:
             self.context.forget(uri)
 
