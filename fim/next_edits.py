@@ -29,6 +29,7 @@ IDENTIFIER = re.compile(r"[A-Za-z_]\w*\Z")
 WORD = re.compile(r"[A-Za-z_]\w*")
 IMPORT_LINE = re.compile(r"(?:import|from)\s")
 NEARBY_LINES = 12
+MIN_LOOKED_FOR = 3  # characters a repeated edit's pattern must match besides its holes
 MAX_PROPOSALS = 3
 
 
@@ -244,17 +245,18 @@ def _template(old: str, new: str) -> tuple[re.Pattern, str] | None:
     if not changed:
         return None
     first, last = changed[0], changed[-1]
-    pattern, replacement, hole = "", "", 0
+    pattern, replacement, hole, looked_for = "", "", 0, ""
     for tag, i1, i2, j1, j2 in ops[first : last + 1]:
         if tag == "equal":
             hole += 1
             pattern += r"(.+?)"
             replacement += f"\\{hole}"
         else:
+            looked_for += old[i1:i2]
             pattern += re.escape(old[i1:i2])
             replacement += new[j1:j2].replace("\\", "\\\\")
-    if not pattern.replace("(.+?)", "").strip() or len(pattern.replace("(.+?)", "")) < 2:
-        return None  # nothing specific enough to look for
+    if len(looked_for.strip()) < MIN_LOOKED_FOR or not re.search(r"\w", looked_for):
+        return None  # nothing specific enough to look for (a `)` deleted fits any line)
     return re.compile(pattern), replacement
 
 
