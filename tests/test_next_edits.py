@@ -214,3 +214,20 @@ def test_the_server_asks_a_next_edit_model_when_its_own_predictors_find_nothing(
     assert [(e["text"], e["range"]["start"]) for e in edits] == [
         ("print(area(4, 5))", {"line": 5, "character": 0})  # a line after the one typed on
     ]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        None,
+        [],
+        {"textDocument": 5},
+        {"textDocument": {"uri": 7, "version": "x"}},
+        {"position": "here"},
+    ],
+)
+def test_malformed_next_edit_requests_are_answered_empty(server, params):
+    reply = server.request("textDocument/copilotInlineEdit", params)
+    assert reply.get("result") == {"edits": []} or reply["error"]["code"] == -32602
+    server.open("file:///ne/ok.py", "x = 1\n")  # and the server goes on
+    assert ask(server, "file:///ne/ok.py", 1) == []
