@@ -20,7 +20,7 @@ import math
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .windows import (
     WINDOW_LINES,
@@ -78,7 +78,7 @@ class Segment:
     file_windows: array  # per file: how many windows it has
     postings: Table  # identifier -> windows holding it, ascending
     definitions: Table  # name -> (file, line, lines) of each place, flat
-    position: dict[str, int] = field(default_factory=dict)  # key -> file
+    position: dict[str, int]  # key -> file
 
     @property
     def text_bytes(self) -> int:
