@@ -414,3 +414,17 @@ def test_limits_hold_for_all_folders_together_and_each_folder_is_walked_once(tmp
     os.symlink(a, tmp_path / "alias")
     index.set_folders([a, tmp_path / "alias"]).result(10)
     assert index.folders == [a]
+
+
+def test_the_index_waits_for_the_model_but_is_never_starved(tmp_path, monkeypatch):
+    import lsp_server.workspace as workspace
+
+    root = tmp_path / "ws"
+    write_tree(root, {f"m{i}.py": f"def f{i}():\n    return {i}\n" for i in range(30)})
+    monkeypatch.setattr(workspace, "MAX_DEFER_S", 0.05)
+    waited = []
+    index = WorkspaceIndex()
+    index.defer = lambda: waited.append(1) or True  # the model is always busy
+    index.set_folders([root]).result(30)
+    assert index.snapshot().files == 30  # built in starved slices all the same
+    assert len(waited) > 1  # and it asked, and waited
