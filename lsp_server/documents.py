@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from .lines import Lines, split_lines
 
 ASTRAL = re.compile("[\U00010000-\U0010ffff]")
-SPAN_LINE_CHARS = 1 << 16
 
 
 class PositionError(ValueError):
@@ -107,11 +106,8 @@ class Document:
         """LSP (line, character) of a Python string offset."""
         if not 0 <= offset <= len(self):
             raise PositionError(f"offset {offset} outside the document")
-        for row, text in enumerate(self.lines):
-            if offset <= len(_content(text)) or row == len(self.lines) - 1:
-                return row, index_to_column(_content(text), offset, encoding)
-            offset -= len(text)
-        raise AssertionError("unreachable")
+        row, index = self.lines.row_at(offset)
+        return row, index_to_column(_content(self.lines[row]), index, encoding)
 
     def around(
         self, line: int, character: int, encoding: str, max_chars: int, block_lines: int
@@ -138,21 +134,18 @@ class Document:
             end += 1
         return before, "".join(after)[:max_chars]
 
-    def span(
-        self, rng: tuple[int, int, int, int], encoding: str, limit: int
+    def _replaced(
+        self, a_row: int, a: int, b_row: int, b: int, limit: int
     ) -> tuple[int, str] | None:
-        """(offset, text) of an LSP range, or None when the text is longer than `limit`
-        (reads the lines it covers, not the document; a line longer than 64 KB is not
-        read: converting its columns costs as much as the edit itself)."""
-        for row in (rng[0], rng[2]):
-            if 0 <= row < len(self.lines) and len(self.lines[row]) > SPAN_LINE_CHARS:
-                return None
-        a_row, a = self.locate(rng[0], rng[1], encoding)
-        b_row, b = self.locate(rng[2], rng[3], encoding)
-        if (a_row, a) > (b_row, b) or b_row - a_row > limit:
+        """(offset, text) of the located range an edit replaces, or None past `limit`
+        characters (it reads the lines the range covers, not the document)."""
+        if b_row - a_row > limit:
             return None
-        lines = self.lines.slice(a_row, b_row + 1)
-        text = "".join(lines)[a : len("".join(lines)) - len(lines[-1]) + b]
+        if a_row == b_row:
+            text = self.lines[a_row][a:b]
+        else:
+            lines = self.lines.slice(a_row, b_row + 1)
+            text = lines[0][a:] + "".join(lines[1:-1]) + lines[-1][:b]
         if len(text) > limit:
             return None
         return self.lines.chars_before(a_row) + a, text
@@ -173,23 +166,32 @@ class Document:
         lines, text = self.lines.copy(), self._text
         try:
             for rng, new in changes:
-                if spans is not None:
-                    spans.append(self.span(rng, encoding, limit) if rng is not None else None)
                 if rng is None:
                     self.text = new
+                    if spans is not None:
+                        spans.append(None)
                 else:
-                    self._replace(rng, new, encoding)
+                    self._replace(rng, new, encoding, spans, limit)
         except PositionError:
             self.lines, self._text = lines, text
             raise
 
-    def _replace(self, rng: tuple[int, int, int, int], new: str, encoding: str) -> None:
+    def _replace(
+        self,
+        rng: tuple[int, int, int, int],
+        new: str,
+        encoding: str,
+        spans: list | None = None,
+        limit: int = 0,
+    ) -> None:
         a_row, a = self.locate(rng[0], rng[1], encoding)
         b_row, b = self.locate(rng[2], rng[3], encoding)
         if (a_row, a) > (b_row, b):
             raise PositionError(
                 f"range end {rng[2]}:{rng[3]} is before its start {rng[0]}:{rng[1]}"
             )
+        if spans is not None:
+            spans.append(self._replaced(a_row, a, b_row, b, limit))
         lines = self.lines
         merged = lines[a_row][:a] + new + lines[b_row][b:]
         joins_cr = a_row > 0 and merged.startswith("\n") and lines[a_row - 1].endswith("\r")

@@ -103,6 +103,19 @@ class Lines:
         lines = self._lines_of(k)
         return self._offset_table()[k] + sum(map(len, lines[: row - self._start_table()[k]]))
 
+    def row_at(self, offset: int) -> tuple[int, int]:
+        """(row, index within that row's line) of a character offset; the end of the text
+        is the end of the last line."""
+        offsets = self._offset_table()
+        k = min(max(0, bisect_right(offsets, offset) - 1), len(self._chunks) - 1)
+        row, at = self._start_table()[k], offsets[k]
+        lines = self._lines_of(k)
+        for i, line in enumerate(lines[:-1]):
+            if offset < at + len(line):
+                return row + i, offset - at
+            at += len(line)
+        return row + len(lines) - 1, offset - at
+
     def __iter__(self) -> Iterator[str]:
         for k in range(len(self._chunks)):
             yield from self._lines_of(k)
