@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from .languages import PYTHON
+
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*\Z")
 WORD = re.compile(r"[A-Za-z_]\w*")
 IMPORT_LINE = re.compile(r"(?:import|from)\s")
@@ -127,7 +129,7 @@ def _scope(text: str, line: int) -> tuple[int, int]:
     first = line
     while first > 1 and (not lines[first - 1].strip() or lines[first - 1][:1].isspace()):
         first -= 1
-    if not re.match(r"(?:async\s+def|def|class)\s", lines[first - 1]):
+    if not PYTHON.header.match(lines[first - 1]):
         return 1, len(lines)
     last = line
     while last < len(lines) and (not lines[last].strip() or lines[last][:1].isspace()):

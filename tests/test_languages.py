@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lsp_server.languages import EVERY, model_languages
+from lsp_server.model_languages import EVERY, model_languages
 
 
 def test_the_bundled_model_is_python_and_a_remote_server_any_language():

@@ -18,6 +18,7 @@ from fim.next_edit_prompt import REGION_END, region_edits, zeta_prompt
 from fim.next_edits import Proposal, propose
 
 from ..backends.remote.next_edit import rewrite
+from ..completion.monitoring import PYTHON
 from ..rpc.wire import field_of
 from ..server import BigCodeServer
 from ..workspace import uri_to_path
@@ -27,7 +28,6 @@ log = logging.getLogger("bigcode_ls")
 
 INLINE_EDIT_METHOD = "textDocument/copilotInlineEdit"
 MAX_CHARS = 1 << 20  # larger files get no proposals
-PYTHON = (".py", ".pyi")
 
 
 def module_of(label: str) -> str | None:

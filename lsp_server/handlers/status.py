@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
-from ..languages import model_languages
+from ..model_languages import model_languages
 from ..rpc.wire import field_of
 from ..server import BigCodeServer
 
