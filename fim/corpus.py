@@ -219,9 +219,13 @@ class Corpus:
         # A name in more than one window in 20 says little about which is similar, and
         # walking its postings would cost a large workspace most of the request.
         walked = [t for t in q if 0 < df[t] <= max(COMMON_FLOOR, n // 20)]
-        idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in walked}
-        avg = sum(sum(s.win_size) for s in self.segments) / max(
-            1, sum(len(s.win_size) for s in self.segments)
+        bm25 = scorer == "bm25"  # Okapi BM25 (k1 1.2, b 0.75, term frequency 1), else Jaccard
+        idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in walked} if bm25 else {}
+        avg = (
+            sum(sum(s.win_size) for s in self.segments)
+            / max(1, sum(len(s.win_size) for s in self.segments))
+            if bm25
+            else 1.0
         )
         ranked = []
         for si, (seg, hidden) in enumerate(zip(self.segments, self.hidden, strict=True)):
@@ -232,12 +236,13 @@ class Corpus:
             for t in walked:
                 for i in seg.postings.get(t):
                     common[i] += 1
-                    gain[i] += idf[t]
+                    if bm25:
+                        gain[i] += idf[t]
             for i, c in common.items():
                 f, size = seg.win_file[i], seg.win_size[i]
                 if f in skip:
                     continue
-                if scorer == "bm25":  # Okapi BM25, k1 1.2, b 0.75, term frequency 1
+                if bm25:
                     score = gain[i] * 2.2 / (1 + 1.2 * (0.25 + 0.75 * size / avg))
                 else:  # Jaccard similarity of the identifier sets
                     score = c / (len(q) + size - c)
