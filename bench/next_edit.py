@@ -25,7 +25,6 @@ from pathlib import Path
 
 from bench.latency import position
 from bench.rawlsp import RawServer
-from fim.next_edits import _import_at
 
 STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -200,7 +199,9 @@ def run(server: RawServer, s: dict, i: int) -> tuple[bool, bool, float]:
         ed.type(at, indent + f"value = {s['module']}.")
         edits, ms = ed.ask()
         right = len(edits) >= 1 and edits[0]["text"] == f"import {s['module']}\n"
-        right = right and ed.offset(edits[0]["range"]["start"]) == _import_at(ed.text)
+        right = right and _import_well_placed(
+            removed, ed.offset(edits[0]["range"]["start"]), edits[0]["text"]
+        )
     elif s["kind"] == "repeat":
         lines = s["text"].split("\n")
         first = sum(len(x) + 1 for x in lines[: s["first"]])
@@ -216,6 +217,25 @@ def run(server: RawServer, s: dict, i: int) -> tuple[bool, bool, float]:
         right = not edits
     server.notify("textDocument/didClose", {"textDocument": {"uri": ed.uri}})
     return right, bool(edits), ms
+
+
+def _import_well_placed(text: str, at: int, line: str) -> bool:
+    """Judged on its own: `line` inserted at `at` is a top-level import statement above
+    every definition, right after the docstring or another top-level import (or a
+    `try`/`if` block, as `try: import x` is)."""
+    if at != 0 and text[at - 1] != "\n":
+        return False
+    tree = ast.parse(text[:at] + line + text[at:])
+    row = text.count("\n", 0, at) + 1
+    body = tree.body
+    k = next((i for i, n in enumerate(body) if n.lineno == row), None)
+    if k is None or not isinstance(body[k], ast.Import):
+        return False
+    if any(isinstance(n, ast.FunctionDef | ast.ClassDef) and n.lineno < row for n in body):
+        return False
+    before = body[k - 1] if k else None
+    heads = ast.Import | ast.ImportFrom | ast.Try | ast.If | ast.Expr
+    return before is None or isinstance(before, heads)
 
 
 def _repeats_the_change(ed: Editor, edit: dict) -> bool:

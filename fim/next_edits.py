@@ -29,7 +29,6 @@ from .languages import PYTHON
 
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*\Z")
 WORD = re.compile(r"[A-Za-z_]\w*")
-IMPORT_LINE = re.compile(r"(?:import|from)\s")
 NEARBY_LINES = 12
 MIN_LOOKED_FOR = 3  # characters a repeated edit's pattern must match besides its holes
 MAX_PROPOSALS = 3
@@ -163,23 +162,26 @@ def _rename(text: str, edit: LastEdit, _defined_in) -> list[Proposal]:
 # --- a missing import ----------------------------------------------------------------------
 
 
-def _bound(text: str, name: str, cursor: int) -> bool:
-    """Whether anything in the file binds `name`: read from its syntax tree, with the
-    cursor's line (mid-edit, rarely valid) left out; a file that does not parse even so is
-    read line by line, erring towards bound."""
+def _parsed(text: str, cursor: int) -> ast.Module | None:
+    """The file's syntax tree with the cursor's line (mid-edit, rarely valid) left out, or
+    None when it does not parse even so."""
     start = text.rfind("\n", 0, cursor) + 1
     end = text.find("\n", cursor)
     line = text[start : len(text) if end < 0 else end]
     indent = line[: len(line) - len(line.lstrip())]
     try:
-        tree = ast.parse(text[:start] + indent + "pass" + (text[end:] if end >= 0 else ""))
+        return ast.parse(text[:start] + indent + "pass" + (text[end:] if end >= 0 else ""))
     except (SyntaxError, ValueError):
+        return None
+
+
+def _bound(tree: ast.Module | None, text: str, name: str) -> bool:
+    """Whether anything in the file binds `name`; a file that does not parse is read line
+    by line, erring towards bound."""
+    if tree is None:
+        n = re.escape(name)
         return (
-            re.search(
-                rf"\b{re.escape(name)}\s*(?:=[^=]|,|\)|:|$)|import\s.*\b{re.escape(name)}\b",
-                text,
-                re.MULTILINE,
-            )
+            re.search(rf"\b{n}\s*(?:=[^=]|,|\)|:|$)|import\s.*\b{n}\b", text, re.MULTILINE)
             is not None
         )
     for node in ast.walk(tree):
@@ -198,21 +200,30 @@ def _bound(text: str, name: str, cursor: int) -> bool:
     return False
 
 
-def _import_at(text: str) -> int:
-    """Where a new import line goes: after the last top-level import of the file's head,
-    else after a module docstring and comments, else at the top."""
-    offsets, lines = _offsets(text), text.split("\n")
-    last = None
-    for i, line in enumerate(lines[:400]):
-        if IMPORT_LINE.match(line):
-            last = i
-            while line.rstrip().endswith(("(", ",", "\\")) and i + 1 < len(lines):
-                i += 1
-                line = lines[i]
-                last = i
-    if last is not None:
-        return offsets[last + 1] if last + 1 < len(offsets) else len(text)
-    return 0
+def _import_at(text: str, tree: ast.Module | None) -> int:
+    """Where a new import line goes: after the imports at the head of the file (top-level
+    statements, before the first other one; a `try`/`if` of imports and `__all__ = ...`
+    count), else after the module docstring, else at the top. A file that does not
+    parse: at the top."""
+    last = 0
+    for i, node in enumerate(tree.body if tree else ()):
+        docstring = i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        dunder = isinstance(node, ast.Assign) and all(  # `__all__ = [...]` above the imports
+            isinstance(t, ast.Name) and t.id.startswith("__") for t in node.targets
+        )
+        imports = (
+            dunder
+            or isinstance(node, ast.Import | ast.ImportFrom)
+            or (
+                isinstance(node, ast.Try | ast.If)
+                and all(isinstance(n, ast.Import | ast.ImportFrom) for n in node.body)
+            )
+        )
+        if not (docstring or imports):
+            break
+        if not dunder:  # a new import goes above a `__all__` that follows the imports
+            last = node.end_lineno or last
+    return _offsets(text)[last] if last < text.count("\n") + 1 else len(text)
 
 
 def _missing_import(text: str, edit: LastEdit, defined_in) -> list[Proposal]:
@@ -224,7 +235,8 @@ def _missing_import(text: str, edit: LastEdit, defined_in) -> list[Proposal]:
     if m is None or text[dot : dot + 1] != ".":
         return []  # only a name used as `name.` (a module, or a workspace name's attribute)
     name = m.group(0)
-    if text[: dot - len(name)].rstrip().endswith(".") or _bound(text, name, cursor):
+    tree = _parsed(text, cursor)
+    if text[: dot - len(name)].rstrip().endswith(".") or _bound(tree, text, name):
         return []
     if name in sys.stdlib_module_names and not name.startswith("_"):
         line = f"import {name}\n"
@@ -232,7 +244,7 @@ def _missing_import(text: str, edit: LastEdit, defined_in) -> list[Proposal]:
         line = f"from {module} import {name}\n"
     else:
         return []
-    at = _import_at(text)
+    at = _import_at(text, tree)
     return [Proposal(at, at, line, "import")]
 
 
