@@ -7,7 +7,7 @@ Each scenario opens a real file, makes the user's edit as an editor sends it (a 
 deleted, then a name typed key by key; a line typed key by key), then asks
 `textDocument/copilotInlineEdit`. Scenarios are drawn with a fixed seed before anything is
 scored. Right means: every edit proposed is one the user would make (a rename: another use
-of the old name in that scope; an import: `import m` after the file's imports; a repeat:
+of the old name in that scope; an import: `import m` placed among the head's imports, judged on the syntax tree; a repeat:
 the same change on the nearest line it fits), and at least one is proposed.
 """
 
