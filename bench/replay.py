@@ -90,6 +90,7 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
     rng = random.Random(args.seed)
     times, first, prefilled, match10, match_line = [], [], [], [], []
     first_detail: list[dict] = []
+    typing_phases: list[dict] = []
     keys = 0
     bar = Progress(args.max_keys, f"replay ({'warm' if warm else 'cold'} rests)")
     for name, (old, new) in files.items():
@@ -148,8 +149,11 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
                         "generatedTokens",
                         "detail",
                         "source",
+                        "phases",
                     )
                     first_detail.append({k: last.get(k) for k in keep} | {"ms": round(ms, 1)})
+                else:
+                    typing_phases.append(last.get("phases") or {})
                 after_jump = False
                 prefilled.append(last.get("promptTokens", 0) - last.get("reusedTokens", 0))
                 rest_of_line = typed[i + 1 :].split("\n", 1)[0]
@@ -175,6 +179,10 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
         "first_after_jump_p95_ms": statistics.quantiles(first, n=20)[-1],
         "jumps": len(first),
         "first_after_jump": first_detail,
+        "typing_phases_p50_ms": {
+            k: statistics.median(p.get(k, 0.0) for p in typing_phases)
+            for k in sorted({k for p in typing_phases for k in p})
+        },
         "mean_prefilled_tokens": statistics.fmean(prefilled),
         "shown": len(match10),
         "shown_first10_typed_next": sum(match10) / max(1, len(match10)),

@@ -153,6 +153,12 @@ def flash_problem(device: torch.device, dtype: torch.dtype) -> str | None:
 
 
 FEW_QUERIES = 16  # up to this many new tokens take the folded path (a draft is 9)
+# From this many rows a pass of an int8 model with bf16 copies computes in bf16
+# (model/quantize.py). The kernels cross at 8 rows at 164 M parameters and at 16 at
+# 11.8 M (bench/wide_passes.py); typed keys and checked drafts (up to FEW_QUERIES rows)
+# stay on the decode step's int8 kernel, so a draft is accepted only where the step
+# itself would have chosen its tokens.
+WIDE_ROWS = FEW_QUERIES + 1
 
 
 def few_queries_on_cpu(q: torch.Tensor, mask: AttentionMask, multi_query: bool, dropout) -> bool:
@@ -186,6 +192,10 @@ class GPTBigCodeAttention(nn.Module):
         self.c_proj = nn.Linear(self.embed_dim, self.embed_dim)
         self.attn_dropout = config.attn_pdrop
         self.resid_dropout = config.resid_pdrop
+        # Set with an int8 model's bf16 copies (model/quantize.py): the attention of a
+        # long float32 pass runs in this type (a prompt's attention is then a third of
+        # its time at 164 M instead of a half; softmax still accumulates in float32).
+        self.wide_dtype: torch.dtype | None = None
 
     def split_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, D) -> query (B, H, T, hd) and merged key/value in HF's past format."""
@@ -257,6 +267,10 @@ class GPTBigCodeAttention(nn.Module):
             y = F.scaled_dot_product_attention(q.transpose(1, 2), k, v, scale=self.scale)
             y = y.transpose(1, 2)  # (B, H, 1, hd)
         else:
+            wide = self.wide_dtype if q.shape[2] >= WIDE_ROWS else None
+            back = q.dtype
+            if wide is not None:  # one key/value head: its copy is small beside the queries
+                q, k, v = q.to(wide), k.to(wide), v.to(wide)
             # SDPA's grouped-query mode reads the one key/value head without a copy per head.
             y = F.scaled_dot_product_attention(
                 q,
@@ -267,7 +281,7 @@ class GPTBigCodeAttention(nn.Module):
                 is_causal=mask.causal,
                 scale=self.scale,
                 enable_gqa=self.multi_query,
-            )
+            ).to(back)
         # A head mask scales attention probabilities; per head that equals scaling outputs.
         return y * head_mask if head_mask is not None else y
 

@@ -95,6 +95,11 @@ def test_the_notification_through_the_server_warms_the_place(tmp_path):
     srv.inline(URI, target, 1)
     last = srv.status(URI)["last"]
     assert last["promptTokens"] - last["reusedTokens"] < 20, last
+    # where the request's time went, as the replay benchmark reads it
+    assert {"plan", "generate", "choose"} <= set(last["phases"]), last
+    phases = last["phases"]  # "analysis" (Jedi's wait, when there was one) is in "generate"
+    assert phases["generate"] > 0
+    assert phases["plan"] + phases["generate"] + phases["choose"] <= last["ms"] + 1
     assert srv.close() == 0
 
 

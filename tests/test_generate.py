@@ -247,6 +247,33 @@ def test_int8_quantization_stays_close_and_decodes(tmp_path):
     assert len(b) == 10 and sum(x == y for x, y in zip(a, b, strict=True)) >= 5
 
 
+def test_int8_wide_passes_take_bf16_copies_and_narrow_ones_the_int8_kernel():
+    from model.layers import WIDE_ROWS
+    from model.quantize import quantize_int8
+
+    torch.manual_seed(0)
+    base = GPTBigCodeForCausalLM(GPTBigCodeConfig(**tiny_kwargs(n_positions=128, n_embd=64)))
+    base.eval()
+    narrow, wide = (GPTBigCodeForCausalLM(base.config) for _ in range(2))
+    for lm, keep in ((narrow, False), (wide, True)):
+        lm.load_state_dict(base.state_dict())
+        quantize_int8(lm.eval(), wide=keep)
+    assert wide.transformer.h[0].attn.wide_dtype == torch.bfloat16
+    assert narrow.transformer.h[0].attn.wide_dtype is None
+    ids = torch.randint(0, 97, (1, 40))
+    with torch.no_grad():
+        ref, n, w = (lm(ids).logits for lm in (base, narrow, wide))
+        # typed keys and drafts stay on int8: what a decode step would compute
+        short = ids[:, : WIDE_ROWS - 1]
+        assert torch.equal(narrow(short).logits, wide(short).logits)
+    assert not torch.equal(n, w)  # a prompt took the bf16 copies
+    assert (w - ref).abs().max() < 0.05 * ref.abs().max()
+    assert (w - ref).abs().mean() < (n - ref).abs().mean()  # bf16 of the weights is closer
+    prompt = ids[0].tolist()
+    a, b = list(generate(base, prompt, 10)), list(generate(wide, prompt, 10))
+    assert sum(x == y for x, y in zip(a, b, strict=True)) >= 5
+
+
 def test_prompt_lookup_drafts_what_followed_the_newest_ngram():
     from model.lookup import PromptLookup
 

@@ -17,6 +17,7 @@ from model import GPTBigCodeForCausalLM, ModelLoadError, set_threads
 from model.branching import first_deviations, greedy_branches
 from model.generate import GenerationStats, extend, generate, new_cache
 from model.packed import onednn_problem, pack_linears, parameter_count
+from model.quantize import wide_passes
 from model.scoring import continuation_logprobs
 
 from ..checkpoints import resolve_model
@@ -166,7 +167,9 @@ class Engine:
     def description(self) -> str:
         c = self.lm.config
         params = parameter_count(self.lm) / 1e6
-        weights = "int8" if c.extra.get("quantized") == "int8" else str(self.lm.dtype)
+        weights = str(self.lm.dtype)
+        if c.extra.get("quantized") == "int8":
+            weights = "int8, bf16 for prompts" if wide_passes(self.lm) else "int8"
         return f"{self.path.name} ({params:.1f}M parameters, {c.n_layer} layers, context {c.n_positions}, {weights}, {self.lm.device})"
 
     # --- generation ------------------------------------------------------------------

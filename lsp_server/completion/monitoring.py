@@ -51,7 +51,13 @@ class AttributeMonitor:
         self.analysis, self.constraint = analysis, constraint
         self.before, self.suffix = before, suffix  # the text before the generated, after it
         self.path, self.root = path, root
-        self.left_s = BUDGET_S if budget_s is None else budget_s
+        self.budget_s = BUDGET_S if budget_s is None else budget_s
+        self.left_s = self.budget_s
+
+    @property
+    def waited_s(self) -> float:
+        """How long the request has waited for the analyser so far."""
+        return self.budget_s - self.left_s
 
     def __call__(self, generated: str) -> Collection[int] | None:
         text = self.before + generated

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class Completion:
     confidence: float | None = None
     room: int | None = None  # prompt tokens that can be typed before the prefix window moves
     alternatives: tuple[str, ...] = ()  # more suggestions, ranked, for editors to cycle
+    # where the time went, in ms: "plan", "generate" (its "analysis" wait included), "choose"
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def prefilled_tokens(self) -> int:

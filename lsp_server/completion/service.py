@@ -27,6 +27,7 @@ from ..repo_context import RepoContext
 from ..settings import RELOAD_KEYS, Settings
 from ..worker import Worker
 from .finishing import settle
+from .idle import HANDOFF_S, Plans, prefill_idle
 from .line_choice import Contest
 from .lookahead import Lookahead, Mark
 from .monitoring import StaticAnalysis
@@ -40,9 +41,6 @@ log = logging.getLogger("bigcode_ls")
 # Compute the prompt of the prefix window's next position while idle once fewer tokens
 # than this can be typed before it moves (fim.prompt): at most about a block's worth.
 WARM_ROOM_TOKENS = 128
-# Background work waits this long first, so that the event loop gets the GIL to send the
-# answer just given (else the answer waited up to a GIL switch interval, 5 ms).
-HANDOFF_S = 0.002
 
 
 def reload_keys(settings: Settings) -> tuple:
@@ -287,26 +285,12 @@ class CompletionService:
         self._prefill_idle(request, stop, plans)
 
     def _prefill_idle(
-        self,
-        request: CompletionRequest,
-        stop: Callable[[], bool],
-        plans: Callable[[Backend, list[Snippet]], tuple[Plan, Plan] | None],
+        self, request: CompletionRequest, stop: Callable[[], bool], plans: Plans
     ) -> None:
-        """On the worker: `plans(...)` gives (the prompt to compute, the prompt to keep);
-        compute the first into the document's spare cache unless `stop()`."""
-        backend = self._backend
-        time.sleep(HANDOFF_S)
         with self._lock:
             closed = request.uri not in self._latest and request.uri not in self._versions
-        if backend is None or closed or stop():
-            return
-        try:
-            chosen = plans(backend, self._snippets(request))
-            if chosen is not None and not stop():
-                backend.prefill_ahead(chosen[0], chosen[1], request.uri, self.settings, stop)
-        except Exception:
-            log.exception("computing ahead failed for %s", request.uri)
-            backend.forget(request.uri)
+        if not closed:
+            prefill_idle(self._backend, request, self.settings, self._snippets, stop, plans)
 
     def _refusal(self, interrupted: Callable[[], str | None]) -> Completion | None:
         """An answer without running the model, when there is a reason not to."""
@@ -337,10 +321,12 @@ class CompletionService:
     ) -> Completion:
         backend = self._backend
         assert backend is not None
+        t0 = time.monotonic()
         snippets = self._snippets(request)
         plan = plan_request(request, backend, self.settings, snippets)
         if not plan.prompt.pieces:
             return Completion(status="empty")
+        t1 = time.monotonic()
 
         def should_stop() -> bool:
             return interrupted() is not None or time.monotonic() > deadline
@@ -349,6 +335,7 @@ class CompletionService:
         monitor = self.static.monitor(request, plan, backend.vocab) if on else None
         stream = backend.stream(plan, request.uri, self.settings, should_stop, monitor)
         text = self._read(stream, plan, request.uri)
+        t2 = time.monotonic()
         stats = stream.stats
         done = Completion(
             generated_tokens=stats.generated_tokens,
@@ -369,6 +356,10 @@ class CompletionService:
             text,
             stats,
         )
+        ms = {"plan": t1 - t0, "generate": t2 - t1, "choose": time.monotonic() - t2}
+        if monitor is not None:
+            ms["analysis"] = monitor.waited_s
+        done.phases = {k: round(v * 1000, 2) for k, v in ms.items()}
         return done
 
     def _read(self, stream: TextStream, plan: Plan, uri: str) -> str:

@@ -45,6 +45,7 @@ def status(ls: BigCodeServer, params: Any) -> dict:
                 "confidence": last.confidence,
                 "detail": last.detail,
                 "ms": round(last.ms, 2),
+                "phases": last.phases,
                 "cutByDeadline": last.detail == "deadline",
             }
     return out
