@@ -10,7 +10,7 @@ is slept only then (fast keys are sent back to back). The same replay runs witho
 with warming, each against a fresh server, in one process.
 
     python -m bench.replay [--package more-itertools --old 10.1.0 --new 10.2.0]
-        [--shape bundled|tiny_starcoder_py] [--max-keys 500] [--json PATH]
+        [--shape bundled|tiny_starcoder_py] [--max-keys 500] [--settings JSON] [--json PATH]
 
 Reports per run: p50/p95/p99 latency, the first request after each jump apart, tokens
 prefilled per request, and how often the suggestion shown was what was typed next (its
@@ -83,6 +83,7 @@ def hunks(old: str, new: str) -> list[tuple[int, int, list[str]]]:
 
 def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, args) -> dict:
     settings = {"minConfidence": 0.0, "deadlineMs": 60000}  # every suggestion, never cut
+    settings |= json.loads(args.settings)
     threads = ["--threads", str(args.threads)] if args.threads else []
     server = RawServer(*(["--model", model] if model else []), *threads)
     server.initialize({"bigcode": settings})
@@ -202,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rest-ms", type=int, default=1000)
     p.add_argument("--threads", type=int, default=0, help="0: the server's default")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--settings", default="{}", help='more server settings, e.g. {"widePasses": false}'
+    )
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "bigcode-replay")
     p.add_argument("--json", type=Path, default=Path("docs/results/replay.json"))
     p.add_argument(
@@ -220,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         "files": list(files),
         "shape": args.shape,
         "rest_ms": args.rest_ms,
+        "settings": json.loads(args.settings),
         "runs": runs,
     }
     for run in runs:

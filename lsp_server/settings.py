@@ -153,6 +153,14 @@ class Settings:
         choices=("auto", "none", "int8"),
         reload=True,
     )
+    wide_passes: bool = setting(
+        True,
+        "int8 weights on a CPU that multiplies bf16 natively (AVX-512 BF16, AMX): also keep "
+        "bf16 copies for prompts and other passes of many tokens, 4x faster prompts at "
+        "164M parameters here, 2 more bytes per weight (only if that fits in half the free "
+        "memory; docs/benchmarks.md, 'Wide passes').",
+        reload=True,
+    )
     packed_linears: bool = setting(
         True,
         "CPU, float32 weights: run the linear layers on oneDNN's packed weights, 1.3-2.5x "

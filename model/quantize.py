@@ -59,6 +59,13 @@ class Int8Linear(nn.Module):
         return y + self.bias if self.bias is not None else y
 
 
+def _linears(lm: GPTBigCodeForCausalLM) -> list[nn.Module]:
+    blocks = lm.transformer.h
+    return [m for b in blocks for m in (b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj)] + [
+        lm.lm_head
+    ]
+
+
 def quantize_int8(lm: GPTBigCodeForCausalLM, wide: bool | None = None) -> GPTBigCodeForCausalLM:
     """Replace the blocks' linear layers and the LM head in place; returns `lm`. `wide`:
     keep bf16 copies for passes of many rows, whose attention then runs in bf16 too
@@ -75,6 +82,11 @@ def quantize_int8(lm: GPTBigCodeForCausalLM, wide: bool | None = None) -> GPTBig
     lm.lm_head = Int8Linear(lm.lm_head, wide)
     lm.config.extra["quantized"] = "int8"
     return lm
+
+
+def wide_bytes(lm: GPTBigCodeForCausalLM) -> int:
+    """What bf16 copies of the linears `quantize_int8` replaces would take."""
+    return 2 * sum(linear.weight.numel() for linear in _linears(lm))
 
 
 def wide_passes(lm: GPTBigCodeForCausalLM) -> bool:

@@ -222,6 +222,39 @@ def test_quantize_auto_picks_int8_only_for_large_models_on_a_cpu(tmp_path, monke
     assert len(list(large.generate(ids, 8).tokens)) == 8
 
 
+def test_int8_keeps_bf16_copies_only_where_asked_native_and_they_fit(tmp_path, monkeypatch):
+    from lsp_server.backends import engine as engine_module
+    from lsp_server.backends.engine import Engine
+    from model import quantize
+    from model.quantize import wide_passes
+
+    path = make_model_dir(tmp_path, n_positions=256)
+    monkeypatch.setattr(quantize, "native_bf16", lambda: True)
+    with_copies = Engine.load(str(path), quantize="int8")
+    assert wide_passes(with_copies.lm) and "bf16 for prompts" in with_copies.description
+    assert not wide_passes(Engine.load(str(path), quantize="int8", wide=False).lm)
+    monkeypatch.setattr(engine_module, "available_bytes", lambda: 1 << 10)  # no room
+    assert not wide_passes(Engine.load(str(path), quantize="int8").lm)
+    monkeypatch.undo()
+    monkeypatch.setattr(quantize, "native_bf16", lambda: False)  # bf16 emulated: slower
+    assert not wide_passes(Engine.load(str(path), quantize="int8").lm)
+
+
+def test_an_end_of_text_id_past_the_vocabulary_is_no_stop_token(tmp_path):
+    from lsp_server.backends.engine import Engine
+    from tests.models import set_config
+
+    path = make_model_dir(tmp_path, n_positions=256)
+    set_config(path, eos_token_id=50256)  # HF's default, under a 600-token vocabulary
+    engine = Engine.load(str(path))
+    assert engine.stop_ids and max(engine.stop_ids) < engine.lm.config.vocab_size
+    svc = CompletionService(Settings(model=str(path), min_confidence=0.0, line_search=4))
+    svc.load().result()
+    result = svc.complete_now(request("import os\nfor name in os.listdir(path):\n    ", 1))
+    assert result.status in ("ok", "empty"), result.detail  # scoring a line's end once failed
+    svc.shutdown(wait_s=5)
+
+
 def test_status_says_when_the_bundled_demonstration_model_serves(service):
     assert service.status()["demonstration"] is False and service.status()["advice"] is None
     bundled = CompletionService(Settings(threads=1))

@@ -80,7 +80,7 @@ def test_bad_values_are_rejected_one_key_at_a_time():
 
 
 def test_changes_that_need_a_new_model_reload_it():
-    model = {"model", "device", "dtype", "threads", "quantize", "packed_linears"}
+    model = {"model", "device", "dtype", "threads", "quantize", "packed_linears", "wide_passes"}
     remote = {"backend", "fim_template", "tokenizer"} | {k for k in RELOAD_KEYS if "remote" in k}
     assert set(RELOAD_KEYS) == model | remote
     assert len(remote) == 9

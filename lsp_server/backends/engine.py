@@ -54,6 +54,30 @@ def auto_int8(lm) -> bool:
     )
 
 
+def to_int8(lm, wide: bool) -> None:
+    """Make the linears int8, with bf16 copies for wide passes when `wide` is asked for,
+    the CPU multiplies bf16 natively and the copies (2 bytes a weight) fit in half the
+    memory the system has left."""
+    from model.quantize import native_bf16, quantize_int8, wide_bytes
+
+    n = parameter_count(lm) / 1e6  # before: int8 weights are buffers, not parameters
+    keep = wide and native_bf16() and wide_bytes(lm) <= available_bytes() // 2
+    quantize_int8(lm, wide=keep)
+    log.info("int8 weights (%.0fM parameters); bf16 copies for wide passes: %s", n, keep)
+
+
+def available_bytes() -> int:
+    """Memory the system can give (Linux's MemAvailable); unknown: no limit."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 1 << 62
+
+
 def pack_for_cpu(lm) -> None:
     """The float32 linears on oneDNN's packed weights (`model/packed.py`), where it runs."""
     problem = onednn_problem()
@@ -100,6 +124,9 @@ class Engine:
             eos = self.lm.config.eos_token_id
             eos_ids = set(eos) if isinstance(eos, list) else {eos} if eos is not None else set()
             self.stop_ids = self.tokens.special_ids | eos_ids
+        # a config's end-of-text id past the model's rows (HF's default 50256 kept under a
+        # smaller vocabulary) can never be generated, and indexing with it fails
+        self.stop_ids = frozenset(i for i in self.stop_ids if 0 <= i < self.lm.config.vocab_size)
 
     @classmethod
     def load(
@@ -111,6 +138,7 @@ class Engine:
         quantize: str = "none",
         report: Callable[[str, int], None] = lambda message, percent: None,
         packed: bool = True,
+        wide: bool = True,
     ) -> Engine:
         """Load weights and tokenizer; `report(message, percent)` tracks progress."""
         path = resolve_model(path) if path else bundled_model_path()
@@ -129,15 +157,17 @@ class Engine:
         report("reading tokenizer", 5)
         tokens = Tokens.load(path)
         report("loading weights", 20)
+        int8 = quantize == "int8"
         lm = GPTBigCodeForCausalLM.from_pretrained(
-            path, dtype=dtype, device=device, quantize=None if quantize == "auto" else quantize
+            path,
+            dtype=dtype,
+            device=device,
+            quantize=None if quantize == "auto" or int8 else quantize,
         )
-        if quantize == "auto" and auto_int8(lm):
-            from model.quantize import quantize_int8
-
-            n = lm.num_parameters() / 1e6  # before: int8 weights are buffers, not parameters
-            quantize_int8(lm)
-            log.info("quantize auto: int8 weights (CPU, %.0fM parameters)", n)
+        if int8 and lm.device.type != "cpu":
+            raise ModelLoadError("quantize=int8 is for CPU inference; on CUDA use bfloat16")
+        if int8 or (quantize == "auto" and auto_int8(lm)):
+            to_int8(lm, wide)
         if packed and lm.device.type == "cpu":
             pack_for_cpu(lm)
         if lm.config.vocab_size < tokens.size:

@@ -25,7 +25,16 @@ def open_backend(
 
         s = settings
         return LocalBackend(
-            Engine.load(s.model, s.device, s.dtype, s.threads, s.quantize, report, s.packed_linears)
+            Engine.load(
+                s.model,
+                s.device,
+                s.dtype,
+                s.threads,
+                s.quantize,
+                report,
+                s.packed_linears,
+                s.wide_passes,
+            )
         )
     from .remote.client import RemoteBackend
 

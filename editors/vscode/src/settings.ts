@@ -45,6 +45,7 @@ export const SERVER_KEYS = [
   "promptLookup",
   "precompute",
   "quantize",
+  "widePasses",
   "packedLinears",
   "statsFile",
   "backOff",
