@@ -50,7 +50,9 @@ def write_random(shape: str, root: Path) -> Path:
 def measure(path: Path) -> dict:
     s = Settings()  # the server's defaults
     t0 = time.perf_counter()
-    engine = Engine.load(path, s.device, s.dtype, s.threads, s.quantize, packed=s.packed_linears)
+    engine = Engine.load(
+        path, s.device, s.dtype, s.threads, s.quantize, packed=s.packed_linears, wide=s.wide_passes
+    )
     load_s = time.perf_counter() - t0
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     prompt = [(i * 37) % 8000 + 100 for i in range(PROMPT)]

@@ -92,6 +92,8 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
     times, first, prefilled, match10, match_line = [], [], [], [], []
     first_detail: list[dict] = []
     typing_phases: list[dict] = []
+    typing_tokens: list[int] = []  # generated per typing request: random weights vary it
+    new_line: list[float] = []  # typing requests that are the first on their line
     keys = 0
     bar = Progress(args.max_keys, f"replay ({'warm' if warm else 'cold'} rests)")
     for name, (old, new) in files.items():
@@ -117,7 +119,7 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
                     {"textDocument": {"uri": uri, "version": version}, "position": pos},
                 )
             time.sleep(args.rest_ms / 1000)  # the user thinks before typing, either way
-            after_jump = True
+            after_jump, asked_on = True, -1  # asked_on: the typed line of the last request
             for i, ch in enumerate(typed):
                 offset = at + i
                 p = position(text, offset)
@@ -155,7 +157,10 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
                     first_detail.append({k: last.get(k) for k in keep} | {"ms": round(ms, 1)})
                 else:
                     typing_phases.append(last.get("phases") or {})
-                after_jump = False
+                    typing_tokens.append(last.get("generatedTokens", 0))
+                    if typed.count("\n", 0, i + 1) != asked_on:  # a line no request saw yet
+                        new_line.append(ms)
+                after_jump, asked_on = False, typed.count("\n", 0, i + 1)
                 prefilled.append(last.get("promptTokens", 0) - last.get("reusedTokens", 0))
                 rest_of_line = typed[i + 1 :].split("\n", 1)[0]
                 if shown:
@@ -180,6 +185,10 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
         "first_after_jump_p95_ms": statistics.quantiles(first, n=20)[-1],
         "jumps": len(first),
         "first_after_jump": first_detail,
+        "typing_generated_tokens_mean": statistics.fmean(typing_tokens),
+        # the like-for-like comparison: a jump's first request is the first on its line too
+        "typing_first_on_a_line_p50_ms": statistics.median(new_line) if new_line else None,
+        "typing_first_on_a_line_requests": len(new_line),
         "typing_phases_p50_ms": {
             k: statistics.median(p.get(k, 0.0) for p in typing_phases)
             for k in sorted({k for p in typing_phases for k in p})
