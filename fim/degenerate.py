@@ -62,8 +62,13 @@ def _content(tokens: list[str]) -> bool:
 NO_OP = re.compile(r"\s*(\w+(?:\.\w+)+)\s*=\s*\1\s*(?:#.*)?\Z")
 
 
-# an import that names one module or name twice (`import os, socket, socket`)
+# an import that names one module or name twice (`import os, socket, socket`), as a
+# statement or as code quoted in a string (`'import os, socket, socket,`: a test's source);
+# in a string only a plain comma list counts, so that prose ("import the file and the
+# data") is not read as names
 IMPORT = re.compile(r"\s*(?:from\s+[\w.]+\s+)?import\s+(.*)")
+NAMES = r"[\w.]+(?:\s+as\s+\w+)?"
+QUOTED_IMPORT = re.compile(rf"""["'](?:from\s+[\w.]+\s+)?import\s+({NAMES}(?:\s*,\s*{NAMES})*)""")
 
 
 def is_no_op(line: str) -> bool:
@@ -71,9 +76,12 @@ def is_no_op(line: str) -> bool:
     that do nothing a person would write."""
     if NO_OP.match(line):
         return True
-    m = IMPORT.match(line.split("#", 1)[0])
-    names = re.findall(r"[\w.]+(?:\s+as\s+\w+)?", m.group(1)) if m else []
-    return len(names) != len(set(names))
+    code = line.split("#", 1)[0]
+    found = [m.group(1) for m in (IMPORT.match(code), *QUOTED_IMPORT.finditer(line)) if m]
+    for names in (re.findall(NAMES, listed) for listed in found):
+        if len(names) != len(set(names)):
+            return True
+    return False
 
 
 def loop_start(line: str) -> int | None:

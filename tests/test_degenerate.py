@@ -104,6 +104,10 @@ def test_decoding_stops_once_the_text_loops():
         ("", "import os, socket, time", False),
         ("", "from os import path as p, path", False),
         ("", "import os  # os, os", False),
+        ("    code = ", "'import os, socket, socket, socket,", True),  # code in a string
+        ("    code = ", '"from os import path, sep, path"', True),
+        ("    msg = ", "'import the file and the data'", False),  # prose
+        ("    code = ", "'import os, sys'", False),
     ],
 )
 def test_an_assignment_of_a_name_to_itself_or_an_import_twice_is_junk(before, line, junk):
