@@ -146,6 +146,12 @@ class Settings:
         "While the model is idle, compute the suggestion that follows accepting the one "
         "shown, and a prompt window's next position, ahead of need (local backend only).",
     )
+    compute_on_edit: bool = setting(
+        True,
+        "With precompute: start the suggestion at the cursor as soon as an edit arrives, "
+        "so that the client's debounced request finds it ready (or waits for it instead of "
+        "starting again); costs CPU while typing (each newer edit stops the older work).",
+    )
     quantize: str = setting(
         "auto",
         "int8: weight-only int8 linear layers, faster CPU decoding (see docs/benchmarks.md); "

@@ -10,6 +10,12 @@ the text it was computed for, with the settings it was computed with.
 The one request that does not stop it is the accept it was computed for: with a large
 model the user can accept before the look-ahead is done, and throwing away a half-made
 answer only to start the same one again would make that accept the slowest keystroke.
+
+The same holds for an edit: the client asks for a suggestion only once its debounce has
+passed (150 ms in our clients), but the edit arrives at once, and the cursor is where the
+edit left it. Computed from the edit, the answer is ready when the request comes, or the
+request waits for the running computation instead of starting again. A newer look-ahead
+replaces an older one.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class Lookahead:
         self._ready: dict[str, Ahead] = {}
         self._requests = 0  # real requests so far: a look-ahead queued before one is moot
         self._queued: tuple[str, str, str] | None = None  # the latest look-ahead's text
+        self._queued_at = -1  # the real requests so far when it was queued
         self._awaited: tuple[str, str, str] | None = None  # set when the last request is it
         self.hits = 0
 
@@ -69,12 +76,24 @@ class Lookahead:
         """Taken when the look-ahead for `request` is queued; `moot(mark)` says a request
         for other text came since."""
         with self._lock:
-            self._queued = _text(request)
+            self._queued, self._queued_at = _text(request), self._requests
+            return self._requests, self._queued
+
+    def mark_new(self, request: CompletionRequest) -> Mark | None:
+        """`mark`, or None when a look-ahead for exactly this text is queued already and
+        still counts (an accept's edit is the text the accept's look-ahead computes)."""
+        with self._lock:
+            if self._queued == _text(request) and self._queued_at == self._requests:
+                return None
+            self._queued, self._queued_at = _text(request), self._requests
             return self._requests, self._queued
 
     def moot(self, mark: Mark) -> bool:
+        """A request for other text came since `mark`, or a newer look-ahead replaced it."""
         count, text = mark
         with self._lock:
+            if text != self._queued:
+                return True
             awaited = self._requests == count + 1 and self._awaited == text
             return self._requests != count and not awaited
 
@@ -91,8 +110,8 @@ class Lookahead:
             return None
         if (ahead.prefix, ahead.suffix) != (request.prefix, request.suffix):
             return None
-        self.hits += 1
-        return dataclasses.replace(ahead.result, detail="precomputed")
+        self.hits += 1  # the work was done ahead: this answer's own phases are none
+        return dataclasses.replace(ahead.result, detail="precomputed", phases={})
 
     def forget(self, uri: str | None = None) -> None:
         with self._lock:

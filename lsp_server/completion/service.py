@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from functools import partial
 from typing import TYPE_CHECKING
 
 from fim.plan import Plan
@@ -27,7 +28,7 @@ from ..repo_context import RepoContext
 from ..settings import RELOAD_KEYS, Settings
 from ..worker import Worker
 from .finishing import settle
-from .idle import HANDOFF_S, Plans, prefill_idle
+from .idle import HANDOFF_S, Plans, own_prompt, prefill_idle, window_moved
 from .line_choice import Contest
 from .lookahead import Lookahead, Mark
 from .monitoring import StaticAnalysis
@@ -226,10 +227,18 @@ class CompletionService:
         """Look ahead on our own CPU only: against a shared server it would double the load."""
         return self.settings.precompute and getattr(self._backend, "kind", "") == "local"
 
-    def _look_ahead(self, request: CompletionRequest, mark: Mark) -> None:
-        """On the worker: the answer after accepting the last one, unless a request for
-        other text came since it was queued (then, or when one comes meanwhile, it
-        stops; the accept itself waits for it instead)."""
+    def edited(self, request: CompletionRequest) -> None:
+        """An edit left the cursor at `request`'s place: compute the answer there while
+        the client's debounce runs (`lookahead.py`); a newer edit or any other request
+        stops it within a block."""
+        mark = self._ahead.mark_new(request) if self._precompute() else None
+        if mark is not None:
+            self._worker.submit(lambda: self._look_ahead(request, mark, warm_first=True))
+
+    def _look_ahead(self, request: CompletionRequest, mark: Mark, warm_first=False) -> None:
+        """On the worker: the answer for `request` (after an accept or an edit) unless it
+        is or becomes moot (a request for this text waits for it instead). `warm_first`:
+        the prompt may be cold, so compute it in passes that stop within a block first."""
         settings = self.settings
         time.sleep(HANDOFF_S)
 
@@ -238,7 +247,12 @@ class CompletionService:
 
         if interrupted():
             return
-
+        if warm_first:
+            self._prefill_idle(
+                request, lambda: interrupted() is not None, own_prompt(self.settings)
+            )
+        if interrupted():
+            return
         deadline = time.monotonic() + settings.deadline_ms / 1000
         self._ahead.store(request, settings, self._guarded(request, interrupted, deadline))
 
@@ -247,12 +261,7 @@ class CompletionService:
         window's next move leads to (`window_ahead`) into the document's spare cache, so
         that the keystroke that moves it does not recompute the whole window. Stops
         within a block when any request comes; the passes done stay for the next try."""
-
-        def plans(backend: Backend, snippets: list[Snippet]) -> tuple[Plan, Plan] | None:
-            now = plan_request(request, backend, self.settings, snippets)
-            ahead = plan_request(request, backend, self.settings, snippets, window_ahead=True)
-            return (ahead, now) if ahead.prompt.pieces != now.prompt.pieces else None
-
+        plans = window_moved(self.settings)
         self._prefill_idle(request, lambda: self._ahead.requests != seen, plans)
 
     def rest(self, request: CompletionRequest) -> None:
@@ -278,11 +287,7 @@ class CompletionService:
         def stop() -> bool:
             return self._ahead.requests != seen or self._rests != serial
 
-        def plans(backend: Backend, snippets: list[Snippet]) -> tuple[Plan, Plan]:
-            plan = plan_request(request, backend, self.settings, snippets)
-            return plan, plan  # the other cache keeps the place the cursor left
-
-        self._prefill_idle(request, stop, plans)
+        self._prefill_idle(request, stop, own_prompt(self.settings))
 
     def _prefill_idle(
         self, request: CompletionRequest, stop: Callable[[], bool], plans: Plans
@@ -290,7 +295,8 @@ class CompletionService:
         with self._lock:
             closed = request.uri not in self._latest and request.uri not in self._versions
         if not closed:
-            prefill_idle(self._backend, request, self.settings, self._snippets, stop, plans)
+            plan = partial(plans, request)
+            prefill_idle(self._backend, request, self.settings, self._snippets, stop, plan)
 
     def _refusal(self, interrupted: Callable[[], str | None]) -> Completion | None:
         """An answer without running the model, when there is a reason not to."""

@@ -99,6 +99,32 @@ def text_around(ls: BigCodeServer, doc: Document, position: types.Position) -> t
     return prefix, suffix, column
 
 
+# an editor's auto-closed pair: the cursor is left between its two characters
+PAIRS = frozenset(("()", "[]", "{}", '""', "''", "``"))
+
+
+def after_edit(ls: BigCodeServer, uri: str, line: int, character: int, new: str) -> None:
+    """An edit at (line, character) inserted `new` (or deleted): compute the suggestion
+    where an editor leaves the cursor (`CompletionService.edited`), before the client's
+    debounced request asks for it. Only in documents the client has asked about (a client
+    that never asks costs nothing) and only where a request would be answered."""
+    doc = ls.documents.get(uri)
+    s = ls.settings
+    if doc is None or uri not in ls.last_position or not (s.enable and s.compute_on_edit):
+        return
+    language = doc.language_id or "unknown"
+    if too_large(ls, doc) or (ls.settings.back_off and language in ls.acceptance.backed_off):
+        return
+    try:
+        offset = doc.offset_at(line, character, ls.encoding) + (1 if new in PAIRS else len(new))
+        cursor = types.Position(*doc.position_at(offset, ls.encoding))
+        prefix, suffix, _ = text_around(ls, doc, cursor)
+    except PositionError:
+        return
+    push_live_text(ls, uri)
+    ls.service.edited(CompletionRequest(uri, doc.version, prefix, suffix, file_label(uri)))
+
+
 def did_move_cursor(ls: BigCodeServer, params: Any) -> None:
     """`bigcode/didMoveCursor` {textDocument: {uri, version}, position}: the cursor has
     rested at a new place; its prompt is computed while the server is idle."""

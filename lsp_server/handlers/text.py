@@ -13,6 +13,7 @@ from ..documents import PositionError
 from ..edit_history import MAX_CHARS
 from ..server import BigCodeServer
 from ..workspace import uri_to_path
+from .suggest import after_edit
 
 log = logging.getLogger("bigcode_ls")
 
@@ -53,6 +54,9 @@ def change_text(ls: BigCodeServer, uri: str, version: int, content_changes: Sequ
     doc.version = version
     ls.service.note_version(uri, version)
     ls.edited.add(uri)
+    if len(changes) == 1 and changes[0][0] is not None:  # one edit: the cursor is at it
+        (line, character, _, _), new = changes[0]
+        after_edit(ls, uri, line, character, new)
 
 
 def close_text(ls: BigCodeServer, uri: str) -> None:

@@ -44,6 +44,7 @@ export const SERVER_KEYS = [
   "indexMaxMib",
   "promptLookup",
   "precompute",
+  "computeOnEdit",
   "quantize",
   "widePasses",
   "packedLinears",
