@@ -94,6 +94,7 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
     typing_phases: list[dict] = []
     typing_tokens: list[int] = []  # generated per typing request: random weights vary it
     new_line: list[float] = []  # typing requests that are the first on their line
+    slowest: list[tuple] = []  # typing requests: (ms, detail, phases), the slowest kept
     keys = 0
     bar = Progress(args.max_keys, f"replay ({'warm' if warm else 'cold'} rests)")
     for name, (old, new) in files.items():
@@ -157,6 +158,7 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
                     first_detail.append({k: last.get(k) for k in keep} | {"ms": round(ms, 1)})
                 else:
                     typing_phases.append(last.get("phases") or {})
+                    slowest.append((round(ms, 1), last.get("detail"), last.get("phases")))
                     typing_tokens.append(last.get("generatedTokens", 0))
                     if typed.count("\n", 0, i + 1) != asked_on:  # a line no request saw yet
                         new_line.append(ms)
@@ -186,6 +188,7 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
         "jumps": len(first),
         "first_after_jump": first_detail,
         "typing_generated_tokens_mean": statistics.fmean(typing_tokens),
+        "typing_slowest": sorted(slowest, key=lambda r: -r[0])[:8],
         # the like-for-like comparison: a jump's first request is the first on its line too
         "typing_first_on_a_line_p50_ms": statistics.median(new_line) if new_line else None,
         "typing_first_on_a_line_requests": len(new_line),

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 # Slack in a session's cache for the few tokens by which tokenizing the prompt's pieces
 # apart can exceed the budget's estimate.
 CACHE_SLACK_TOKENS = 64
+# A prompt the document's cache holds all but this many tokens of is not computed ahead
+# into the spare cache (which may hold little of it): the request's own pass is cheap.
+FEW_TOKENS = 16
 
 
 class LocalBackend:
@@ -163,8 +166,8 @@ class LocalBackend:
         session = self._session(uri, settings)
         engine = self.engine
         self._prefer(session, ids if keep is plan else self.encode(keep.prompt.pieces))
-        if engine.reusable(session.cache, ids) >= len(ids) - 1:
-            return 0
+        if len(ids) - engine.reusable(session.cache, ids) <= FEW_TOKENS:
+            return 0  # the document's cache holds all but a few: the request's own pass
         capacity, budget = session.cache.capacity, int(settings.cache_mib * (1 << 20))
         make = partial(engine.new_cache, capacity)
         spare = self.sessions.spare(session, make, engine.cache_bytes, budget)

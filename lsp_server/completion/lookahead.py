@@ -48,6 +48,7 @@ class Lookahead:
         self._requests = 0  # real requests so far: a look-ahead queued before one is moot
         self._queued: tuple[str, str, str] | None = None  # the latest look-ahead's text
         self._queued_at = -1  # the real requests so far when it was queued
+        self._marks = 0  # look-aheads queued so far
         self._awaited: tuple[str, str, str] | None = None  # set when the last request is it
         self.hits = 0
 
@@ -56,6 +57,14 @@ class Lookahead:
         """Real requests so far: work queued at one count is moot once it changes."""
         with self._lock:
             return self._requests
+
+    @property
+    def generation(self) -> tuple[int, int]:
+        """(real requests, look-aheads queued) so far: idle work that is not a look-ahead
+        (the window ahead, a rest) gives way when either changes (a request, or an edit
+        whose answer is being computed)."""
+        with self._lock:
+            return self._requests, self._marks
 
     @staticmethod
     def after(request: CompletionRequest, result: Completion) -> CompletionRequest | None:
@@ -77,6 +86,7 @@ class Lookahead:
         for other text came since."""
         with self._lock:
             self._queued, self._queued_at = _text(request), self._requests
+            self._marks += 1
             return self._requests, self._queued
 
     def mark_new(self, request: CompletionRequest) -> Mark | None:
@@ -86,6 +96,7 @@ class Lookahead:
             if self._queued == _text(request) and self._queued_at == self._requests:
                 return None
             self._queued, self._queued_at = _text(request), self._requests
+            self._marks += 1
             return self._requests, self._queued
 
     def moot(self, mark: Mark) -> bool:

@@ -218,7 +218,7 @@ class CompletionService:
             mark = self._ahead.mark(after)
             self._worker.submit(lambda: self._look_ahead(after, mark))
         if self._precompute() and result.room is not None and result.room < WARM_ROOM_TOKENS:
-            seen = self._ahead.requests  # read first: a request after it stops the work
+            seen = self._ahead.generation  # read first: a request or edit after it stops it
             if not self._superseded(request, serial):  # a request before it: no work for this one
                 self._worker.submit(lambda: self._window_ahead(request, seen))
         return result
@@ -262,7 +262,7 @@ class CompletionService:
         that the keystroke that moves it does not recompute the whole window. Stops
         within a block when any request comes; the passes done stay for the next try."""
         plans = window_moved(self.settings)
-        self._prefill_idle(request, lambda: self._ahead.requests != seen, plans)
+        self._prefill_idle(request, lambda: self._ahead.generation != seen, plans)
 
     def rest(self, request: CompletionRequest) -> None:
         """The cursor rests at `request`'s place (`bigcode/didMoveCursor`): compute that
@@ -282,10 +282,10 @@ class CompletionService:
         with self._lock:
             request, self._rest_next = self._rest_next, None
             serial = self._rests
-        seen = self._ahead.requests
+        seen = self._ahead.generation
 
         def stop() -> bool:
-            return self._ahead.requests != seen or self._rests != serial
+            return self._ahead.generation != seen or self._rests != serial
 
         self._prefill_idle(request, stop, own_prompt(self.settings))
 
