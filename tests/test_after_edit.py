@@ -75,6 +75,13 @@ def test_through_the_server_a_keystroke_is_answered_from_its_edit(tmp_path):
         last = srv.status(URI)["last"]
         assert last["detail"] == "precomputed", last
     assert srv.status()["precomputedHits"] == hits + 2
+    other = "file:///work/other.py"  # a file the client jumps to: no request there yet
+    srv.open(other, TEXT)
+    here = {"line": 5, "character": 8}
+    srv.change(other, 2, [{"range": {"start": here, "end": here}, "text": "q"}])
+    time.sleep(0.15)
+    srv.inline(other, 5, 9)
+    assert srv.status(other)["last"]["detail"] == "precomputed"
     assert srv.close() == 0
 
 

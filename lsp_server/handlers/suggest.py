@@ -106,11 +106,11 @@ PAIRS = frozenset(("()", "[]", "{}", '""', "''", "``"))
 def after_edit(ls: BigCodeServer, uri: str, line: int, character: int, new: str) -> None:
     """An edit at (line, character) inserted `new` (or deleted): compute the suggestion
     where an editor leaves the cursor (`CompletionService.edited`), before the client's
-    debounced request asks for it. Only in documents the client has asked about (a client
-    that never asks costs nothing) and only where a request would be answered."""
+    debounced request asks for it. Only once the client has asked for a completion (a
+    client that never asks costs nothing) and only where a request would be answered."""
     doc = ls.documents.get(uri)
     s = ls.settings
-    if doc is None or uri not in ls.last_position or not (s.enable and s.compute_on_edit):
+    if doc is None or not ls.last_position or not (s.enable and s.compute_on_edit):
         return
     language = doc.language_id or "unknown"
     if too_large(ls, doc) or (ls.settings.back_off and language in ls.acceptance.backed_off):
