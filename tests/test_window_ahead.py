@@ -106,3 +106,18 @@ def test_computing_ahead_keeps_the_documents_own_prompt_in_one_of_the_two_caches
     assert prefilled(now) <= 1  # the document's prompt survived the work ahead
     assert prefilled(ahead) <= 1  # and so did the prompt computed ahead
     assert backend.prefill_ahead(ahead, now, uri, settings, lambda: True) == 0  # nothing left to do
+
+
+def test_work_ahead_stopped_halfway_goes_on_where_it_stopped(tmp_path):
+    backend = LocalBackend(Engine.load(str(make_model_dir(tmp_path, n_positions=1024))))
+    settings = Settings(max_new_tokens=2, context_tokens=900)
+    here = plan_of(Special("<fim_prefix>"), "".join(f"a_{i} = f({i})\n" for i in range(60)))
+    there = plan_of(Special("<fim_prefix>"), "".join(f"b_{i} = g({i})\n" for i in range(60)))
+    uri = "file:///a.py"
+    list(backend.stream(here, uri, settings, lambda: False))  # the place the cursor left
+    passes = iter(range(10**6))
+    stop_soon = lambda: next(passes) > 4  # noqa: E731  (a few blocks)
+    first = backend.prefill_ahead(there, there, uri, settings, stop_soon)
+    assert 0 < first < len(backend.encode(there.prompt.pieces)) - 1  # stopped halfway
+    rest = backend.prefill_ahead(there, there, uri, settings, lambda: False)
+    assert rest == len(backend.encode(there.prompt.pieces)) - 1 - first  # went on from there

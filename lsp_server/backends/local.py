@@ -166,8 +166,11 @@ class LocalBackend:
         session = self._session(uri, settings)
         engine = self.engine
         self._prefer(session, ids if keep is plan else self.encode(keep.prompt.pieces))
-        if len(ids) - engine.reusable(session.cache, ids) <= FEW_TOKENS:
+        held = engine.reusable(session.cache, ids)
+        if len(ids) - held <= FEW_TOKENS:
             return 0  # the document's cache holds all but a few: the request's own pass
+        if session.cache.length <= held + FEW_TOKENS:  # it holds this work half done, and
+            return engine.extend(ids[:-1], session.cache, should_stop)  # nothing else
         capacity, budget = session.cache.capacity, int(settings.cache_mib * (1 << 20))
         make = partial(engine.new_cache, capacity)
         spare = self.sessions.spare(session, make, engine.cache_bytes, budget)
