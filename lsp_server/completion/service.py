@@ -247,9 +247,10 @@ class CompletionService:
 
         if interrupted():
             return
-        if warm_first:
+        if warm_first:  # newer edits share all of this prompt but its end: only a request
+            count = mark[0]  # stops this part (a stopped pass is lost, and keys come faster)
             self._prefill_idle(
-                request, lambda: interrupted() is not None, own_prompt(self.settings)
+                request, lambda: self._ahead.requests != count, own_prompt(self.settings)
             )
         if interrupted():
             return
@@ -282,10 +283,10 @@ class CompletionService:
         with self._lock:
             request, self._rest_next = self._rest_next, None
             serial = self._rests
-        seen = self._ahead.generation
+        seen = self._ahead.requests  # edits at the place share its prompt: they go on
 
         def stop() -> bool:
-            return self._ahead.generation != seen or self._rests != serial
+            return self._ahead.requests != seen or self._rests != serial
 
         self._prefill_idle(request, stop, own_prompt(self.settings))
 
