@@ -97,3 +97,22 @@ def test_with_compute_on_edit_off_an_edit_computes_nothing(tmp_path):
     srv.inline(URI, 5, 9)
     assert srv.status(URI)["last"]["detail"] != "precomputed"
     assert srv.close() == 0
+
+
+def test_a_rest_elsewhere_makes_the_edits_work_moot(tmp_path):
+    import threading
+
+    text = (stdlib_root() / "textwrap.py").read_text()
+    at, there = text.index("def dedent("), len(text) - 10
+    path = make_model_dir(tmp_path / "m", n_positions=2048)
+    svc = service(path)
+    typed = text[:at] + "x" + text[at:]
+    svc.note_version(URI, 2)
+    hold = threading.Event()
+    svc._worker.submit(hold.wait)  # the worker is busy: both jobs queue
+    svc.edited(request(typed, at + 1, 2))
+    svc.rest(request(typed, there, 2))  # the user went elsewhere before it ran
+    hold.set()
+    idle(svc)
+    assert svc.complete_now(request(typed, at + 1, 2)).detail != "precomputed"
+    svc.shutdown(wait_s=5)

@@ -99,6 +99,11 @@ class Lookahead:
             self._marks += 1
             return self._requests, self._queued
 
+    def moved(self) -> None:
+        """The cursor went elsewhere: every look-ahead queued or running is moot."""
+        with self._lock:
+            self._queued, self._marks = None, self._marks + 1
+
     def moot(self, mark: Mark) -> bool:
         """A request for other text came since `mark`, or a newer look-ahead replaced it."""
         count, text = mark

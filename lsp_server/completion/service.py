@@ -273,6 +273,7 @@ class CompletionService:
         a flood of rests queues one job, which takes the newest."""
         if not self._precompute():
             return
+        self._ahead.moved()  # a look-ahead for where the cursor was is moot
         with self._lock:
             self._rests += 1
             queued, self._rest_next = self._rest_next is not None, request
