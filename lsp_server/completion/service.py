@@ -229,8 +229,8 @@ class CompletionService:
 
     def edited(self, request: CompletionRequest) -> None:
         """An edit left the cursor at `request`'s place: compute the answer there while
-        the client's debounce runs (`lookahead.py`); a newer edit or any other request
-        stops it within a block."""
+        the client's debounce runs (`lookahead.py`); a newer edit, a rest elsewhere or a
+        request for other text makes it moot."""
         mark = self._ahead.mark_new(request) if self._precompute() else None
         if mark is not None:
             self._worker.submit(lambda: self._look_ahead(request, mark, warm_first=True))
