@@ -162,7 +162,9 @@ class LocalBackend:
         tokens computed."""
         if not settings.document_cache:
             return 0
-        ids = self.encode(plan.prompt.pieces)
+        # the request's own prompt: remembered for the request that follows (a prompt ahead
+        # of need is encoded apart, so that the current one stays remembered)
+        ids = self.prompt_ids(plan) if keep is plan else self.encode(plan.prompt.pieces)
         session = self._session(uri, settings)
         engine = self.engine
         self._prefer(session, ids if keep is plan else self.encode(keep.prompt.pieces))
