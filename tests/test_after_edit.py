@@ -116,3 +116,21 @@ def test_a_rest_elsewhere_makes_the_edits_work_moot(tmp_path):
     idle(svc)
     assert svc.complete_now(request(typed, at + 1, 2)).detail != "precomputed"
     svc.shutdown(wait_s=5)
+
+
+def test_a_flood_of_edits_queues_one_job_and_never_holds_up_a_request(tmp_path):
+    import threading
+
+    text = (stdlib_root() / "textwrap.py").read_text()
+    path = make_model_dir(tmp_path / "m", n_positions=2048)
+    svc = service(path)
+    svc.note_version(URI, 1)
+    for i in range(5_000):  # a macro, or a replayed edit log: each job sleeps 2 ms first
+        svc.edited(request(text, 100 + i, 1))
+    done = threading.Event()
+    threading.Thread(
+        target=lambda: (svc.complete_now(request(text, len(text) - 10, 1)), done.set()),
+        daemon=True,
+    ).start()
+    assert done.wait(5), "a request waited behind the edits"
+    svc.shutdown(wait_s=5)

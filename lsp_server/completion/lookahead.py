@@ -49,6 +49,7 @@ class Lookahead:
         self._queued: tuple[str, str, str] | None = None  # the latest look-ahead's text
         self._queued_at = -1  # the real requests so far when it was queued
         self._marks = 0  # look-aheads queued so far
+        self._edit: tuple[CompletionRequest, Mark] | None = None  # the newest edit's, unrun
         self._awaited: tuple[str, str, str] | None = None  # set when the last request is it
         self.hits = 0
 
@@ -98,6 +99,19 @@ class Lookahead:
             self._queued, self._queued_at = _text(request), self._requests
             self._marks += 1
             return self._requests, self._queued
+
+    def offer(self, request: CompletionRequest, mark: Mark) -> bool:
+        """Keep an edit's look-ahead as the newest; True when no job waits for one yet
+        (then queue one: a flood of edits queues one job, which takes the newest)."""
+        with self._lock:
+            queued, self._edit = self._edit is not None, (request, mark)
+            return not queued
+
+    def newest_edit(self) -> tuple[CompletionRequest, Mark]:
+        with self._lock:
+            edit, self._edit = self._edit, None
+        assert edit is not None  # one job per offer that returned True
+        return edit
 
     def moved(self) -> None:
         """The cursor went elsewhere: every look-ahead queued or running is moot."""

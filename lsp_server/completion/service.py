@@ -232,8 +232,8 @@ class CompletionService:
         the client's debounce runs (`lookahead.py`); a newer edit, a rest elsewhere or a
         request for other text makes it moot."""
         mark = self._ahead.mark_new(request) if self._precompute() else None
-        if mark is not None:
-            self._worker.submit(lambda: self._look_ahead(request, mark, warm_first=True))
+        if mark is not None and self._ahead.offer(request, mark):  # a flood queues one job
+            self._worker.submit(lambda: self._look_ahead(*self._ahead.newest_edit(), True))
 
     def _look_ahead(self, request: CompletionRequest, mark: Mark, warm_first=False) -> None:
         """On the worker: the answer for `request` (after an accept or an edit) unless it
