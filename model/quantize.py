@@ -8,9 +8,9 @@ so the (tied) embedding table keeps full precision for lookups.
 
 That kernel is made for a few rows at a time; over a prompt it is slower than float32
 (`docs/benchmarks.md`, "Wide passes"). Where the CPU multiplies bf16 natively (AVX-512
-BF16, AMX), each layer also keeps a bf16 copy of its weight for passes of many rows
-(a prompt, a scored line, a checked draft): a prefill then runs at bf16's speed and a
-decode step still reads int8's quarter of the bytes.
+BF16, AMX), each layer also keeps a bf16 copy of its weight for passes of `WIDE_ROWS`
+rows or more (a prompt, scored lines; not typed keys or checked drafts): a prefill
+then runs at bf16's speed and a decode step still reads int8's quarter of the bytes.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ prefix window's next move leads to, and the one where the cursor came to rest.""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 from fim.plan import Plan
@@ -30,15 +29,14 @@ def prefill_idle(
     settings: Settings,
     snippets: Callable[[CompletionRequest], list[Snippet]],
     stop: Callable[[], bool],
-    plans: Callable[[Backend, list[Snippet]], tuple[Plan, Plan] | None],
+    plans: Plans,
 ) -> None:
     """On the worker: `plans(...)` gives (the prompt to compute, the prompt to keep);
     compute the first into the document's spare cache unless `stop()`."""
-    time.sleep(HANDOFF_S)
     if backend is None or stop():
         return
     try:
-        chosen = plans(backend, snippets(request))
+        chosen = plans(request, backend, snippets(request))
         if chosen is not None and not stop():
             backend.prefill_ahead(chosen[0], chosen[1], request.uri, settings, stop)
     except Exception:

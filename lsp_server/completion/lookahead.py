@@ -86,9 +86,7 @@ class Lookahead:
         """Taken when the look-ahead for `request` is queued; `moot(mark)` says a request
         for other text came since."""
         with self._lock:
-            self._queued, self._queued_at = _text(request), self._requests
-            self._marks += 1
-            return self._requests, self._queued
+            return self._marked(request)
 
     def mark_new(self, request: CompletionRequest) -> Mark | None:
         """`mark`, or None when a look-ahead for exactly this text is queued already and
@@ -96,9 +94,12 @@ class Lookahead:
         with self._lock:
             if self._queued == _text(request) and self._queued_at == self._requests:
                 return None
-            self._queued, self._queued_at = _text(request), self._requests
-            self._marks += 1
-            return self._requests, self._queued
+            return self._marked(request)
+
+    def _marked(self, request: CompletionRequest) -> Mark:  # with the lock held
+        self._queued, self._queued_at = _text(request), self._requests
+        self._marks += 1
+        return self._requests, self._queued
 
     def offer(self, request: CompletionRequest, mark: Mark) -> bool:
         """Keep an edit's look-ahead as the newest; True when no job waits for one yet

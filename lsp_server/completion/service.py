@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from functools import partial
 from typing import TYPE_CHECKING
 
 from fim.plan import Plan
@@ -249,9 +248,8 @@ class CompletionService:
             return
         if warm_first:  # newer edits share all of this prompt but its end: only a request
             count = mark[0]  # stops this part (a stopped pass is lost, and keys come faster)
-            self._prefill_idle(
-                request, lambda: self._ahead.requests != count, own_prompt(self.settings)
-            )
+            stop = lambda: self._ahead.requests != count  # noqa: E731
+            self._prefill_idle(request, stop, own_prompt(self.settings), handoff=False)
         if interrupted():
             return
         deadline = time.monotonic() + settings.deadline_ms / 1000
@@ -292,13 +290,14 @@ class CompletionService:
         self._prefill_idle(request, stop, own_prompt(self.settings))
 
     def _prefill_idle(
-        self, request: CompletionRequest, stop: Callable[[], bool], plans: Plans
+        self, request: CompletionRequest, stop: Callable[[], bool], plans: Plans, handoff=True
     ) -> None:
+        if handoff:  # (a look-ahead has waited already)
+            time.sleep(HANDOFF_S)
         with self._lock:
             closed = request.uri not in self._latest and request.uri not in self._versions
         if not closed:
-            plan = partial(plans, request)
-            prefill_idle(self._backend, request, self.settings, self._snippets, stop, plan)
+            prefill_idle(self._backend, request, self.settings, self._snippets, stop, plans)
 
     def _refusal(self, interrupted: Callable[[], str | None]) -> Completion | None:
         """An answer without running the model, when there is a reason not to."""

@@ -57,7 +57,7 @@ async def suggest(
         raise JsonRpcInvalidParams(f"{exc}") from None
     ls.last_position[uri] = (position.line, column)
     language = doc.language_id or "unknown"
-    backed_off = ls.settings.back_off and language in ls.acceptance.backed_off
+    backed_off = backs_off(ls, language)
     if backed_off and not await back_off(ls, language, uri, version):
         return None
     if not await model_ready(ls):
@@ -88,6 +88,11 @@ async def suggest(
     return result, prefix, types.Position(line=position.line, character=column)
 
 
+def backs_off(ls: BigCodeServer, language: str) -> bool:
+    """Suggestions in `language` are rarely taken: the server holds back (`backOff`)."""
+    return ls.settings.back_off and language in ls.acceptance.backed_off
+
+
 def text_around(ls: BigCodeServer, doc: Document, position: types.Position) -> tuple[str, str, int]:
     """(prefix, suffix) a prompt at `position` can use, and the cursor's column (a
     column past the line's end clamped to it). Raises PositionError."""
@@ -112,8 +117,7 @@ def after_edit(ls: BigCodeServer, uri: str, line: int, character: int, new: str)
     s = ls.settings
     if doc is None or not ls.last_position or not (s.enable and s.compute_on_edit):
         return
-    language = doc.language_id or "unknown"
-    if too_large(ls, doc) or (ls.settings.back_off and language in ls.acceptance.backed_off):
+    if too_large(ls, doc) or backs_off(ls, doc.language_id or "unknown"):
         return
     try:
         offset = doc.offset_at(line, character, ls.encoding) + (1 if new in PAIRS else len(new))
