@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.models import make_model_dir
 from tests.test_cursor_rest import URI, idle, request, service
 from training.corpus import stdlib_root
@@ -118,19 +120,22 @@ def test_a_rest_elsewhere_makes_the_edits_work_moot(tmp_path):
     svc.shutdown(wait_s=5)
 
 
-def test_a_flood_of_edits_queues_one_job_and_never_holds_up_a_request(tmp_path):
+@pytest.mark.parametrize("notice", ["rest", "edited"])
+def test_a_flood_of_rests_or_edits_queues_one_job_and_never_holds_up_a_request(tmp_path, notice):
     import threading
 
     text = (stdlib_root() / "textwrap.py").read_text()
     path = make_model_dir(tmp_path / "m", n_positions=2048)
     svc = service(path)
     svc.note_version(URI, 1)
-    for i in range(5_000):  # a macro, or a replayed edit log: each job sleeps 2 ms first
-        svc.edited(request(text, 100 + i, 1))
+    for i in range(5_000):  # a macro, or a replayed log: each job used to sleep 2 ms first
+        getattr(svc, notice)(request(text, 100 + i, 1))
     done = threading.Event()
     threading.Thread(
         target=lambda: (svc.complete_now(request(text, len(text) - 10, 1)), done.set()),
         daemon=True,
     ).start()
-    assert done.wait(5), "a request waited behind the edits"
+    assert done.wait(5), f"a request waited behind the {notice} jobs"
+    if notice == "rest":
+        assert svc.status()["cursorRests"] == 5_000
     svc.shutdown(wait_s=5)

@@ -100,22 +100,3 @@ def test_the_notification_through_the_server_warms_the_place(tmp_path):
     last = srv.status(URI)["last"]
     assert last["promptTokens"] - last["reusedTokens"] < 20, last
     assert srv.close() == 0
-
-
-def test_a_flood_of_rests_queues_one_job_and_never_holds_up_a_request(tmp_path):
-    import threading
-
-    text = (stdlib_root() / "textwrap.py").read_text()
-    path = make_model_dir(tmp_path / "m", n_positions=2048)
-    svc = service(path)
-    svc.note_version(URI, 1)
-    for i in range(5_000):  # each job used to sleep 2 ms first: 10 s ahead of a request
-        svc.rest(request(text, 100 + i, 1))
-    done = threading.Event()
-    threading.Thread(
-        target=lambda: (svc.complete_now(request(text, len(text) - 10, 1)), done.set()),
-        daemon=True,
-    ).start()
-    assert done.wait(5), "a request waited behind the rests"
-    assert svc.status()["cursorRests"] == 5_000
-    svc.shutdown(wait_s=5)
