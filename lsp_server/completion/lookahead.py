@@ -61,9 +61,8 @@ class Lookahead:
 
     @property
     def generation(self) -> tuple[int, int]:
-        """(real requests, look-aheads queued) so far: idle work that is not a look-ahead
-        (the window ahead, a rest) gives way when either changes (a request, or an edit
-        whose answer is being computed)."""
+        """(real requests, look-aheads queued) so far: the window ahead gives way when
+        either changes (a request, or an edit whose answer is being computed)."""
         with self._lock:
             return self._requests, self._marks
 
