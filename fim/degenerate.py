@@ -13,6 +13,7 @@ that really repeats itself (`[0, 0, 0, 0]`, `(None, None, None)`) is left alone.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 TOKEN = re.compile(r""""[^"\n]*"|'[^'\n]*'|\w+|[^\w\s]""")
@@ -37,12 +38,14 @@ LONG_ITEM = 12
 
 def repeats_needed(unit: list[str]) -> int:
     """Consecutive copies of `unit` that make a loop: three, or four for a unit that opens
-    a bracket (`os.path.dirname(` three deep is an idiom) and for a unit of one or two
-    tokens unless it holds a long name or a string (`c, c, c` may be meant). Two equal
-    items in a row are an idiom: `('ABORT', 3), ('ABORT', 3),`."""
+    a bracket (`os.path.dirname(` three deep is an idiom) unless a call takes the same
+    arguments before each nesting (`f(s, f(s, f(s,`; `dict[str, ` nests types), and for a unit of one or two tokens unless it
+    holds a long name or a string (`c, c, c` may be meant). Two equal items in a row are
+    an idiom: `('ABORT', 3), ('ABORT', 3),`."""
     opens = sum(t in "([{" for t in unit) > sum(t in ")]}" for t in unit)
     if opens:
-        return 4
+        calls = any(a.isidentifier() and b == "(" for a, b in itertools.pairwise(unit))
+        return 3 if calls and "," in unit else 4
     if len(unit) <= 2:
         long = any(len(t) >= LONG_ITEM or (t[0] in "\"'" and len(t) > 3) for t in unit)
         return 3 if long else 4

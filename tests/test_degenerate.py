@@ -22,6 +22,7 @@ LOOPS = [
     'lambda: handler, "http://127.0.0.1:127.0.1:127.0.1:127.0.1:127.0.1',
     "'08/19/04 08/19/04 08/19/04 08/19/04 08/19/04 08",
     "return opening_bracket_index, opening_bracket_index, opening_bracket_index, open",
+    "self.assertEqual(self.check_keys_reuse(s, self.check_keys_reuse(s, self.check_keys_reuse(s",
 ]
 IDIOMS = [
     "os.path.dirname(os.path.dirname(os.path.dirname(__file__)))",
@@ -46,6 +47,10 @@ IDIOMS = [
     "'08/19/04 08/20/04 08/21/04 08/22/04'",
     'assert f(x) == "0000000000"',
     "self.assertEqual(parse(s), s, s)",
+    "Node(1, Node(2, Node(3, None)))",
+    "os.path.join(root, os.path.join(root, name))",
+    "max(a, max(b, max(c, d)))",
+    "self.assertEqual(d.cm(), (d, (D, (D, (D, 'A'), 'B'), 'C'), 'D'))",
 ]
 
 
