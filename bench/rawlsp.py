@@ -179,6 +179,11 @@ class RawServer:
             time.sleep(0.05)
         raise TimeoutError("the model did not load")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) the server process and its children (the analyser's
+        process) have used so far; Linux only."""
+        return process_tree_cpu_s(self.proc.pid)
+
     def suggestion(self, uri: str, line: int, character: int) -> str:
         """The first suggestion's text ("" for none), once the model has loaded."""
         self.wait_model()
@@ -207,3 +212,27 @@ class RawServer:
                     stream.close()
                 except Exception:
                     pass
+
+
+def process_tree_cpu_s(root: int) -> float:
+    """User and system CPU seconds of process `root` and its descendants, live or ended
+    (an ended child's time is its parent's once waited for), from /proc."""
+    parents, cpu = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        # after the name: state, ppid, ...; utime, stime, and the same of the children
+        # waited for (cutime, cstime) are fields 14 to 17 of stat
+        parents[int(entry)] = int(fields[1])
+        cpu[int(entry)] = sum(int(f) for f in fields[11:15])
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(cpu.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")

@@ -13,7 +13,7 @@ with warming, each against a fresh server, in one process.
         [--shape bundled|tiny_starcoder_py] [--max-keys 500] [--settings JSON] [--json PATH]
 
 Reports per run: p50/p95/p99 latency, the first request after each jump apart, tokens
-prefilled per request, and how often the suggestion shown was what was typed next (its
+prefilled per request, the CPU time the server used while the edits were replayed, and how often the suggestion shown was what was typed next (its
 first 10 characters, or the whole rest of the line).
 """
 
@@ -88,6 +88,7 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
     server = RawServer(*(["--model", model] if model else []), *threads)
     server.initialize({"bigcode": settings})
     server.wait_model(timeout=600)
+    cpu_at_start = server.cpu_seconds()
     rng = random.Random(args.seed)
     times, first, prefilled, match10, match_line = [], [], [], [], []
     first_detail: list[dict] = []
@@ -172,6 +173,7 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
                     break
     bar.close()
     model_name = server.status()["model"]
+    cpu_s = server.cpu_seconds() - cpu_at_start
     server.close()
     every = times + first
     return {
@@ -197,6 +199,9 @@ def replay(files: dict[str, tuple[str, str]], model: str | None, warm: bool, arg
             for k in sorted({k for p in typing_phases for k in p})
         },
         "mean_prefilled_tokens": statistics.fmean(prefilled),
+        # what the work costs the machine (the battery): the server and its analyser
+        "server_cpu_s": cpu_s,
+        "server_cpu_s_per_100_keys": 100 * cpu_s / max(1, keys),
         "shown": len(match10),
         "shown_first10_typed_next": sum(match10) / max(1, len(match10)),
         "shown_line_typed_next": sum(match_line) / max(1, len(match_line)),
