@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--configs",
         default="before,off,on",
-        help="before: lineSearch 0 and staticAnalysis off; off: staticAnalysis off; on: defaults",
+        help="before: lineSearch 0, staticAnalysis off, fileNgrams 0; off: staticAnalysis off; "
+        "ngrams-off: fileNgrams 0; on: defaults",
     )
     p.add_argument("--json", type=Path, default=Path("docs/results/attributes.json"))
     args = p.parse_args(argv)
@@ -147,8 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"model": service.backend.description, "configs": {}}
     holes = {f: package_holes(f, args.holes_per_package) for f in folders}
     for config in args.configs.split(","):
-        search = base.line_search if config != "before" else 0
-        service.settings = replace(base, static_analysis=config == "on", line_search=search)
+        before = config == "before"
+        service.settings = replace(
+            base,
+            static_analysis=config in ("on", "ngrams-off"),
+            line_search=0 if before else base.line_search,
+            file_ngrams=0.0 if before or config == "ngrams-off" else base.file_ngrams,
+        )
         rows = []
         bar = Progress(sum(map(len, holes.values())), config)
         for folder, hs in holes.items():

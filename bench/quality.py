@@ -10,7 +10,7 @@ int8 weight-only model (the quality delta of `quantize="int8"`); `+default-kerne
 turns `packedLinears` off (PyTorch's default CPU kernels); `+lines` turns
 `lineCandidates` on (off otherwise, so that older configurations mean what they did),
 `+gate` the default `minConfidence` (0 otherwise), `+search` the default `lineSearch` (0
-otherwise: no search over lines). `--remote` runs the `remote-` configs
+otherwise: no search over lines), `+ngrams` the default `fileNgrams` (0 otherwise). `--remote` runs the `remote-` configs
 through a real llama.cpp server serving the same model (bench/llama_cpp.py), over the
 OpenAI route: `remote-spm` without healing, `remote-spm+heal` with the grammar that
 stands for the first-token constraint (`lsp_server/remote_healing.py`).
@@ -221,6 +221,7 @@ def run(args, remote: dict) -> int:
         precompute=False,  # holes are scored, not accepted
         line_candidates=False,  # `+lines` turns it on
         line_search=0,  # `+search` turns it on
+        file_ngrams=0.0,  # `+ngrams` turns it on
         min_confidence=0,  # `+gate`: hide what the model doubts, as the server does by default
     )
     service = CompletionService(base)
@@ -248,6 +249,7 @@ def run(args, remote: dict) -> int:
             token_healing="+heal" in config,
             line_candidates="+lines" in config,
             line_search=Settings().line_search if "+search" in config else 0,
+            file_ngrams=Settings().file_ngrams if "+ngrams" in config else 0.0,
             min_confidence=Settings().min_confidence if "+gate" in config else 0.0,
             **weights,
         )

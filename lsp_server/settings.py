@@ -135,6 +135,13 @@ class Settings:
     index_max_mib: float = setting(
         64.0, "Most MiB of source text indexed for repository context.", bounds=(0, 65536)
     )
+    file_ngrams: float = setting(
+        0.25,
+        "Mix this share of the file's own n-grams (what followed the last 2-4 tokens elsewhere "
+        "in the prompt) into the model's choice of each token: small models copy from the "
+        "file worse than they could (0: off; local backend; docs/benchmarks.md).",
+        bounds=(0.0, 1.0),
+    )
     prompt_lookup: bool = setting(
         True,
         "Draft tokens from text that repeats earlier in the prompt or in the document's last "

@@ -17,6 +17,7 @@ import torch
 
 from .cache import UNKNOWN_TOKEN, KVCache, common_prefix_len
 from .errors import Interrupted
+from .file_ngrams import mix
 from .lookup import PromptLookup
 from .modeling import GPTBigCodeForCausalLM
 
@@ -186,21 +187,19 @@ def generate(
     stats: GenerationStats | None = None,
     lookup: bool = False,
     constrain: Callable[[list[int]], Collection[int] | None] | None = None,
+    file_ngrams: float = 0.0,
 ) -> Iterator[int]:
-    """Yield up to `max_new_tokens` new token ids after `prompt_ids`.
-
-    Greedy at temperature 0 (HF's greedy tokens exactly), else top-k / top-p sampling.
-    Stops at a stop token (which is yielded), at max_new_tokens, when the context is full,
-    or once `should_stop()` is true: it is asked before each block of each decode step.
-    With a `cache`, the cached tokens' longest common prefix with the prompt is kept and
-    only the rest is prefilled; the generated tokens stay cached for a following request
-    that extends them. `allowed_first_ids` restricts the first token (token healing);
-    `constrain(tokens so far)` may restrict any (None: free; an empty set ends the
-    generation), narrowing `allowed_first_ids` unless that leaves none of them. `stats`
-    gets the prompt's size, how much came from the cache, and each new token's
-    log-probability and likeliest alternatives. `lookup` (greedy only): the same tokens,
-    fewer passes where text repeats (`Successor`).
-    """
+    """Yield up to `max_new_tokens` new token ids after `prompt_ids`: greedy at temperature
+    0 (HF's greedy tokens exactly), else top-k / top-p sampled. Stops at a stop token
+    (yielded), when the context is full, or once `should_stop()` is true (asked before
+    each block of each decode step). A `cache` keeps its longest common prefix with the
+    prompt, and the generated tokens for a request that extends them. `allowed_first_ids`
+    restricts the first token (healing); `constrain(tokens so far)` any (None: free; an
+    empty set ends), narrowing `allowed_first_ids` unless none would be left. `stats`
+    gets the prompt's size, what came from the cache, and each token's log-probability
+    and likeliest rivals in the model's own distribution. `lookup` (greedy only): the same
+    tokens, fewer passes where text repeats (`Successor`). `file_ngrams`: the weight of
+    the prompt's n-grams in each choice (`Choice`)."""
     prompt_ids = list(prompt_ids)
     cache = cache if cache is not None else new_cache(lm, len(prompt_ids) + max_new_tokens)
     check_room(len(prompt_ids), cache)
@@ -209,18 +208,19 @@ def generate(
     if stats is not None:
         stats.prompt_tokens, stats.reused_tokens = len(prompt_ids), keep
     logits = prefill(lm, cache, prompt_ids[keep:])  # whole: a newer request goes on from it
+    drafting = lookup and temperature <= 0
+    index = ngram_index(prompt_ids, held, keep) if drafting or file_ngrams > 0 else None
     generator = sampling_generator(temperature, seed, logits.device)
-    stops = set(stop_token_ids)
-    drafting = prompt_ids if lookup and temperature <= 0 else None
-    successor = Successor(lm, cache, drafting, last_output(held, keep))
-    out: list[int] = []
+    choose = Choice(temperature, top_k, top_p, generator, index, file_ngrams)
+    successor = Successor(lm, cache, index, drafting)
+    stops, out = set(stop_token_ids), []
     for i in range(max_new_tokens):
         allowed = narrowed(allowed_first_ids if i == 0 else None, constrain, out)
         if allowed is not None:
             logits = only(logits, allowed) if allowed else None
         if logits is None or (i == 0 and should_stop is not None and should_stop()):
             return  # no token allowed, stopped, or the next step abandoned mid-pass
-        token = sample(logits, temperature, top_k, top_p, generator)
+        token = choose(logits)
         if stats is not None:
             record(stats, logits, token)
         out.append(token)
@@ -230,6 +230,25 @@ def generate(
             return
         step = functools.partial(successor.after, token, max_new_tokens - i - 2)
         logits = unless_stopped(cache, should_stop, step)
+
+
+@dataclass
+class Choice:
+    """How each token is chosen from its step's logits: greedy or sampled (`sample`),
+    with the prompt's own n-grams mixed in at weight `file_ngrams` (`file_ngrams.mix`;
+    `index` holds the prompt and the tokens generated so far)."""
+
+    temperature: float
+    top_k: int
+    top_p: float
+    generator: torch.Generator | None
+    index: PromptLookup | None
+    file_ngrams: float = 0.0
+
+    def __call__(self, logits: torch.Tensor) -> int:
+        if self.file_ngrams > 0 and self.index is not None:
+            logits = mix(logits, self.index.follows(), self.file_ngrams)
+        return sample(logits, self.temperature, self.top_k, self.top_p, self.generator)
 
 
 def narrowed(
@@ -271,6 +290,11 @@ def sampling_generator(temperature: float, seed: int | None, device) -> torch.Ge
     return generator
 
 
+def ngram_index(prompt_ids: list[int], held: list[int], keep: int) -> PromptLookup:
+    """The n-grams of the prompt, and of the cache's last output (`last_output`)."""
+    return PromptLookup(prompt_ids, recent=last_output(held, keep))
+
+
 def last_output(held: list[int], keep: int) -> list[int]:
     """What a cache held past the `keep` tokens a new prompt shares with it (the last
     output), with the few shared tokens before it, so that an n-gram running into it is
@@ -280,34 +304,35 @@ def last_output(held: list[int], keep: int) -> list[int]:
 
 
 class Successor:
-    """The logits that follow each generated token: one decode step, or with prompt
-    lookup (`prompt_ids` given) a draft checked in one pass, whose accepted tokens'
-    logits are then handed out without computing anything."""
+    """The logits that follow each generated token: one decode step, or while `drafting`
+    a draft from the `index` of the prompt's n-grams (prompt lookup) checked in one pass,
+    whose accepted tokens' logits are then handed out without computing anything. Each
+    generated token joins the index."""
 
     def __init__(
         self,
         lm: GPTBigCodeForCausalLM,
         cache: KVCache,
-        prompt_ids: Sequence[int] | None = None,
-        recent: Sequence[int] = (),
+        index: PromptLookup | None,
+        drafting: bool = False,
     ):
         self.lm, self.cache = lm, cache
-        self.drafts = PromptLookup(prompt_ids, recent=recent) if prompt_ids is not None else None
+        self.index, self.drafting = index, drafting
         # the accepted draft tokens not yet generated, each with the logits after it
         self.pending: list[tuple[int, torch.Tensor]] = []
 
     def after(self, token: int, wanted: int) -> torch.Tensor:
         """Logits after `token`; `wanted` is how many more tokens may follow it."""
+        if self.index is not None:
+            self.index.extend((token,))
         if self.pending and self.pending[0][0] == token:  # the draft guessed this token
-            self.drafts.extend((token,))
             return self.pending.pop(0)[1]
         if self.pending:  # a constraint chose another token: the draft's rest is void
             self.cache.truncate(self.cache.length - len(self.pending))
             self.pending = []
-        if self.drafts is None:
+        if not self.drafting or self.index is None:
             return decode_one(self.lm, self.cache, token)
-        self.drafts.extend((token,))
-        draft = self.drafts.draft(min(wanted, self.cache.capacity - self.cache.length - 1))
+        draft = self.index.draft(min(wanted, self.cache.capacity - self.cache.length - 1))
         if not draft:
             return decode_one(self.lm, self.cache, token)
         rows = verify(self.lm, self.cache, token, draft)  # rows[j]: after draft[:j]

@@ -12,6 +12,7 @@ decoding would have produced.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 
@@ -20,6 +21,7 @@ class PromptLookup:
 
     `index[n][gram]` is the position right after the latest occurrence of `gram` that
     ends before the sequence's last token: the sequence's own tail never matches itself.
+    `where[token]` lists the positions of each token, for `follows`.
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class PromptLookup:
         self.sizes = range(max_ngram, min_ngram - 1, -1)
         self.max_draft = max_draft
         self.index: dict[int, dict[tuple[int, ...], int]] = {n: {} for n in self.sizes}
+        self.where: dict[int, list[int]] = {}
         # A recent output, indexed apart: it is not part of the sequence, and where an
         # n-gram occurs in both, what followed it there is the better guess. Its first
         # occurrence counts: the rest of the output follows it.
@@ -50,6 +53,7 @@ class PromptLookup:
         for t in tokens:
             self.tokens.append(t)
             end = len(self.tokens) - 1  # register the grams ending just before the new token
+            self.where.setdefault(t, []).append(end)
             for n in self.sizes:
                 if end >= n:
                     self.index[n][tuple(self.tokens[end - n : end])] = end
@@ -71,3 +75,21 @@ class PromptLookup:
             if start is not None:
                 return self.tokens[start : start + limit]
         return []
+
+    def follows(self) -> Counter[int]:
+        """The tokens that followed the longest n-gram of the tail (`max_ngram` down to
+        `min_ngram` tokens) at each of its earlier occurrences, with their counts; empty
+        when no n-gram of the tail occurred before."""
+        tokens, shortest, longest = self.tokens, self.sizes[-1], self.sizes[0]
+        if len(tokens) < shortest:
+            return Counter()
+        last, best, after = len(tokens) - 1, 0, []
+        for end in self.where[tokens[-1]][:-1]:  # earlier places of the last token
+            n = 1  # how far back the match reaches, up to the longest n-gram
+            while n < longest and end - n >= 0 and tokens[end - n] == tokens[last - n]:
+                n += 1
+            if n >= shortest and n >= best:
+                after = after if n == best else []
+                best = n
+                after.append(tokens[end + 1])
+        return Counter(after)

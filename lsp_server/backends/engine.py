@@ -233,6 +233,7 @@ class Engine:
         seed: int | None = None,
         lookup: bool = False,
         constrain: Callable[[list[int]], Collection[int] | None] | None = None,
+        file_ngrams: float = 0.0,
     ) -> Generation:
         stats = GenerationStats()
         tokens = generate(
@@ -249,6 +250,7 @@ class Engine:
             stats=stats,
             lookup=lookup,
             constrain=constrain,
+            file_ngrams=file_ngrams,
         )
         return Generation(tokens, stats)
 

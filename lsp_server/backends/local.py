@@ -121,6 +121,7 @@ class LocalBackend:
             temperature=settings.temperature,
             top_p=settings.top_p,
             lookup=settings.prompt_lookup,
+            file_ngrams=settings.file_ngrams,
             constrain=(lambda out: monitor(engine.tokens.decode(out))) if monitor else None,
         )
 

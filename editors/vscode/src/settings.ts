@@ -42,6 +42,7 @@ export const SERVER_KEYS = [
   "repoContextShare",
   "indexMaxFiles",
   "indexMaxMib",
+  "fileNgrams",
   "promptLookup",
   "precompute",
   "computeOnEdit",
