@@ -74,8 +74,8 @@ def suggestions(service: CompletionService, points) -> list[str]:
     return out
 
 
-# min_confidence 0: nothing hidden, and no search or static analysis (the remote backend
-# has neither), so that the greedy generations themselves are compared
+# min_confidence 0: nothing hidden, and no search, static analysis or file n-grams (the
+# remote backend has none of them), so that the greedy generations themselves are compared
 BASE = Settings(
     token_healing=False,
     precompute=False,
@@ -84,6 +84,7 @@ BASE = Settings(
     min_confidence=0,
     line_search=0,
     static_analysis=False,
+    file_ngrams=0,
 )
 
 
