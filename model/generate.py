@@ -327,7 +327,7 @@ class Successor:
             self.index.extend((token,))
         if self.pending and self.pending[0][0] == token:  # the draft guessed this token
             return self.pending.pop(0)[1]
-        if self.pending:  # a constraint chose another token: the draft's rest is void
+        if self.pending:  # a constraint or the n-grams chose another token: void the rest
             self.cache.truncate(self.cache.length - len(self.pending))
             self.pending = []
         if not self.drafting or self.index is None:
