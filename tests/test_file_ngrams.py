@@ -67,3 +67,19 @@ def test_generation_copies_what_followed_in_the_prompt_and_keeps_the_models_conf
     # with no earlier occurrence of the tail the model's choice stands
     fresh = [5, 17, 29, 41, 53, 61, 71, 83]
     assert list(generate(ours, fresh, 1, file_ngrams=0.9)) == list(generate(ours, fresh, 1))
+
+
+def test_prompt_lookup_keeps_the_mixtures_tokens_exactly():
+    """Drafts are checked against the model's own argmax; where the mixture picks another
+    token the draft's rest is dropped, so the tokens are the mixture's either way."""
+    _, ours = hf_and_ours(seed=7, **tiny_kwargs(n_positions=160))
+    rng = torch.Generator().manual_seed(1)
+    differs = 0
+    for seed in range(12):
+        motif = torch.randint(1, 97, (2 + seed % 5,), generator=rng).tolist()
+        noise = torch.randint(1, 97, (6,), generator=rng).tolist()
+        prompt = noise + (motif * 6)[: 8 + seed] + noise[:3]
+        mixed = list(generate(ours, prompt, 30, file_ngrams=0.3))
+        assert list(generate(ours, prompt, 30, file_ngrams=0.3, lookup=True)) == mixed, seed
+        differs += mixed != list(generate(ours, prompt, 30))
+    assert differs >= 3  # the mixture changed what was written
