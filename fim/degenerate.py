@@ -135,6 +135,26 @@ def _token_loop(line: str) -> int | None:
     return None
 
 
+def runaway(line: str) -> bool:
+    """A line cut off (by the token cap or the deadline) inside a bracket it opened while
+    repeating one item: `f(TypeError, range, 0, 0, 0, 0, 0, 0, 0, 0, 0,` would go on
+    without end. Data that repeats an item (`[0, 0, 0, 0, 0, 0, 0, 0, 0]`, a table's row)
+    closes its bracket or opens none on its line; only a line that did not end is asked."""
+    tokens = TOKEN.findall(line)[:MAX_TOKENS]
+    depth = sum((t in "([{") - (t in ")]}") for t in tokens)
+    if depth <= 0:
+        return False
+    for unit in range(2, 5):
+        for partial in range(unit):  # the last copy may be cut short
+            body = tokens[: len(tokens) - partial]
+            tail = body[-unit * ANY_UNIT_REPEATS :]
+            if len(tail) < unit * ANY_UNIT_REPEATS or "," not in tail[:unit]:
+                continue
+            if all(tail[k] == tail[k % unit] for k in range(len(tail))):
+                return True
+    return False
+
+
 def repeated_line(lines: list[str], copies: int = 3) -> int | None:
     """The index of the first line that a block repeats `copies` times in a row (one line
     or a pair of lines), counting from its second copy; None when there is none."""

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from .degenerate import is_no_op, loop_start, repeated_line
+from .degenerate import is_no_op, loop_start, repeated_line, runaway
 from .languages import LANGUAGES, Language
 
 Mode = Literal["auto", "single", "multi"]
@@ -243,8 +243,11 @@ def finish_text(
             return "", "junk"
         lines = kept
     else:
+        cut = len(lines) == 1  # the line did not end: the cap or the deadline stopped it
         lines = lines[:1]
         if loop_start(lines[0]) is not None or is_no_op(before + lines[0]):
+            return "", "junk"
+        if cut and runaway(lines[0]):
             return "", "junk"
         lines[0] = _drop_closed_brackets(lines[0], before, after)
     if not lines:  # the whole block was already there below the cursor

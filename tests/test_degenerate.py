@@ -118,3 +118,30 @@ def test_decoding_stops_once_the_text_loops():
 def test_an_assignment_of_a_name_to_itself_or_an_import_twice_is_junk(before, line, junk):
     got = finish_text(line, "def f(x):\n" + before, "\n", PostOptions(mode="single"))
     assert (got == ("", "junk")) == junk, got
+
+
+RUNAWAYS = [
+    "self.assertRaises(TypeError, range, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,",
+    "f(a, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1",
+    'x = {"a": [None, None, None, None, None, None, None, None, None, None',
+]
+
+
+@pytest.mark.parametrize("line", RUNAWAYS)
+def test_a_line_cut_off_while_repeating_an_item_in_an_open_bracket_is_junk(line):
+    assert finish_text(line, "    ", "\n", PostOptions(mode="single")) == ("", "junk")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]",  # closed: data
+        "0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,",  # a table's row opens no bracket
+        "f(0, 0, 0, 0, 0, 0, 0,",  # seven: not yet a runaway
+    ],
+)
+def test_repeated_items_that_close_or_open_nothing_are_kept(line):
+    assert finish_text(line, "    ", "\n", PostOptions(mode="single"))[0] == line
+    # a line that ended (a newline came) is not asked: a call may go on below
+    ended = "self.assertRaises(TypeError, range, 0, 0, 0, 0, 0, 0, 0, 0, 0,\n"
+    assert finish_text(ended, "    ", "\n", PostOptions(mode="single"))[1] != "junk"
