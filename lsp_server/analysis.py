@@ -33,6 +33,9 @@ MAX_CACHED = 512  # (file, line, receiver) answers kept
 MAX_NAMES = 2000  # more than this is a module star-import soup: no constraint
 MAX_READS_AHEAD = 4  # files read ahead waiting at once; older ones are dropped
 CALL_LIMIT_S = 30.0  # a question or read that takes longer ends the Jedi process
+# A receiver whose type has this (object has not) answers for names nobody declared: the
+# typeshed stubs of argparse.Namespace and of mocks say so, as a module's own may
+DYNAMIC = "__getattr__"
 
 
 IMPORT_LINE = re.compile(r"^(?:import|from)\s[^\n(]*(?:\([^)]{0,4000}\))?[^\n]*$", re.M)
@@ -188,7 +191,8 @@ class Analysis:
     ) -> list[str] | None:
         """The names after `receiver.` at 1-based `line`, 0-based `column` (just after the
         dot) of `code`, the file at `path` in the project at `root`; None when Jedi
-        knows none, fails, or does not answer within `wait_s` seconds."""
+        knows none, fails, or does not answer within `wait_s` seconds, and when the
+        receiver takes any name (`DYNAMIC`)."""
         key = (path, line, receiver)
         with self._lock:
             future = self._cache.get(key)
@@ -255,6 +259,8 @@ class Analysis:
     ) -> list[str] | None:
         names = self._jedi.call("complete", code, line, column, path, str(root) if root else None)
         self.calls += 1
+        if DYNAMIC in names:  # any name goes (argparse's Namespace, a Mock): none to insist on
+            return None
         return names if 0 < len(names) <= MAX_NAMES else None
 
 

@@ -132,6 +132,22 @@ def test_an_answer_too_late_for_one_request_serves_the_next(tmp_path):
     analysis.stop()
 
 
+def test_a_receiver_that_takes_any_name_is_not_constrained(tmp_path):
+    """argparse's Namespace holds the arguments added to its parser: `args.outfile` exists
+    at run time though no class declares it, and the stubs say so with `__getattr__`."""
+    analysis = Analysis()
+    code = (
+        "import argparse\np = argparse.ArgumentParser()\np.add_argument('--outfile')\n"
+        "args = p.parse_args()\nargs.\n"
+    )
+    where = (str(tmp_path / "a.py"), None)
+    assert analysis.attributes(code, 5, 5, "args", *where, wait_s=60) is None
+    assert analysis.calls == 1  # asked, and answered: no list to insist on
+    plain = "class B:\n    size = 1\n\nB().\n"
+    assert "size" in analysis.attributes(plain, 4, 4, "B()", *where, wait_s=60)
+    analysis.stop()
+
+
 def test_a_monitor_spends_its_budget_once(monkeypatch):
     asked = []
 
