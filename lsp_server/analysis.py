@@ -192,7 +192,8 @@ class Analysis:
         """The names after `receiver.` at 1-based `line`, 0-based `column` (just after the
         dot) of `code`, the file at `path` in the project at `root`; None when Jedi
         knows none, fails, or does not answer within `wait_s` seconds, and when the
-        receiver takes any name (`DYNAMIC`)."""
+        receiver takes any name (`DYNAMIC`) or has no name but dunders (an object, or
+        None: a parameter Jedi inferred from its default)."""
         key = (path, line, receiver)
         with self._lock:
             future = self._cache.get(key)
@@ -261,7 +262,9 @@ class Analysis:
         self.calls += 1
         if DYNAMIC in names:  # any name goes (argparse's Namespace, a Mock): none to insist on
             return None
-        return names if 0 < len(names) <= MAX_NAMES else None
+        if all(n.startswith("__") for n in names):
+            return None  # only object's own: Jedi took the receiver for None, or knows nothing
+        return names if len(names) <= MAX_NAMES else None
 
 
 if __name__ == "__main__":

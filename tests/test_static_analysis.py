@@ -134,7 +134,8 @@ def test_an_answer_too_late_for_one_request_serves_the_next(tmp_path):
 
 def test_a_receiver_that_takes_any_name_is_not_constrained(tmp_path):
     """argparse's Namespace holds the arguments added to its parser: `args.outfile` exists
-    at run time though no class declares it, and the stubs say so with `__getattr__`."""
+    at run time though no class declares it, and the stubs say so with `__getattr__`. A
+    receiver with nothing but object's dunders is no list to insist on either."""
     analysis = Analysis()
     code = (
         "import argparse\np = argparse.ArgumentParser()\np.add_argument('--outfile')\n"
@@ -145,6 +146,9 @@ def test_a_receiver_that_takes_any_name_is_not_constrained(tmp_path):
     assert analysis.calls == 1  # asked, and answered: no list to insist on
     plain = "class B:\n    size = 1\n\nB().\n"
     assert "size" in analysis.attributes(plain, 4, 4, "B()", *where, wait_s=60)
+    # a parameter Jedi takes for None (its default): only dunders, nothing to insist on
+    none = "def f(args=None):\n    g(args)\n\ndef g(args):\n    return args.\n"
+    assert analysis.attributes(none, 5, 16, "args", *where, wait_s=60) is None
     analysis.stop()
 
 
