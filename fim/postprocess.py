@@ -25,6 +25,7 @@ from typing import Literal
 
 from .degenerate import is_no_op, loop_start, repeated_line, runaway
 from .languages import LANGUAGES, Language
+from .python_check import bad_block_header
 
 Mode = Literal["auto", "single", "multi"]
 
@@ -223,8 +224,9 @@ def finish_text(
 ) -> tuple[str, str]:
     """`postprocess`, with the reason when nothing is left: "present" (the block is
     already below the cursor), "echo" (the line repeats one around the cursor), "junk"
-    (the model looped: fim/degenerate.py) or "nothing" (no code: whitespace, or an end
-    token at once); "" when text is left."""
+    (the model looped: fim/degenerate.py), "invalid" (a Python block header no parser
+    accepts: fim/python_check.py) or "nothing" (no code: whitespace, or an end token at
+    once); "" when text is left."""
     m = SPECIAL_SPELLING.search(text)
     if m:
         text = text[: m.start()]
@@ -249,6 +251,9 @@ def finish_text(
             return "", "junk"
         if cut and runaway(lines[0]):
             return "", "junk"
+        if not cut and options.language == "python":
+            if bad_block_header(before + lines[0] + after, prefix):
+                return "", "invalid"
         lines[0] = _drop_closed_brackets(lines[0], before, after)
     if not lines:  # the whole block was already there below the cursor
         return "", "present"

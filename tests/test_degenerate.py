@@ -145,3 +145,46 @@ def test_repeated_items_that_close_or_open_nothing_are_kept(line):
     # a line that ended (a newline came) is not asked: a call may go on below
     ended = "self.assertRaises(TypeError, range, 0, 0, 0, 0, 0, 0, 0, 0, 0,\n"
     assert finish_text(ended, "    ", "\n", PostOptions(mode="single"))[1] != "junk"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "if dirpath, dirnames, filenames in os.walk(dirpath):",  # the demo's copied header
+        "for i in range(10) if i:",
+        "def f(x) y:",
+        "elif x = 1:",
+    ],
+)
+def test_a_python_block_header_no_parser_accepts_is_hidden(line):
+    prefix = "for dirpath, dirnames, filenames in os.walk(root):\n    "
+    assert finish_text(line + "\n", prefix, "\n", PostOptions(mode="single")) == ("", "invalid")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "if os.path.isdir(dirpath):",
+        "elif x == 1:",
+        "else:",
+        "except (OSError, ValueError) as exc:",
+        "try:",
+        "finally:",
+        "async with lock:",
+        "class A(B, metaclass=M):",
+        "for x in xs):",  # closes a generator opened above: not parsed alone
+        "if (a and  # a comment that ends in a colon:",  # goes on below
+    ],
+)
+def test_valid_or_unparsable_alone_headers_are_kept(line):
+    prefix = "def f(xs):\n    "
+    assert finish_text(line + "\n", prefix, "\n", PostOptions(mode="single")) == (line, "")
+
+
+def test_the_header_check_leaves_docstrings_other_languages_and_cut_lines_alone():
+    bad = "if a, b in c:"
+    doc = 'def f():\n    """Say:\n    '  # prose in a docstring
+    assert finish_text(bad + "\n", doc, "\n", PostOptions(mode="single")) == (bad, "")
+    js = PostOptions(mode="single", language="javascript")
+    assert finish_text(bad + "\n", "    ", "\n", js)[1] != "invalid"
+    assert finish_text(bad, "    ", "\n", PostOptions(mode="single")) == (bad, "")  # no end yet
