@@ -25,7 +25,7 @@ from typing import Literal
 
 from .degenerate import is_no_op, loop_start, repeated_line, runaway
 from .languages import LANGUAGES, Language
-from .python_check import bad_block_header
+from .python_check import bad_block_header, first_bad_header
 
 Mode = Literal["auto", "single", "multi"]
 
@@ -244,6 +244,11 @@ def finish_text(
         if lines and not kept:
             return "", "junk"
         lines = kept
+        if options.language == "python":  # cut before a header no parser accepts
+            bad = first_bad_header(lines, prefix, text.count("\n"))
+            if bad == 0:
+                return "", "invalid"
+            lines = lines if bad is None else lines[:bad]
     else:
         cut = len(lines) == 1  # the line did not end: the cap or the deadline stopped it
         lines = lines[:1]

@@ -43,3 +43,16 @@ def bad_block_header(line: str, prefix: str) -> bool:
     except (ValueError, RecursionError, MemoryError):
         return False
     return False
+
+
+def first_bad_header(lines: list[str], prefix: str, complete: int) -> int | None:
+    """Which of the first `complete` lines of a block suggested after `prefix` (the first
+    one joined to the text before the cursor on its line) is the first to open a block
+    the way no Python accepts; None when none is."""
+    before = prefix[prefix.rfind("\n") + 1 :]
+    above = prefix
+    for i, line in enumerate(lines[:complete]):
+        if bad_block_header((before if i == 0 else "") + line, above):
+            return i
+        above += line + "\n"
+    return None

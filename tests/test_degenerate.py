@@ -188,3 +188,13 @@ def test_the_header_check_leaves_docstrings_other_languages_and_cut_lines_alone(
     js = PostOptions(mode="single", language="javascript")
     assert finish_text(bad + "\n", "    ", "\n", js)[1] != "invalid"
     assert finish_text(bad, "    ", "\n", PostOptions(mode="single")) == (bad, "")  # no end yet
+
+
+def test_a_block_is_cut_before_a_header_no_parser_accepts():
+    prefix = "def f(root):\n    for dirpath, dirnames, filenames in os.walk(root):\n        "
+    first = "if dirpath, dirnames, filenames in os.walk(dirpath):\n            x = 1\n"
+    assert finish_text(first, prefix, "", PostOptions(mode="multi")) == ("", "invalid")
+    later = "n = 0\n        for d in dirnames if d:\n            n += 1\n"
+    assert finish_text(later, prefix, "", PostOptions(mode="multi")) == ("n = 0", "")
+    fine = "if dirpath:\n            x = 1\n"
+    assert finish_text(fine, prefix, "", PostOptions(mode="multi"))[1] == ""
