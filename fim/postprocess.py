@@ -25,7 +25,7 @@ from typing import Literal
 
 from .degenerate import is_no_op, loop_start, repeated_line, runaway
 from .languages import LANGUAGES, Language
-from .python_check import bad_block_header, first_bad_header
+from .python_check import bad_block_header, first_bad_header, triple_quotes
 
 Mode = Literal["auto", "single", "multi"]
 
@@ -257,7 +257,7 @@ def finish_text(
         if cut and runaway(lines[0]):
             return "", "junk"
         if not cut and options.language == "python":
-            if bad_block_header(before + lines[0] + after, prefix):
+            if bad_block_header(before + lines[0] + after, triple_quotes(prefix) % 2 == 1):
                 return "", "invalid"
         lines[0] = _drop_closed_brackets(lines[0], before, after)
     if not lines:  # the whole block was already there below the cursor

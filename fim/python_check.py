@@ -3,11 +3,10 @@
 A small model copies the shape of the lines around it into headers no parser accepts
 (`if dirpath, dirnames, filenames in os.walk(dirpath):`, after a `for` line). A whole
 line that starts with a block keyword and ends with its colon is parsed with a body (and,
-for `elif`/`else`/`except`/`finally`, the statement it continues; `try` the clause it
-needs); any other line, and a
-line inside a triple-quoted string (prose in a docstring) or whose brackets do not
-balance (it goes on below, or closes a generator's `for x in xs):` opened above), passes
-unchecked.
+for `elif`/`else`/`except`/`finally`, the statement it continues; for `try`, the clause
+it needs). Any other line passes unchecked, and so does a line inside a triple-quoted
+string (prose in a docstring) or one whose brackets do not balance (it goes on below, or
+closes a generator's `for x in xs):` opened above).
 """
 
 from __future__ import annotations
@@ -23,16 +22,13 @@ TRAILS = {"try": "finally:\n    pass\n"}  # and what it needs after it
 MAX_LINE = 1000  # longer lines are not parsed (the parse is for typing speed)
 
 
-def bad_block_header(line: str, prefix: str) -> bool:
+def bad_block_header(line: str, in_string: bool = False) -> bool:
     """True when `line` (a whole line, indentation included) opens a block the way no
-    Python accepts; `prefix` is the text above it (a line in an open triple-quoted
-    string is not code)."""
+    Python accepts; `in_string`: the text above leaves a triple-quoted string open."""
     code = line.strip()
     m = KEYWORD.match(code)
-    if not m or not code.endswith(":") or len(code) > MAX_LINE:
+    if not m or not code.endswith(":") or len(code) > MAX_LINE or in_string:
         return False
-    if (prefix.count('"""') + prefix.count("'''")) % 2:
-        return False  # inside a docstring, most likely
     if sum(map(code.count, ")]}")) != sum(map(code.count, "([{")):
         return False  # it goes on below, or closes what a line above opened
     try:
@@ -45,14 +41,20 @@ def bad_block_header(line: str, prefix: str) -> bool:
     return False
 
 
+def triple_quotes(text: str) -> int:
+    """How many triple quotes `text` holds: an odd count above a line leaves it in a
+    string (most likely a docstring)."""
+    return text.count('"""') + text.count("'''")
+
+
 def first_bad_header(lines: list[str], prefix: str, complete: int) -> int | None:
     """Which of the first `complete` lines of a block suggested after `prefix` (the first
     one joined to the text before the cursor on its line) is the first to open a block
     the way no Python accepts; None when none is."""
     before = prefix[prefix.rfind("\n") + 1 :]
-    above = prefix
+    quotes = triple_quotes(prefix)
     for i, line in enumerate(lines[:complete]):
-        if bad_block_header((before if i == 0 else "") + line, above):
+        if bad_block_header((before if i == 0 else "") + line, quotes % 2 == 1):
             return i
-        above += line + "\n"
+        quotes += triple_quotes(line)
     return None
