@@ -31,6 +31,9 @@ MAX_CHARS = 1000
 # One letter or digit 20+ times in a row (`1000000000000000000000`): no literal a person
 # types; test data spells such a value with `*`
 CHAR_RUN = re.compile(r"([A-Za-z0-9])\1{19,}")
+# A letter and a digit, the same pair 8+ times in a row (`0x0x0x0x0x0x0x0x`): no file of
+# Python's library or this machine's site-packages holds one
+PAIR_RUN = re.compile(r"([A-Za-z][0-9]|[0-9][A-Za-z])\1{7,}")
 # A name this long, or a string literal, repeated three times as one-token items is a
 # loop (`x_index, x_index, x_index`); short ones need four (`f(c, c, c)` is plausible)
 LONG_ITEM = 12
@@ -97,6 +100,7 @@ def loop_start(line: str) -> int | None:
 def _char_loop(line: str) -> int | None:
     head = line[:MAX_CHARS]
     starts = [m.start() + 2 for m in CHAR_RUN.finditer(head)][:1]
+    starts += [m.start() + 2 for m in PAIR_RUN.finditer(head)][:1]
     for m in CHAR_LOOP.finditer(head):
         unit = m.group(1)
         letters = {c for c in unit if c.isalpha()}

@@ -23,6 +23,7 @@ LOOPS = [
     "'08/19/04 08/19/04 08/19/04 08/19/04 08/19/04 08",
     "return opening_bracket_index, opening_bracket_index, opening_bracket_index, open",
     "self.assertEqual(self.check_keys_reuse(s, self.check_keys_reuse(s, self.check_keys_reuse(s",
+    "'\\u0410'   #  0x0x0x0x0x0x0x0x0x0x0x0x0x0x0x0x0x0x0x",
 ]
 IDIOMS = [
     "os.path.dirname(os.path.dirname(os.path.dirname(__file__)))",
@@ -48,6 +49,8 @@ IDIOMS = [
     'assert f(x) == "0000000000"',
     "self.assertEqual(parse(s), s, s)",
     "Node(1, Node(2, Node(3, None)))",
+    'assert parse("0x0x0x") == 0',
+    "key = 'a1a1a1a1a1a1a1'",
     "os.path.join(root, os.path.join(root, name))",
     "max(a, max(b, max(c, d)))",
     "self.assertEqual(d.cm(), (d, (D, (D, (D, 'A'), 'B'), 'C'), 'D'))",
