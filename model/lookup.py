@@ -15,14 +15,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+# Earlier places of the tail's last token looked at, newest first: a sequence of a few
+# tokens repeated thousands of times costs no more than this per step
+MAX_PLACES = 1024
+
 
 class PromptLookup:
-    """An index of the n-grams of a token sequence, longest first at lookup time.
-
-    `index[n][gram]` is the position right after the latest occurrence of `gram` that
-    ends before the sequence's last token: the sequence's own tail never matches itself.
-    `where[token]` lists the positions of each token, for `follows`.
-    """
+    """An index of a token sequence's n-grams: `where[token]` lists each token's
+    positions, and an n-gram of the tail is found by matching back from the earlier
+    positions of its last token (the tail itself never matches itself)."""
 
     def __init__(
         self,
@@ -36,8 +37,8 @@ class PromptLookup:
         self.tokens: list[int] = []
         self.sizes = range(max_ngram, min_ngram - 1, -1)
         self.max_draft = max_draft
-        self.index: dict[int, dict[tuple[int, ...], int]] = {n: {} for n in self.sizes}
         self.where: dict[int, list[int]] = {}
+        self._matched: tuple[int, list[tuple[int, int]]] = (-1, [])  # (for length, matches)
         # A recent output, indexed apart: it is not part of the sequence, and where an
         # n-gram occurs in both, what followed it there is the better guess. Its first
         # occurrence counts: the rest of the output follows it.
@@ -51,27 +52,40 @@ class PromptLookup:
 
     def extend(self, tokens: Sequence[int]) -> None:
         for t in tokens:
+            self.where.setdefault(t, []).append(len(self.tokens))
             self.tokens.append(t)
-            end = len(self.tokens) - 1  # register the grams ending just before the new token
-            self.where.setdefault(t, []).append(end)
-            for n in self.sizes:
-                if end >= n:
-                    self.index[n][tuple(self.tokens[end - n : end])] = end
+
+    def matches(self) -> list[tuple[int, int]]:
+        """(position after, tokens matched up to `max_ngram`) of each earlier place
+        where the tail's last token occurred (the newest MAX_PLACES), oldest first;
+        worked out once per tail (`draft` and `follows` both ask)."""
+        tokens, longest = self.tokens, self.sizes[0]
+        if self._matched[0] == len(tokens):
+            return self._matched[1]
+        last, out = len(tokens) - 1, []
+        for end in self.where[tokens[-1]][-MAX_PLACES - 1 : -1] if tokens else ():
+            n = 1
+            while n < longest and end - n >= 0 and tokens[end - n] == tokens[last - n]:
+                n += 1
+            out.append((end + 1, n))
+        self._matched = (len(tokens), out)
+        return out
 
     def draft(self, limit: int | None = None) -> list[int]:
-        """Up to `limit` (default max_draft) tokens that followed the newest n-gram last
-        time it occurred, or [] when no n-gram of the tail occurred before."""
+        """Up to `limit` (default max_draft) tokens that followed the longest n-gram of
+        the tail the last time it occurred (in the recent output first, at a length),
+        or [] when no n-gram of the tail occurred before."""
         limit = self.max_draft if limit is None else min(limit, self.max_draft)
         if limit <= 0:
             return []
+        found = self.matches()
         for n in self.sizes:
             if len(self.tokens) < n:
                 continue
-            tail = tuple(self.tokens[-n:])
-            start = self.recent_index[n].get(tail)
+            start = self.recent_index[n].get(tuple(self.tokens[-n:]))
             if start is not None:
                 return self.recent[start : start + limit]
-            start = self.index[n].get(tail)
+            start = next((after for after, m in reversed(found) if m >= n), None)
             if start is not None:
                 return self.tokens[start : start + limit]
         return []
@@ -80,16 +94,6 @@ class PromptLookup:
         """The tokens that followed the longest n-gram of the tail (`max_ngram` down to
         `min_ngram` tokens) at each of its earlier occurrences, with their counts; empty
         when no n-gram of the tail occurred before."""
-        tokens, shortest, longest = self.tokens, self.sizes[-1], self.sizes[0]
-        if len(tokens) < shortest:
-            return Counter()
-        last, best, after = len(tokens) - 1, 0, []
-        for end in self.where[tokens[-1]][:-1]:  # earlier places of the last token
-            n = 1  # how far back the match reaches, up to the longest n-gram
-            while n < longest and end - n >= 0 and tokens[end - n] == tokens[last - n]:
-                n += 1
-            if n >= shortest and n >= best:
-                after = after if n == best else []
-                best = n
-                after.append(tokens[end + 1])
-        return Counter(after)
+        found = [(after, n) for after, n in self.matches() if n >= self.sizes[-1]]
+        best = max((n for _, n in found), default=0)
+        return Counter(self.tokens[after] for after, n in found if n == best)
