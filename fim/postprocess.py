@@ -26,6 +26,7 @@ from typing import Literal
 from .degenerate import is_no_op, loop_start, repeated_line, runaway
 from .languages import LANGUAGES, Language
 from .python_check import bad_block_header, first_bad_header, triple_quotes
+from .recursion import calls_itself
 
 Mode = Literal["auto", "single", "multi"]
 
@@ -225,7 +226,8 @@ def finish_text(
     """`postprocess`, with the reason when nothing is left: "present" (the block is
     already below the cursor), "echo" (the line repeats one around the cursor), "junk"
     (the model looped: fim/degenerate.py), "invalid" (a Python block header no parser
-    accepts: fim/python_check.py) or "nothing" (no code: whitespace, or an end token at
+    accepts: fim/python_check.py), "recursion" (a Python line calling its own function
+    with the same arguments: fim/recursion.py) or "nothing" (no code: whitespace, or an end token at
     once); "" when text is left."""
     m = SPECIAL_SPELLING.search(text)
     if m:
@@ -249,6 +251,8 @@ def finish_text(
             if bad == 0:
                 return "", "invalid"
             lines = lines if bad is None else lines[:bad]
+            if lines and calls_itself(before + lines[0], prefix):
+                return "", "recursion"
     else:
         cut = len(lines) == 1  # the line did not end: the cap or the deadline stopped it
         lines = lines[:1]
@@ -259,6 +263,8 @@ def finish_text(
         if not cut and options.language == "python":
             if bad_block_header(before + lines[0] + after, triple_quotes(prefix) % 2 == 1):
                 return "", "invalid"
+        if options.language == "python" and calls_itself(before + lines[0], prefix):
+            return "", "recursion"  # (a cut line too: what is shown calls itself already)
         lines[0] = _drop_closed_brackets(lines[0], before, after)
     if not lines:  # the whole block was already there below the cursor
         return "", "present"

@@ -1,0 +1,141 @@
+"""A suggested Python line that calls the function it is written in with that function's
+own parameters, none of them changed on the way: a recursion that never ends.
+
+A small model asked for `def square(x): return ` likes `square(x)` (or `self.area(w, h)`
+in a method `area(self, w, h)`): the name and the arguments are the likeliest tokens
+around. Such a call is right only where something changed on the way, so any sign of
+change lets the line pass: a parameter (or the function's own name) bound again above
+(`n -= 1`, `from x import f`, `for`, `global`), a parameter whose attribute or item is
+used above (`s.accept(...)` may move a scanner), a condition, loop or lambda on the line,
+a function without parameters (it recurses over state outside it). Only the nearest
+enclosing `def` counts, found by walking up at most `MAX_LINES` lines (for typing speed);
+a bare call in a method calls another function of that name and passes; so does a line
+in a docstring or one that is not a whole Python statement.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+MAX_LINES = 400  # how far up the enclosing `def` is looked for
+MAX_LINE = 1000  # longer lines are not parsed
+HEADER = re.compile(r"\s*(?:async\s+)?def\s+(\w+)\s*\(")
+BINDS = re.compile(r"(?<![=!<>])=(?!=)|\b(?:for|as|del|global|nonlocal|import)\b")
+ON_THE_LINE = re.compile(r"\b(?:if|and|or|for|while|lambda)\b")  # guards or defers the call
+DOCSTRING = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'')
+METHOD_FIRST = ("self", "cls")
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _header(lines: list[str], start: int) -> tuple[int, Function] | None:
+    """The function whose header starts at `lines[start]`: (the index of the header's
+    last line, the parsed header); None if it cannot be parsed."""
+    text = ""
+    for end in range(start, min(start + 20, len(lines))):
+        text += lines[end].strip() + "\n"
+        if lines[end].rstrip().endswith(":"):
+            try:
+                node = ast.parse(text + "    pass\n").body[0]
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                continue  # a colon inside the parameters (an annotation): read on
+            return (end, node) if isinstance(node, Function) else None
+    return None
+
+
+def enclosing_function(lines: list[str]) -> tuple[int, Function] | None:
+    """The nearest `def` above the last of `lines` that holds it: (the index of its
+    header's last line, the parsed header); None at module or class level."""
+    indent = _indent(lines[-1])
+    for i in range(len(lines) - 2, -1, -1):
+        line = lines[i]
+        code = line.strip()
+        if not code or code.startswith(("#", ")", "]", "}")) or _indent(line) >= indent:
+            continue  # (a closing bracket goes on a line above: a header's end, say)
+        if HEADER.match(line):
+            return _header(lines, i)
+        if code.startswith(("class ", "class\t")):
+            return None
+        indent = _indent(line)
+    return None
+
+
+def _parameters(node: Function) -> tuple[list[str], list[str]]:
+    """(the arguments of a call passing every parameter along unchanged, the names)."""
+    a = node.args
+    spelled = [p.arg for p in a.posonlyargs + a.args]
+    spelled += [f"*{a.vararg.arg}"] if a.vararg else []
+    spelled += [f"{p.arg}={p.arg}" for p in a.kwonlyargs]
+    spelled += [f"**{a.kwarg.arg}"] if a.kwarg else []
+    names = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs]
+    names += [p.arg for p in (a.vararg, a.kwarg) if p]
+    return spelled, names
+
+
+def _call_arguments(line: str, start: int) -> list[str] | None:
+    """The comma-separated arguments of the call whose `(` is at `line[start]`, without
+    spaces; None when the call does not close on the line."""
+    depth = 0
+    for j in range(start, len(line)):
+        depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(line[j], 0)
+        if depth == 0:
+            inner = "".join(line[start + 1 : j].split())
+            return [] if not inner else inner.split(",")
+    return None
+
+
+def _quoted(before: str) -> bool:
+    """True when what follows `before` on its line is in a comment or a string (odd
+    quotes: a rough count, which errs towards letting the line pass)."""
+    return "#" in before or before.count('"') % 2 == 1 or before.count("'") % 2 == 1
+
+
+def _statement(line: str) -> bool:
+    code = line.strip()
+    try:
+        return len(code) <= MAX_LINE and bool(ast.parse(code).body)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+
+
+def _changed(body: list[str], names: list[str]) -> bool:
+    """True when a line of `body` may change one of `names`: binds it again, or uses its
+    attribute or item (a method may move it on)."""
+    named = re.compile(rf"\b(?:{'|'.join(map(re.escape, names))})\b")
+    used = re.compile(rf"\b(?:{'|'.join(map(re.escape, names))})\s*[.\[]")
+    for row in DOCSTRING.sub("", "\n".join(body)).split("\n"):
+        if row.lstrip().startswith("#"):
+            continue
+        if (BINDS.search(row) and named.search(row)) or used.search(row):
+            return True
+    return False
+
+
+def calls_itself(line: str, prefix: str) -> bool:
+    """True when `line` (the suggested line, joined to the text before the cursor on its
+    line, at the end of `prefix`) calls the function it is in with that function's own
+    parameters and nothing shows that anything changed on the way (module docstring)."""
+    if ON_THE_LINE.search(line) or (prefix.count('"""') + prefix.count("'''")) % 2:
+        return False
+    lines = prefix.rsplit("\n", MAX_LINES)
+    lines[-1] = line
+    found = enclosing_function(lines)
+    if found is None:
+        return False
+    at, node = found
+    spelled, names = _parameters(node)
+    if names and names[0] in METHOD_FIRST:  # a method: only self.name(...) is itself
+        call = re.compile(rf"\b{names[0]}\.{node.name}\s*\(")
+        spelled = spelled[1:]
+    else:
+        call = re.compile(rf"(?<![\w.]){node.name}\s*\(")
+    m = call.search(line)
+    if not spelled or m is None or _quoted(line[: m.start()]):
+        return False
+    if _call_arguments(line, m.end() - 1) != spelled or not _statement(line):
+        return False
+    return not _changed(lines[at + 1 : -1], [*names, node.name])
