@@ -8,11 +8,15 @@ from typing import TYPE_CHECKING
 
 from .line_choice import Contest, choose_line
 
-# The search over lines runs where a whole line is suggested: at a line's start (only
-# indentation before the cursor), for a line the model is less sure of than this. Mid-line,
+# The search over lines runs where a whole line (or all of a statement's expression) is
+# suggested: at a line's start (only indentation before the cursor) or after one of
+# `SEARCH_AFTER`, for a line the model is less sure of than this. Elsewhere mid-line,
 # where most keys are typed, it did not pay for its cost (docs/benchmarks.md, "Worth
 # taking, step two"); a line the model is sure of a search rarely beats.
 SURE = 0.8
+# Typed words after which the search runs too: statement keywords an expression follows,
+# where a programmer stops to see what comes (`return `; bench/keyword_holes.py).
+SEARCH_AFTER = frozenset({"return", "yield", "raise", "assert", "if", "elif", "while"})
 
 if TYPE_CHECKING:
     from ..backends.base import StreamStats
@@ -34,7 +38,8 @@ def settle(c: Contest, done: Completion, text: str, stats: StreamStats) -> None:
         ended = plan.finisher.done(text) or stats.generated_tokens < plan.max_new_tokens
         sure = done.confidence is not None and done.confidence >= SURE
         typed = c.request.prefix[c.request.prefix.rfind("\n") + 1 :].strip()
-        choose_line(c, done, why, ended and not done.detail and not sure and not typed)
+        at_start = not typed or typed in SEARCH_AFTER
+        choose_line(c, done, why, ended and not done.detail and not sure and at_start)
     if done.text and done.source != "document":  # a line of the model's own
         if done.confidence is not None and done.confidence < c.settings.min_confidence:
             done.text, done.detail = "", "unsure"  # the model doubts it: show nothing

@@ -1,0 +1,87 @@
+"""Holes after a statement keyword: the cursor after `return ` (or `yield `, `raise `,
+`assert `, `if `, `elif `, `while `), where a programmer stops to see what comes, and
+where the search over lines runs too (`lsp_server/completion/finishing.py`,
+`SEARCH_AFTER`). Each is measured twice in one process, without that (the search only at
+a line's start) and with it, with the shipped defaults otherwise.
+
+The holes are bench.quality's whole-line holes whose line starts with such a keyword,
+cut after it: stdlib lines of held-out files and HumanEval's single-line tasks.
+`--seed 1` draws the development set (none of the evaluation draws' holes); `--seed 0`
+the evaluation set (HumanEval's 200-task evaluation draw; stdlib holes of a seed-0 draw
+that the seed-1 draw does not hold).
+
+    python -m bench.keyword_holes [--seed 0] [--draw 3000] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bench.quality import evaluate, humaneval_tasks, stdlib_holes
+from lsp_server.completion import CompletionService, finishing
+from lsp_server.settings import Settings
+
+KEYWORDS = ("return", "yield", "raise", "assert", "if", "elif", "while")
+FIELDS = ("n", "exact_match", "first10_match", "suggestions", "wrong_first10_shown")
+
+
+def after_keyword(holes: list[dict]) -> list[dict]:
+    """The holes whose line starts with a keyword and more, cut after the keyword."""
+    out = []
+    for h in holes:
+        word, _, rest = h["target"].partition(" ")
+        if word in KEYWORDS and rest.strip():
+            out.append({**h, "prefix": h["prefix"] + word + " ", "target": rest.strip()})
+    return out
+
+
+def hole_sets(seed: int, draw: int) -> dict[str, list[dict]]:
+    key = lambda h: (h["prefix"], h["suffix"])  # noqa: E731
+    if seed == 0:
+        held = {key(h) for h in stdlib_holes(draw, seed=1)}
+        tasks = humaneval_tasks(200)
+    else:
+        held = {key(h) for h in stdlib_holes(400) + humaneval_tasks(200)}
+        tasks = [h for h in humaneval_tasks(10_000, seed=seed) if key(h) not in held]
+    stdlib = [h for h in stdlib_holes(draw, seed=seed) if key(h) not in held]
+    return {"stdlib": after_keyword(stdlib), "humaneval": after_keyword(tasks)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--draw", type=int, default=3000, help="stdlib holes drawn before the filter")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", type=Path, default=Path("docs/results/keyword_holes.json"))
+    args = p.parse_args(argv)
+    sets = hole_sets(args.seed, args.draw)
+    service = CompletionService(
+        Settings(multiline="single", precompute=False, threads=args.threads)
+    )
+    service.load().result()
+    shipped, out = finishing.SEARCH_AFTER, {}
+    for label, after in (("line start only", frozenset()), ("after keywords", shipped)):
+        finishing.SEARCH_AFTER = after
+        for name, holes in sets.items():
+            result = evaluate(service, holes, f"{label}: {name}", run_tests=False)
+            out.setdefault(name, {})[label] = {k: result[k] for k in FIELDS}
+    finishing.SEARCH_AFTER = shipped
+    service.shutdown(wait_s=5)
+    args.json.write_text(json.dumps({"seed": args.seed, "sets": out}, indent=1) + "\n")
+    for name, rows in out.items():
+        for label, r in rows.items():
+            print(
+                f"{name:9s} {label:16s} n {r['n']:4d}  exact {r['exact_match']:6.1%}  shown "
+                f"{r['suggestions']:4d}  wrong in first 10, shown {r['wrong_first10_shown']:4d}",
+                file=sys.stderr,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
