@@ -1,11 +1,13 @@
-"""Holes after a statement keyword: the cursor after `return ` (or `yield `, `raise `,
-`assert `, `if `, `elif `, `while `), where a programmer stops to see what comes, and
-where the search over lines runs too (`lsp_server/completion/finishing.py`,
-`SEARCH_AFTER`). Each is measured twice in one process, without that (the search only at
-a line's start) and with it, with the shipped defaults otherwise.
+"""Holes after a statement keyword or an assignment's `=`: the cursor after `return `
+(or `yield `, `raise `, `assert `, `if `, `elif `, `while `) or `name = `, where a
+programmer stops to see what comes, and where the search over lines may run too
+(`lsp_server/completion/finishing.py`: `SEARCH_AFTER`, `ASSIGNED`). Each is measured
+twice in one process, with the search only at a line's start and with it at those places
+too, with the shipped defaults otherwise.
 
-The holes are bench.quality's whole-line holes whose line starts with such a keyword,
-cut after it: stdlib lines of held-out files and HumanEval's single-line tasks.
+The holes are bench.quality's whole-line holes whose line starts with such a keyword or
+assigns to a name, cut after the keyword or the `=`: stdlib lines of held-out files and
+HumanEval's single-line tasks.
 `--seed 1` draws the development set (none of the evaluation draws' holes); `--seed 0`
 the evaluation set (HumanEval's 200-task evaluation draw; stdlib holes of a seed-0 draw
 that the seed-1 draw does not hold).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -25,7 +28,11 @@ from lsp_server.completion import CompletionService, finishing
 from lsp_server.settings import Settings
 
 KEYWORDS = ("return", "yield", "raise", "assert", "if", "elif", "while")
+NEVER = re.compile(r"(?!)")
 FIELDS = ("n", "exact_match", "first10_match", "suggestions", "wrong_first10_shown")
+
+
+ASSIGNMENT = re.compile(r"([A-Za-z_][\w.]*\s*=\s*)(?!=)(\S.*)")
 
 
 def after_keyword(holes: list[dict]) -> list[dict]:
@@ -38,6 +45,16 @@ def after_keyword(holes: list[dict]) -> list[dict]:
     return out
 
 
+def after_assignment(holes: list[dict]) -> list[dict]:
+    """The holes whose line assigns to a name or an attribute, cut after the `=`."""
+    out = []
+    for h in holes:
+        m = ASSIGNMENT.fullmatch(h["target"])
+        if m:
+            out.append({**h, "prefix": h["prefix"] + m.group(1), "target": m.group(2)})
+    return out
+
+
 def hole_sets(seed: int, draw: int) -> dict[str, list[dict]]:
     key = lambda h: (h["prefix"], h["suffix"])  # noqa: E731
     if seed == 0:
@@ -47,7 +64,12 @@ def hole_sets(seed: int, draw: int) -> dict[str, list[dict]]:
         held = {key(h) for h in stdlib_holes(400) + humaneval_tasks(200)}
         tasks = [h for h in humaneval_tasks(10_000, seed=seed) if key(h) not in held]
     stdlib = [h for h in stdlib_holes(draw, seed=seed) if key(h) not in held]
-    return {"stdlib": after_keyword(stdlib), "humaneval": after_keyword(tasks)}
+    return {
+        "stdlib, keyword": after_keyword(stdlib),
+        "humaneval, keyword": after_keyword(tasks),
+        "stdlib, assignment": after_assignment(stdlib),
+        "humaneval, assignment": after_assignment(tasks),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,19 +86,19 @@ def main(argv: list[str] | None = None) -> int:
         Settings(multiline="single", precompute=False, threads=args.threads)
     )
     service.load().result()
-    shipped, out = finishing.SEARCH_AFTER, {}
-    for label, after in (("line start only", frozenset()), ("after keywords", shipped)):
-        finishing.SEARCH_AFTER = after
+    shipped, out = (finishing.SEARCH_AFTER, finishing.ASSIGNED), {}
+    for label, after in (("line start only", (frozenset(), NEVER)), ("mid-line too", shipped)):
+        finishing.SEARCH_AFTER, finishing.ASSIGNED = after
         for name, holes in sets.items():
             result = evaluate(service, holes, f"{label}: {name}", run_tests=False)
             out.setdefault(name, {})[label] = {k: result[k] for k in FIELDS}
-    finishing.SEARCH_AFTER = shipped
+    finishing.SEARCH_AFTER, finishing.ASSIGNED = shipped
     service.shutdown(wait_s=5)
     args.json.write_text(json.dumps({"seed": args.seed, "sets": out}, indent=1) + "\n")
     for name, rows in out.items():
         for label, r in rows.items():
             print(
-                f"{name:9s} {label:16s} n {r['n']:4d}  exact {r['exact_match']:6.1%}  shown "
+                f"{name:22s} {label:16s} n {r['n']:4d}  exact {r['exact_match']:6.1%}  shown "
                 f"{r['suggestions']:4d}  wrong in first 10, shown {r['wrong_first10_shown']:4d}",
                 file=sys.stderr,
             )

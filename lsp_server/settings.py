@@ -99,9 +99,9 @@ class Settings:
     )
     line_search: int = setting(
         4,
-        "At a line's start or after `return `-like keywords, search this many other lines "
-        "beside the model's greedy one when it is unsure, and show the one it finds likeliest "
-        "as a whole (0: off; local only).",
+        "At a line's start, after `return `-like keywords or after `name = `, search this many "
+        "other lines beside the model's greedy one when it is unsure, and show the one it "
+        "finds likeliest as a whole (0: off; local only).",
         bounds=(0, 16),
     )
     static_analysis: bool = setting(

@@ -139,15 +139,18 @@ def test_ending_the_line_competes_with_the_searched_lines():
 
 
 def test_no_search_once_the_line_has_text_before_the_cursor():
-    result, backend = choose("1", {"1": -5.0, "2": -0.1}, ["2"], prefix="x = ", suffix="\n")
+    result, backend = choose("1", {"1": -5.0, "2": -0.1}, ["2"], prefix="x = 1 + ", suffix="\n")
     assert result.text == "1" and backend.searches == []
-    prefix = "def f(t):\n    return t."  # a keyword and more
-    result, backend = choose("x", {"x": -5.0, "y": -0.1}, ["y"], prefix=prefix, suffix="\n")
-    assert result.text == "x" and backend.searches == []
+    for typed in ("return t.", "x == ", "x += ", "x[0] = "):  # a keyword or an `=` and more
+        prefix = f"def f(t):\n    {typed}"
+        result, backend = choose("x", {"x": -5.0, "y": -0.1}, ["y"], prefix=prefix, suffix="\n")
+        assert result.text == "x" and backend.searches == []
 
 
-@pytest.mark.parametrize("word", ["return", "yield", "raise", "assert", "if", "elif", "while"])
-def test_after_a_statement_keyword_the_line_is_searched_too(word):
+@pytest.mark.parametrize(
+    "word", ["return", "yield", "raise", "assert", "if", "elif", "while", "x =", "self.total ="]
+)
+def test_after_a_statement_keyword_or_an_assignment_the_line_is_searched_too(word):
     prefix = f"def f(t):\n    {word} "
     result, backend = choose("t + 1", {"t + 1": -5.0, "t": -0.5}, ["t"], prefix=prefix)
     assert (result.text, result.source) == ("t", "search") and backend.searches
