@@ -20,6 +20,7 @@ import re
 
 MAX_LINES = 400  # how far up the enclosing `def` is looked for
 MAX_LINE = 1000  # longer lines are not parsed
+MAX_HEADER = 4000  # nor longer headers
 HEADER = re.compile(r"\s*(?:async\s+)?def\s+(\w+)\s*\(")
 BINDS = re.compile(r"(?<![=!<>])=(?!=)|\b(?:for|as|del|global|nonlocal|import)\b")
 ON_THE_LINE = re.compile(r"\b(?:if|and|or|for|while|lambda)\b")  # guards or defers the call
@@ -38,6 +39,8 @@ def _header(lines: list[str], start: int) -> tuple[int, Function] | None:
     text = ""
     for end in range(start, min(start + 20, len(lines))):
         text += lines[end].strip() + "\n"
+        if len(text) > MAX_HEADER:
+            return None  # not a header anyone types; parsing it would cost the keystroke
         if lines[end].rstrip().endswith(":"):
             try:
                 node = ast.parse(text + "    pass\n").body[0]

@@ -75,3 +75,10 @@ def test_the_finisher_hides_it_and_says_why():
     js = PostOptions(mode="single", language="javascript")
     assert finish_text("square(x)\n", prefix, "\n", js) == ("square(x)", "")
     assert finish_text(block, "def square(x):\n    ", "", PostOptions(mode="multi"))[0]
+
+
+def test_a_huge_header_or_line_is_not_parsed():
+    header = "def f(" + "a: int, " * 20_000 + "):\n    "
+    assert not calls_itself("    return f(a)", header)
+    line = "    return f(a, b" + ", c" * 100_000 + ")"
+    assert not calls_itself(line, "def f(a, b):\n    ")
