@@ -26,3 +26,23 @@ def test_process_tree_cpu_counts_the_children_too():
         assert seen - 0.05 <= process_tree_cpu_s(parent.pid) < seen + 0.3  # the parent idles
     finally:
         parent.communicate(b"\n", timeout=10)
+
+
+def test_keyword_and_assignment_holes_are_cut_after_the_keyword_or_the_equals():
+    from bench.keyword_holes import after_assignment, after_keyword
+
+    holes = [
+        {"prefix": "def f(a):\n    ", "suffix": "\n", "target": "return a + 1"},
+        {"prefix": "    ", "suffix": "\n", "target": "self.total = a[0]"},
+        {"prefix": "    ", "suffix": "\n", "target": "returned = 1"},  # not the keyword
+        {"prefix": "    ", "suffix": "\n", "target": "x == 1"},  # a comparison
+        {"prefix": "    ", "suffix": "\n", "target": "return"},  # nothing after it
+        {"prefix": "    ", "suffix": "\n", "target": "x += 1"},  # augmented
+    ]
+    kw = after_keyword(holes)
+    assert [(h["prefix"], h["target"]) for h in kw] == [("def f(a):\n    return ", "a + 1")]
+    eq = after_assignment(holes)
+    assert [(h["prefix"], h["target"]) for h in eq] == [
+        ("    self.total = ", "a[0]"),
+        ("    returned = ", "1"),
+    ]
