@@ -32,7 +32,7 @@ def test_keyword_and_assignment_holes_are_cut_after_the_keyword_or_the_equals():
     from bench.keyword_holes import after_assignment, after_keyword
 
     holes = [
-        {"prefix": "def f(a):\n    ", "suffix": "\n", "target": "return a + 1"},
+        {"prefix": "def f(a):\n    ", "suffix": "\n", "target": "return a + 1", "indent": "    "},
         {"prefix": "    ", "suffix": "\n", "target": "self.total = a[0]"},
         {"prefix": "    ", "suffix": "\n", "target": "returned = 1"},  # not the keyword
         {"prefix": "    ", "suffix": "\n", "target": "x == 1"},  # a comparison
@@ -41,6 +41,7 @@ def test_keyword_and_assignment_holes_are_cut_after_the_keyword_or_the_equals():
     ]
     kw = after_keyword(holes)
     assert [(h["prefix"], h["target"]) for h in kw] == [("def f(a):\n    return ", "a + 1")]
+    assert kw[0]["indent"] == "    return "  # a HumanEval task's tested line starts with it
     eq = after_assignment(holes)
     assert [(h["prefix"], h["target"]) for h in eq] == [
         ("    self.total = ", "a[0]"),
