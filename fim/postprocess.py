@@ -227,8 +227,8 @@ def finish_text(
     already below the cursor), "echo" (the line repeats one around the cursor), "junk"
     (the model looped: fim/degenerate.py), "invalid" (a Python block header no parser
     accepts: fim/python_check.py), "recursion" (a Python line calling its own function
-    with the same arguments: fim/recursion.py) or "nothing" (no code: whitespace, or an end token at
-    once); "" when text is left."""
+    with the same arguments: fim/recursion.py) or "nothing" (no code: whitespace, or an
+    end token at once); "" when text is left."""
     m = SPECIAL_SPELLING.search(text)
     if m:
         text = text[: m.start()]

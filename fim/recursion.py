@@ -26,6 +26,7 @@ BINDS = re.compile(r"(?<![=!<>])=(?!=)|\b(?:for|as|del|global|nonlocal|import)\b
 ON_THE_LINE = re.compile(r"\b(?:if|and|or|for|while|lambda)\b")  # guards or defers the call
 DOCSTRING = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'')
 METHOD_FIRST = ("self", "cls")
+DEPTH = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 
 
@@ -84,7 +85,7 @@ def _call_arguments(line: str, start: int) -> list[str] | None:
     spaces; None when the call does not close on the line."""
     depth = 0
     for j in range(start, len(line)):
-        depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(line[j], 0)
+        depth += DEPTH.get(line[j], 0)
         if depth == 0:
             inner = "".join(line[start + 1 : j].split())
             return [] if not inner else inner.split(",")
