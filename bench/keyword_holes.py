@@ -28,11 +28,9 @@ from lsp_server.completion import CompletionService, finishing
 from lsp_server.settings import Settings
 
 KEYWORDS = ("return", "yield", "raise", "assert", "if", "elif", "while")
-NEVER = re.compile(r"(?!)")
+ASSIGNMENT = re.compile(r"([A-Za-z_][\w.]*\s*=\s*)(?!=)(\S.*)")  # `name = value`, not `==`
+NEVER = re.compile(r"(?!)")  # the server's ASSIGNED, off
 FIELDS = ("n", "exact_match", "first10_match", "suggestions", "wrong_first10_shown", "pass_at_1")
-
-
-ASSIGNMENT = re.compile(r"([A-Za-z_][\w.]*\s*=\s*)(?!=)(\S.*)")
 
 
 def after_keyword(holes: list[dict]) -> list[dict]:
@@ -64,15 +62,20 @@ def after_assignment(holes: list[dict]) -> list[dict]:
     return out
 
 
+def _key(hole: dict) -> tuple[str, str]:
+    return hole["prefix"], hole["suffix"]
+
+
 def hole_sets(seed: int, draw: int) -> dict[str, list[dict]]:
-    key = lambda h: (h["prefix"], h["suffix"])  # noqa: E731
+    """The four sets of holes (stdlib and HumanEval, after a keyword and after `=`) of the
+    development draw (`seed` 1) or the evaluation draw (0), apart from each other."""
     if seed == 0:
-        held = {key(h) for h in stdlib_holes(draw, seed=1)}
+        held = {_key(h) for h in stdlib_holes(draw, seed=1)}
         tasks = humaneval_tasks(200)
     else:
-        held = {key(h) for h in stdlib_holes(400) + humaneval_tasks(200)}
-        tasks = [h for h in humaneval_tasks(10_000, seed=seed) if key(h) not in held]
-    stdlib = [h for h in stdlib_holes(draw, seed=seed) if key(h) not in held]
+        held = {_key(h) for h in stdlib_holes(400) + humaneval_tasks(200)}
+        tasks = [h for h in humaneval_tasks(10_000, seed=seed) if _key(h) not in held]
+    stdlib = [h for h in stdlib_holes(draw, seed=seed) if _key(h) not in held]
     return {
         "stdlib, keyword": after_keyword(stdlib),
         "humaneval, keyword": after_keyword(tasks),
