@@ -264,3 +264,20 @@ def test_importing_the_package_main_module_starts_nothing():
         input=None,
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "imported", proc.stderr[-500:]
+
+
+def test_every_reason_the_finisher_gives_is_said_in_words():
+    """`bigcode-ls complete` words each reason an empty suggestion can carry: every
+    `return "", "<reason>"` of the post-processing, and the finisher's own."""
+    import re
+    from pathlib import Path
+
+    import fim
+    from cli.complete import REASONS
+
+    source = "".join(
+        (Path(fim.__file__).parent / name).read_text() for name in ("postprocess.py", "plan.py")
+    )
+    given = set(re.findall(r'return "", "(\w+)"', source))
+    assert {"echo", "junk", "invalid", "recursion", "retyped"} <= given  # the pattern still reads
+    assert given <= set(REASONS), given - set(REASONS)
