@@ -22,6 +22,20 @@ class Language:
     closer: str = ""  # the line that ends a block ("}"), or "" where dedenting does
 
 
+def indent_width(line: str, tab_size: int = 4) -> int:
+    """The columns a line's indentation takes, a tab reaching the next multiple of
+    `tab_size`."""
+    width = 0
+    for ch in line:
+        if ch == " ":
+            width += 1
+        elif ch == "\t":
+            width += tab_size - width % tab_size
+        else:
+            break
+    return width
+
+
 C_COMMENT = r"\s*(?://.*|/\*.*)?$"
 CASE = r"\b(?:case\b[^:]*|default\s*):"
 C_FUNCTION = r"\s*(?:[\w:*&<>,\[\]]+\s+)+[*&]*[\w:~]+\s*\([^;]*\)\s*(?:const\s*)?(?:\{\s*)?$"

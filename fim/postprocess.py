@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .degenerate import is_no_op, loop_start, repeated_line, runaway
-from .languages import LANGUAGES, Language
+from .languages import LANGUAGES, Language, indent_width
 from .python_check import bad_block_header, first_bad_header, triple_quotes
 from .recursion import calls_itself
 
@@ -50,18 +50,6 @@ class PostOptions:
     @property
     def lang(self) -> Language:
         return LANGUAGES[self.language]
-
-
-def indent_width(line: str, tab_size: int = 4) -> int:
-    width = 0
-    for ch in line:
-        if ch == " ":
-            width += 1
-        elif ch == "\t":
-            width += tab_size - width % tab_size
-        else:
-            break
-    return width
 
 
 def _last_line(text: str) -> str:
@@ -247,11 +235,12 @@ def finish_text(
             return "", "junk"
         lines = kept
         if options.language == "python":  # cut before a header no parser accepts
-            bad = first_bad_header(lines, prefix, text.count("\n"))
+            quotes = triple_quotes(prefix)
+            bad = first_bad_header(lines, before, quotes, text.count("\n"))
             if bad == 0:
                 return "", "invalid"
             lines = lines if bad is None else lines[:bad]
-            if lines and calls_itself(before + lines[0], prefix):
+            if lines and calls_itself(before + lines[0], prefix, quotes % 2 == 1):
                 return "", "recursion"
     else:
         cut = len(lines) == 1  # the line did not end: the cap or the deadline stopped it
@@ -260,11 +249,12 @@ def finish_text(
             return "", "junk"
         if cut and runaway(lines[0]):
             return "", "junk"
-        if not cut and options.language == "python":
-            if bad_block_header(before + lines[0] + after, triple_quotes(prefix) % 2 == 1):
+        if options.language == "python":
+            in_string = triple_quotes(prefix) % 2 == 1
+            if not cut and bad_block_header(before + lines[0] + after, in_string):
                 return "", "invalid"
-        if options.language == "python" and calls_itself(before + lines[0], prefix):
-            return "", "recursion"  # (a cut line too: what is shown calls itself already)
+            if calls_itself(before + lines[0], prefix, in_string):
+                return "", "recursion"  # (a cut line too: what is shown calls itself already)
         lines[0] = _drop_closed_brackets(lines[0], before, after)
     if not lines:  # the whole block was already there below the cursor
         return "", "present"

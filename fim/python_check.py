@@ -47,12 +47,10 @@ def triple_quotes(text: str) -> int:
     return text.count('"""') + text.count("'''")
 
 
-def first_bad_header(lines: list[str], prefix: str, complete: int) -> int | None:
-    """Which of the first `complete` lines of a block suggested after `prefix` (the first
-    one joined to the text before the cursor on its line) is the first to open a block
-    the way no Python accepts; None when none is."""
-    before = prefix[prefix.rfind("\n") + 1 :]
-    quotes = triple_quotes(prefix)
+def first_bad_header(lines: list[str], before: str, quotes: int, complete: int) -> int | None:
+    """Which of the first `complete` lines of a block suggested after the text `before` the
+    cursor on its line (joined to the first) and `quotes` triple quotes above it is the
+    first to open a block the way no Python accepts; None when none is."""
     for i, line in enumerate(lines[:complete]):
         if bad_block_header((before if i == 0 else "") + line, quotes % 2 == 1):
             return i

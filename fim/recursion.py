@@ -18,6 +18,8 @@ from __future__ import annotations
 import ast
 import re
 
+from .languages import indent_width
+
 MAX_LINES = 400  # how far up the enclosing `def` is looked for
 MAX_LINE = 1000  # longer lines are not parsed
 MAX_HEADER = 4000  # nor longer headers
@@ -28,10 +30,6 @@ DOCSTRING = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'')
 METHOD_FIRST = ("self", "cls")
 DEPTH = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
 Function = ast.FunctionDef | ast.AsyncFunctionDef
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
 
 
 def _header(lines: list[str], start: int) -> tuple[int, Function] | None:
@@ -54,17 +52,17 @@ def _header(lines: list[str], start: int) -> tuple[int, Function] | None:
 def enclosing_function(lines: list[str]) -> tuple[int, Function] | None:
     """The nearest `def` above the last of `lines` that holds it: (the index of its
     header's last line, the parsed header); None at module or class level."""
-    indent = _indent(lines[-1])
+    indent = indent_width(lines[-1])
     for i in range(len(lines) - 2, -1, -1):
         line = lines[i]
         code = line.strip()
-        if not code or code.startswith(("#", ")", "]", "}")) or _indent(line) >= indent:
+        if not code or code.startswith(("#", ")", "]", "}")) or indent_width(line) >= indent:
             continue  # (a closing bracket goes on a line above: a header's end, say)
         if HEADER.match(line):
             return _header(lines, i)
         if code.startswith(("class ", "class\t")):
             return None
-        indent = _indent(line)
+        indent = indent_width(line)
     return None
 
 
@@ -119,11 +117,12 @@ def _changed(body: list[str], names: list[str]) -> bool:
     return False
 
 
-def calls_itself(line: str, prefix: str) -> bool:
+def calls_itself(line: str, prefix: str, in_string: bool = False) -> bool:
     """True when `line` (the suggested line, joined to the text before the cursor on its
     line, at the end of `prefix`) calls the function it is in with that function's own
-    parameters and nothing shows that anything changed on the way (module docstring)."""
-    if ON_THE_LINE.search(line) or (prefix.count('"""') + prefix.count("'''")) % 2:
+    parameters and nothing shows that anything changed on the way (module docstring);
+    `in_string`: the text above leaves a triple-quoted string open (prose, not code)."""
+    if in_string or ON_THE_LINE.search(line):
         return False
     lines = prefix.rsplit("\n", MAX_LINES)
     lines[-1] = line

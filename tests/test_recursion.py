@@ -20,6 +20,7 @@ SINGLE = PostOptions(mode="single")
         ("def f(a, *, b):\n    ", "    return f(a, b=b)"),
         ("async def fetch(url):\n    ", "    return await fetch(url)"),
         ("def f(a, b):\n    ", "    total = 1 + f(a,  b)"),
+        ("class A:\n\tdef area(self, w):\n\t\tif w:\n\t\t\tpass\n\t\t", "\t\treturn self.area(w)"),
         ("def f(\n    a: int,\n    b: str = '',\n):\n    ", "    return f(a, b)"),
     ],
 )
@@ -72,6 +73,8 @@ def test_the_finisher_hides_it_and_says_why():
     assert finish_text("x * x\n", prefix, "\n", SINGLE) == ("x * x", "")
     block = "if x:\n        return square(x)\n"
     assert finish_text("square(x)\n", prefix, "\n", PostOptions(mode="multi"))[1] == "recursion"
+    in_doc = 'def square(x):\n    """Say:\n    return '  # prose in a docstring
+    assert finish_text("square(x)\n", in_doc, "\n", SINGLE) == ("square(x)", "")
     js = PostOptions(mode="single", language="javascript")
     assert finish_text("square(x)\n", prefix, "\n", js) == ("square(x)", "")
     assert finish_text(block, "def square(x):\n    ", "", PostOptions(mode="multi"))[0]
