@@ -18,6 +18,8 @@ REASONS = {
     "retyped": "the model's text does not continue what is typed before the cursor",
     "junk": "the model's text repeats itself in a loop (hidden as junk)",
     "invalid": "the model's line opens a block the way no Python accepts (hidden)",
+    "misplaced": "the model's statement cannot stand here (a `return` outside a function, "
+    "a `break` outside a loop, an `else:` with no `if`; hidden)",
     "recursion": "the model's line calls the function it is in with the same arguments, "
     "a recursion that never ends (hidden)",
     "nothing": "the model wrote nothing for this place",

@@ -25,6 +25,7 @@ from typing import Literal
 
 from .degenerate import is_no_op, loop_start, repeated_line, runaway
 from .languages import LANGUAGES, Language, indent_width
+from .placement import misplaced
 from .python_check import bad_block_header, first_bad_header, triple_quotes
 from .recursion import calls_itself
 
@@ -214,8 +215,9 @@ def finish_text(
     """`postprocess`, with the reason when nothing is left: "present" (the block is
     already below the cursor), "echo" (the line repeats one around the cursor), "junk"
     (the model looped: fim/degenerate.py), "invalid" (a Python block header no parser
-    accepts: fim/python_check.py), "recursion" (a Python line calling its own function
-    with the same arguments: fim/recursion.py) or "nothing" (no code: whitespace, or an
+    accepts: fim/python_check.py), "misplaced" (a Python statement that cannot stand at the
+    cursor, `else:` with no `if`: fim/placement.py), "recursion" (a Python line calling
+    its own function with the same arguments: fim/recursion.py) or "nothing" (no code: whitespace, or an
     end token at once); "" when text is left."""
     m = SPECIAL_SPELLING.search(text)
     if m:
@@ -240,6 +242,8 @@ def finish_text(
             if bad == 0:
                 return "", "invalid"
             lines = lines if bad is None else lines[:bad]
+            if lines and misplaced(before + lines[0], prefix, quotes % 2 == 1):
+                return "", "misplaced"
             if lines and calls_itself(before + lines[0], prefix, quotes % 2 == 1):
                 return "", "recursion"
     else:
@@ -253,6 +257,8 @@ def finish_text(
             in_string = triple_quotes(prefix) % 2 == 1
             if not cut and bad_block_header(before + lines[0] + after, in_string):
                 return "", "invalid"
+            if not cut and misplaced(before + lines[0] + after, prefix, in_string):
+                return "", "misplaced"
             if calls_itself(before + lines[0], prefix, in_string):
                 return "", "recursion"  # (a cut line too: what is shown calls itself already)
         lines[0] = _drop_closed_brackets(lines[0], before, after)
