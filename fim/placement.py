@@ -138,12 +138,15 @@ def _confirmed(lines: list[str], word: str, from_start: bool) -> bool:
 
 def misplaced(line: str, prefix: str, in_string: bool = False) -> bool:
     """True when `line` (the suggested line, joined to the text before the cursor on its
-    line, at the end of `prefix`) is a statement that cannot stand there; `in_string`:
-    the text above leaves a triple-quoted string open (prose, not code)."""
+    line, at the end of `prefix`) is a statement that cannot stand there and the model,
+    not the programmer, wrote its keyword; `in_string`: the text above leaves a
+    triple-quoted string open (prose, not code)."""
     code = line.strip()
     word = _first_word(code)
     if in_string or word not in (*CLAUSES, *IN_FUNCTION, *IN_LOOP):
         return False
+    if _first_word(prefix[prefix.rfind("\n") + 1 :]) == word:
+        return False  # the programmer wrote the keyword there: theirs to place
     if word in CLAUSES and ":" not in code:
         return False  # the clause is not written yet
     lines = prefix.rsplit("\n", MAX_LINES)

@@ -85,6 +85,13 @@ def test_a_long_file_is_read_from_the_last_top_level_block(monkeypatch):
     assert not misplaced("    return x", "class A:\n" + lines * 4 + "    ")
 
 
+def test_a_keyword_the_programmer_typed_is_theirs():
+    above = "class A:\n    x = 1\n"
+    assert misplaced("    return x", above + "    ret")  # the model chose `return`
+    assert not misplaced("    return x", above + "    return ")
+    assert not misplaced("    return x", above + "    return")
+
+
 def test_the_finisher_hides_it_and_says_why():
     prefix = "def f(x):\n    x = 1\n    "
     assert finish_text("else:\n", prefix, "\n", SINGLE) == ("", "misplaced")
