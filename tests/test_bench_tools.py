@@ -47,3 +47,19 @@ def test_keyword_and_assignment_holes_are_cut_after_the_keyword_or_the_equals():
         ("    self.total = ", "a[0]"),
         ("    returned = ", "1"),
     ]
+
+
+def test_false_flags_checks_each_line_with_the_file_above_it(tmp_path, monkeypatch):
+    """bench.false_flags reads a file as the finisher would see each of its lines, and
+    counts a flag where a check flags real code."""
+    from bench import false_flags
+
+    code = 'class A:\n    """Doc:\n    return x\n    """\n    def f(self):\n        return 1\n'
+    (tmp_path / "a.py").write_text(code + "    return 2\n")  # the last one is misplaced
+    rows = list(false_flags.lines_of(tmp_path / "a.py"))
+    number, line, prefix, in_string = rows[2]
+    assert (number, line, prefix, in_string) == (3, "    return x", code[:25], True)
+    monkeypatch.setattr(false_flags, "python_files", lambda: [tmp_path / "a.py"])
+    result = false_flags.run(["placement"])
+    assert result["checks"]["placement"]["lines"] == 3
+    assert result["checks"]["placement"]["flags"] == 1
