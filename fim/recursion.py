@@ -9,8 +9,10 @@ change lets the line pass: a parameter (or the function's own name) bound again 
 used above (`s.accept(...)` may move a scanner), a condition, loop or lambda on the line,
 a function without parameters (it recurses over state outside it). Only the nearest
 enclosing `def` counts, found by walking up at most `MAX_LINES` lines (for typing speed);
-a bare call in a method calls another function of that name and passes; so does a line
-in a docstring or one that is not a whole Python statement.
+in a class's method only `self.name(...)` (or `cls.`) is itself, as a bare call there
+reaches a global (`abs(x)` in a static method `abs`), and in a function outside a class
+`self.name(...)` is its argument's method (`str.removesuffix` backported); a line in a
+docstring or one that is not a whole Python statement passes too.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .languages import indent_width
 MAX_LINES = 400  # how far up the enclosing `def` is looked for
 MAX_LINE = 1000  # longer lines are not parsed
 MAX_HEADER = 4000  # nor longer headers
+OPENS = re.compile(r"(?:async\s+)?(?:def|if|elif|else|for|while|with|try|except|finally)\b")
 HEADER = re.compile(r"\s*(?:async\s+)?def\s+(\w+)\s*\(")
 BINDS = re.compile(r"(?<![=!<>])=(?!=)|\b(?:for|as|del|global|nonlocal|import)\b")
 ON_THE_LINE = re.compile(r"\b(?:if|and|or|for|while|lambda)\b")  # guards or defers the call
@@ -49,9 +52,10 @@ def _header(lines: list[str], start: int) -> tuple[int, Function] | None:
     return None
 
 
-def enclosing_function(lines: list[str]) -> tuple[int, Function] | None:
+def enclosing_function(lines: list[str]) -> tuple[int, Function, int] | None:
     """The nearest `def` above the last of `lines` that holds it: (the index of its
-    header's last line, the parsed header); None at module or class level."""
+    header's last line, the parsed header, the index of its first); None at module or
+    class level."""
     indent = indent_width(lines[-1])
     for i in range(len(lines) - 2, -1, -1):
         line = lines[i]
@@ -59,10 +63,27 @@ def enclosing_function(lines: list[str]) -> tuple[int, Function] | None:
         if not code or code.startswith(("#", ")", "]", "}")) or indent_width(line) >= indent:
             continue  # (a closing bracket goes on a line above: a header's end, say)
         if HEADER.match(line):
-            return _header(lines, i)
+            found = _header(lines, i)
+            return None if found is None else (*found, i)
         if code.startswith(("class ", "class\t")):
             return None
         indent = indent_width(line)
+    return None
+
+
+def _in_class(lines: list[str], start: int) -> bool | None:
+    """True when the block holding `lines[start]` is a class's body, False when it is a
+    block of another statement or the module; None when the lines walked do not say
+    (the header is further up, or a string's text at a lower indentation is in the way)."""
+    indent = indent_width(lines[start])
+    if indent == 0:
+        return False
+    for line in reversed(lines[:start]):
+        code = line.strip()
+        if code and not code.startswith(("#", ")", "]", "}")) and indent_width(line) < indent:
+            if code.startswith(("class ", "class\t")):
+                return True
+            return False if OPENS.match(code) else None
     return None
 
 
@@ -129,12 +150,18 @@ def calls_itself(line: str, prefix: str, in_string: bool = False) -> bool:
     found = enclosing_function(lines)
     if found is None:
         return False
-    at, node = found
+    at, node, start = found
+    if node.name not in line:
+        return False
     spelled, names = _parameters(node)
-    if names and names[0] in METHOD_FIRST:  # a method: only self.name(...) is itself
+    in_class = _in_class(lines, start)
+    method = in_class if in_class is not None else bool(names) and names[0] in METHOD_FIRST
+    if method:  # a class's scope is not a method's: only self.name(...) is itself
+        if not names or names[0] not in METHOD_FIRST:
+            return False  # a static method's bare call reaches a global (`abs(x)`)
         call = re.compile(rf"\b{names[0]}\.{node.name}\s*\(")
         spelled = spelled[1:]
-    else:
+    else:  # (a function's `self.name(...)` calls its argument's attribute)
         call = re.compile(rf"(?<![\w.]){node.name}\s*\(")
     m = call.search(line)
     if not spelled or m is None or _quoted(line[: m.start()]):

@@ -85,3 +85,17 @@ def test_a_huge_header_or_line_is_not_parsed():
     assert not calls_itself("    return f(a)", header)
     line = "    return f(a, b" + ", c" * 100_000 + ")"
     assert not calls_itself(line, "def f(a, b):\n    ")
+
+
+def test_only_a_class_makes_a_method():
+    """Found by bench.false_flags in real code: a static method `abs` calling the builtin,
+    and a backport whose plain function takes the string as `self`."""
+    static = "class Ref:\n    @staticmethod\n    def abs(x):\n        "
+    assert not calls_itself("        return abs(x)", static)
+    backport = "if old:\n\n    def removesuffix(self, suffix):\n        "
+    assert not calls_itself("        return self.removesuffix(suffix)", backport)
+    assert calls_itself("        return removesuffix(self, suffix)", backport)
+    method = "class S:\n    def removesuffix(self, suffix):\n        "
+    assert calls_itself("        return self.removesuffix(suffix)", method)
+    nested = "class A:\n    def f(self):\n        def walk(node):\n            "
+    assert calls_itself("            return walk(node)", nested)  # a function in a method
