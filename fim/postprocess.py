@@ -212,16 +212,11 @@ def postprocess(text: str, prefix: str, suffix: str, options: PostOptions = Post
 def finish_text(
     text: str, prefix: str, suffix: str, options: PostOptions = PostOptions()
 ) -> tuple[str, str]:
-    """`postprocess`, with the reason when nothing is left: "present" (the block is
-    already below the cursor), "echo" (the line repeats one around the cursor), "junk"
-    (the model looped: fim/degenerate.py), "invalid" (a Python block header no parser
-    accepts: fim/python_check.py), "misplaced" (a Python statement that cannot stand at the
-    cursor, `else:` with no `if`: fim/placement.py), "recursion" (a Python line calling
-    its own function with the same arguments: fim/recursion.py) or "nothing" (no code: whitespace, or an
-    end token at once); "" when text is left."""
-    m = SPECIAL_SPELLING.search(text)
-    if m:
-        text = text[: m.start()]
+    """`postprocess`, with the reason when nothing is left ("" when text is left):
+    "present" (the block is below the cursor already), "echo", "junk" (fim/degenerate.py),
+    "invalid" (fim/python_check.py), "misplaced" (fim/placement.py), "recursion"
+    (fim/recursion.py) or "nothing"; `cli.complete.REASONS` says each in words."""
+    text = SPECIAL_SPELLING.split(text, maxsplit=1)[0]  # nothing after a special token
     # A generation cut off inside a multi-byte character decodes to U+FFFD at the end.
     text = text.replace("\r\n", "\n").rstrip("\ufffd")
     if not text.strip():
