@@ -17,6 +17,7 @@ characters, per-request latency.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import statistics
@@ -34,6 +35,7 @@ from lsp_server.settings import Settings
 from lsp_server.workspace import WorkspaceIndex
 from model.progress import Progress
 
+QUESTIONS = itertools.count()
 CHAIN = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 
 
@@ -63,10 +65,9 @@ def check(analysis: Analysis, hole: dict, line: str, root: Path) -> tuple[int, l
         dot = start + offset + 1
         row = code.count("\n", 0, dot) + 1
         col = dot - (code.rfind("\n", 0, dot) + 1)
-        # a fresh key each time: the answer belongs to this document
-        names = analysis.attributes(
-            code, row, col, f"{receiver}@{id(line)}{offset}", str(hole["path"]), root, 120
-        )
+        # a fresh key each time: the answer is this document's (an id can be reused)
+        key = f"{receiver}@{next(QUESTIONS)}"
+        names = analysis.attributes(code, row, col, key, str(hole["path"]), root, 120)
         if names:
             known += 1
             if attr not in names:

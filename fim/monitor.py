@@ -1,7 +1,8 @@
 """Where static analysis can steer decoding, and which tokens it then allows.
 
 A trigger is the text ending in `receiver.` or `receiver.partial` (an attribute being
-written) outside strings and comments. A static analyser lists the names that exist after
+written) outside strings and comments, or in `from module import partial` (a name being
+imported; after a comma too). A static analyser lists the names that exist after
 `receiver.`; the next token must then keep the attribute a beginning of one of them, or
 finish one of them and go on with something that is not part of a name (`(`, ` `, `)`).
 The names come from elsewhere (`lsp_server/analysis.py`); this module knows text and
@@ -20,15 +21,30 @@ from .healing import Vocabulary
 ATTRIBUTE = re.compile(
     r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\.([A-Za-z_][A-Za-z0-9_]*)?\Z"
 )
+# `from pkg.mod import`, then what follows: `a, b as c, par` (the name being written last)
+FROM_HEAD = re.compile(r"[ \t]*from[ \t]+(\.*[A-Za-z_][\w.]*|\.+)[ \t]+import(?!\w)")
+NAME = r"[A-Za-z_]\w*"
+FROM_REST = re.compile(
+    rf"(?P<open>[ \t]+\(?|[ \t]*\()[ \t]*"
+    rf"(?P<done>(?:{NAME}(?:[ \t]+as[ \t]+{NAME})?[ \t]*,[ \t]*)*)(?P<partial>{NAME})?"
+)
+MAX_IMPORT_LINE = 300  # a longer line is not read (typing speed)
 # Receivers whose attribute at a statement's start may be one being defined (`self.x = 1`)
 DEFINING = ("self", "cls")
 
 
 @dataclass(frozen=True)
 class Trigger:
-    dot: int  # offset in the text just after the `.`
-    receiver: str  # the dotted name before it
-    partial: str  # what of the attribute is written already
+    dot: int  # offset in the text where the analyser is asked (just after the `.`)
+    receiver: str  # the dotted name before it (or the `from ... import` statement)
+    partial: str  # what of the name is written already
+    lead: str = ""  # what must come before the name (a space after `import` or `a,`)
+    extra: tuple[str, ...] = ()  # what else may come instead of a name (`(`, `*`)
+
+    def spellings(self, names: Iterable[str]) -> list[str]:
+        """What the text may go on with at the trigger: each name, or an extra, after
+        `lead`."""
+        return [self.lead + n for n in (*names, *self.extra)]
 
 
 def attribute_trigger(text: str) -> Trigger | None:
@@ -45,6 +61,35 @@ def attribute_trigger(text: str) -> Trigger | None:
     if receiver in DEFINING and not line.strip():
         return None
     return Trigger(start + len(receiver) + 1, receiver, partial)
+
+
+def import_trigger(text: str) -> Trigger | None:
+    """The name being written in a `from module import ...` line at the end of `text`:
+    the first (which may instead open a bracket or be `*`) or one after a comma; not
+    after `as`, and not right after a `(`, where the layout is the writer's. Its receiver
+    is the statement up to `import`, a question the analyser answers with the module's
+    names. Right after `import` or a comma, the name must come after a space."""
+    line = text[text.rfind("\n") + 1 :]
+    head = FROM_HEAD.match(line) if len(line) <= MAX_IMPORT_LINE else None
+    if head is None:
+        return None
+    receiver = f"from {head.group(1)} import"
+    rest = line[head.end() :]
+    if not rest or rest.endswith(","):
+        first = not rest
+        return Trigger(len(text), receiver, "", " ", ("(", "*") if first else ())
+    m = FROM_REST.fullmatch(rest)
+    if m is None or (rest.rstrip().endswith("(") and not m["done"]):
+        return None
+    partial = m["partial"] or ""
+    first = not m["done"] and not partial and "(" not in m["open"]
+    return Trigger(len(text) - len(partial), receiver, partial, "", ("(", "*") if first else ())
+
+
+def name_trigger(text: str) -> Trigger | None:
+    """Where static analysis can list the names that may come next: an attribute, or a
+    name imported from a module."""
+    return attribute_trigger(text) or import_trigger(text)
 
 
 def in_comment_or_string(line: str) -> bool:

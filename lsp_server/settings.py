@@ -106,8 +106,9 @@ class Settings:
     )
     static_analysis: bool = setting(
         True,
-        "Python: while the model writes an attribute (`os.path.jo`), allow only the names "
-        "Jedi finds there (at most 50 ms a request; llama.cpp: at the cursor's attribute).",
+        "Python: while the model writes an attribute (`os.path.jo`) or a name imported "
+        "from a module (`from os.path import jo`), allow only the names Jedi finds there "
+        "(at most 50 ms a request; llama.cpp: at the cursor's attribute or import).",
     )
     candidates: int = setting(
         3,

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from fim.healing import Vocabulary
-from fim.monitor import NameConstraint, attribute_trigger
+from fim.monitor import NameConstraint, attribute_trigger, import_trigger
 from lsp_server.analysis import MAX_READS_AHEAD, Analysis
 from lsp_server.completion import CompletionRequest, CompletionService, monitoring
 from lsp_server.completion.monitoring import AttributeMonitor
@@ -71,6 +71,44 @@ def test_attribute_triggers(text, expected):
         assert text[: found.dot].endswith(found.receiver + ".")
 
 
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        # (receiver, partial, lead, extras)
+        ("from os.path import", ("from os.path import", "", " ", ("(", "*"))),
+        ("from os.path import ", ("from os.path import", "", "", ("(", "*"))),
+        ("from os.path import jo", ("from os.path import", "jo", "", ())),
+        ("from os.path import join,", ("from os.path import", "", " ", ())),
+        ("from os.path import join, ex", ("from os.path import", "ex", "", ())),
+        ("x = 1\n    from ..a.b import (x, y", ("from ..a.b import", "y", "", ())),
+        ("from . import ", ("from . import", "", "", ("(", "*"))),
+        ("from x import (", None),  # one per line, or all on it: the writer's choice
+        ("from os import path as ", None),  # a new name, not the module's
+        ("from os import path ", None),
+        ("import os", None),
+        ("from os importx", None),
+    ],
+)
+def test_import_triggers(text, expected):
+    found = import_trigger(text)
+    if expected is None:
+        assert found is None
+    else:
+        assert (found.receiver, found.partial, found.lead, found.extra) == expected
+        assert text[found.dot :] == found.partial
+
+
+def test_the_tokens_allowed_after_import_come_after_a_space():
+    texts = [" jo", " join", "join", " (", " *", " x", " ", "(", ","]
+    constraint = NameConstraint(Vocabulary(texts))
+    trigger = import_trigger("from os.path import")
+    allowed = {texts[i] for i in constraint.allowed(trigger.spellings(["join"]), "")}
+    assert allowed == {" jo", " join", " (", " *", " "}  # not "join" nor " x"
+    trigger = import_trigger("from os.path import ")
+    allowed = {texts[i] for i in constraint.allowed(trigger.spellings(["join"]), "")}
+    assert allowed == {"join", "("}
+
+
 def test_the_tokens_allowed_after_a_partial_attribute():
     texts = ["jo", "join", "join(", "joint", "j", "(", " ", "x", "exists", "exists)", "o", "in"]
     constraint = NameConstraint(Vocabulary(texts))
@@ -114,6 +152,33 @@ def test_the_model_writes_only_attributes_that_exist(tmp_path, monkeypatch):
             assert svc.static.analysis is not None and svc.static.analysis.calls >= 1
     assert all(any(n.startswith(w) for n in names) for w in seen[True]), seen
     assert seen[True] != seen[False]  # the constraint changed what was written
+
+
+def test_after_import_only_the_modules_names_may_follow(tmp_path):
+    """`from os.path import ` asks Jedi for os.path's names, at the place after `import `
+    (and after a comma), and allows only tokens that spell their beginnings, a bracket
+    or `*`."""
+    import os.path
+
+    texts = ["jo", "join", " join", "exists", "(", "*", "nope", "x", ",", " ", "\n"]
+    vocab = Vocabulary(texts)
+    path = str(tmp_path / "a.py")
+    monitor = monitoring.AttributeMonitor(
+        Analysis(), NameConstraint(vocab), "x = 1\nfrom os.path import", "\n", path, None, 60
+    )
+    allowed = {texts[i] for i in monitor("")}  # after `import`: a space first
+    assert allowed == {" join", " "}
+    allowed = {texts[i] for i in monitor(" ")}
+    assert allowed == {"jo", "join", "exists", "(", "*"}
+    assert {texts[i] for i in monitor(" join, ")} == {"jo", "join", "exists"}
+    assert monitor(" jo") is None  # no token here spells `in`: no constraint, not none allowed
+    assert {"join", "exists"} <= set(dir(os.path))
+    # a server's grammar: the rest of each name that fits; none where `(` could come
+    assert monitor.at_cursor("") is None
+    typed = monitoring.AttributeMonitor(
+        Analysis(), None, "from os.path import jo", "\n", path, None, 60
+    )
+    assert typed.at_cursor("") == ["in"]
 
 
 def test_an_answer_too_late_for_one_request_serves_the_next(tmp_path):

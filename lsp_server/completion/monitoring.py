@@ -1,5 +1,6 @@
 """Static analysis in the decoding loop (`staticAnalysis`): while the model writes an
-attribute (`os.path.jo`), only tokens that keep it one Jedi says exists may follow.
+attribute (`os.path.jo`) or a name imported from a module (`from os.path import jo`),
+only tokens that keep it one Jedi says exists may follow.
 
 The local backend calls the request's `AttributeMonitor` with the text generated so far
 before each token; the monitor finds a trigger (`fim.monitor`), asks `Analysis` for the
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fim.healing import Vocabulary
-from fim.monitor import NameConstraint, Trigger, attribute_trigger
+from fim.monitor import NameConstraint, Trigger, name_trigger
 
 from ..analysis import Analysis
 from ..workspace import uri_to_path
@@ -61,11 +62,11 @@ class AttributeMonitor:
 
     def __call__(self, generated: str) -> Collection[int] | None:
         text = self.before + generated
-        trigger = attribute_trigger(text)
+        trigger = name_trigger(text)
         names = self._names(text, trigger) if trigger else None
         if not names or self.constraint is None:
             return None
-        allowed = self.constraint.allowed(names, trigger.partial)
+        allowed = self.constraint.allowed(trigger.spellings(names), trigger.partial)
         # empty: what is written fits no name, and the analyser may not know them all
         return allowed or None
 
@@ -73,11 +74,14 @@ class AttributeMonitor:
         """For a server, which takes a grammar and no per-token constraint: what the
         generation may start with when the cursor is in an attribute (each fitting name's
         rest after the prompt, among those that re-type the `healed` text). None: the
-        cursor is in no attribute, no answer in time, or nothing fits."""
-        trigger = attribute_trigger(self.before)
+        cursor is in no attribute or import, no answer in time, or nothing fits."""
+        trigger = name_trigger(self.before)
+        if trigger and trigger.extra:
+            return None  # a grammar would have to say what may follow `(`: left free
         names = self._names(self.before, trigger) if trigger else None
         typed = trigger.partial if trigger else ""
-        rests = {n[len(typed) :] for n in names or () if n.startswith(typed)}
+        spelled = trigger.spellings(names) if trigger and names else []
+        rests = {n[len(typed) :] for n in spelled if n.startswith(typed)}
         return sorted(r for r in rests if r.startswith(healed)) or None
 
     def _names(self, text: str, trigger: Trigger) -> list[str] | None:
@@ -85,7 +89,7 @@ class AttributeMonitor:
         if self.left_s <= 0:
             return None
         # the file's imports ahead of the window (the request's text may start far below)
-        head = self.analysis.header(self.path) + text[: trigger.dot]
+        head = self.analysis.header(self.path) + text[: trigger.dot] + trigger.lead
         line = head.count("\n") + 1
         column = len(head) - (head.rfind("\n") + 1)
         t0 = time.monotonic()
