@@ -39,12 +39,10 @@ class Trigger:
     receiver: str  # the dotted name before it (or the `from ... import` statement)
     partial: str  # what of the name is written already
     lead: str = ""  # what must come before the name (a space after `import` or `a,`)
-    extra: tuple[str, ...] = ()  # what else may come instead of a name (`(`, `*`)
 
     def spellings(self, names: Iterable[str]) -> list[str]:
-        """What the text may go on with at the trigger: each name, or an extra, after
-        `lead`."""
-        return [self.lead + n for n in (*names, *self.extra)]
+        """What the text may go on with at the trigger: each name after `lead`."""
+        return [self.lead + n for n in names]
 
 
 def attribute_trigger(text: str) -> Trigger | None:
@@ -65,10 +63,11 @@ def attribute_trigger(text: str) -> Trigger | None:
 
 def import_trigger(text: str) -> Trigger | None:
     """The name being written in a `from module import ...` line at the end of `text`:
-    the first (which may instead open a bracket or be `*`) or one after a comma; not
-    after `as`, and not right after a `(`, where the layout is the writer's. Its receiver
-    is the statement up to `import`, a question the analyser answers with the module's
-    names. Right after `import` or a comma, the name must come after a space."""
+    the first or one after a comma; not after `as`, and not right after a `(`, where the
+    layout is the writer's. Its receiver is the statement up to `import`, a question the
+    analyser answers with the module's names. Right after `import` or a comma, the name
+    must come after a space. A name it is, not `(` or `*`: a suggestion that is only
+    `(` is no help, and `*` is what a model writes when the name it wanted is not there."""
     line = text[text.rfind("\n") + 1 :]
     head = FROM_HEAD.match(line) if len(line) <= MAX_IMPORT_LINE else None
     if head is None:
@@ -76,14 +75,12 @@ def import_trigger(text: str) -> Trigger | None:
     receiver = f"from {head.group(1)} import"
     rest = line[head.end() :]
     if not rest or rest.endswith(","):
-        first = not rest
-        return Trigger(len(text), receiver, "", " ", ("(", "*") if first else ())
+        return Trigger(len(text), receiver, "", " ")
     m = FROM_REST.fullmatch(rest)
     if m is None or (rest.rstrip().endswith("(") and not m["done"]):
         return None
     partial = m["partial"] or ""
-    first = not m["done"] and not partial and "(" not in m["open"]
-    return Trigger(len(text) - len(partial), receiver, partial, "", ("(", "*") if first else ())
+    return Trigger(len(text) - len(partial), receiver, partial)
 
 
 def name_trigger(text: str) -> Trigger | None:

@@ -74,14 +74,14 @@ def test_attribute_triggers(text, expected):
 @pytest.mark.parametrize(
     "text,expected",
     [
-        # (receiver, partial, lead, extras)
-        ("from os.path import", ("from os.path import", "", " ", ("(", "*"))),
-        ("from os.path import ", ("from os.path import", "", "", ("(", "*"))),
-        ("from os.path import jo", ("from os.path import", "jo", "", ())),
-        ("from os.path import join,", ("from os.path import", "", " ", ())),
-        ("from os.path import join, ex", ("from os.path import", "ex", "", ())),
-        ("x = 1\n    from ..a.b import (x, y", ("from ..a.b import", "y", "", ())),
-        ("from . import ", ("from . import", "", "", ("(", "*"))),
+        # (receiver, partial, lead)
+        ("from os.path import", ("from os.path import", "", " ")),
+        ("from os.path import ", ("from os.path import", "", "")),
+        ("from os.path import jo", ("from os.path import", "jo", "")),
+        ("from os.path import join,", ("from os.path import", "", " ")),
+        ("from os.path import join, ex", ("from os.path import", "ex", "")),
+        ("x = 1\n    from ..a.b import (x, y", ("from ..a.b import", "y", "")),
+        ("from . import ", ("from . import", "", "")),
         ("from x import (", None),  # one per line, or all on it: the writer's choice
         ("from os import path as ", None),  # a new name, not the module's
         ("from os import path ", None),
@@ -94,7 +94,7 @@ def test_import_triggers(text, expected):
     if expected is None:
         assert found is None
     else:
-        assert (found.receiver, found.partial, found.lead, found.extra) == expected
+        assert (found.receiver, found.partial, found.lead) == expected
         assert text[found.dot :] == found.partial
 
 
@@ -103,10 +103,10 @@ def test_the_tokens_allowed_after_import_come_after_a_space():
     constraint = NameConstraint(Vocabulary(texts))
     trigger = import_trigger("from os.path import")
     allowed = {texts[i] for i in constraint.allowed(trigger.spellings(["join"]), "")}
-    assert allowed == {" jo", " join", " (", " *", " "}  # not "join" nor " x"
+    assert allowed == {" jo", " join", " "}  # not "join", " x" nor " ("
     trigger = import_trigger("from os.path import ")
     allowed = {texts[i] for i in constraint.allowed(trigger.spellings(["join"]), "")}
-    assert allowed == {"join", "("}
+    assert allowed == {"join"}
 
 
 def test_the_tokens_allowed_after_a_partial_attribute():
@@ -156,8 +156,7 @@ def test_the_model_writes_only_attributes_that_exist(tmp_path, monkeypatch):
 
 def test_after_import_only_the_modules_names_may_follow(tmp_path):
     """`from os.path import ` asks Jedi for os.path's names, at the place after `import `
-    (and after a comma), and allows only tokens that spell their beginnings, a bracket
-    or `*`."""
+    (and after a comma), and allows only tokens that spell their beginnings."""
     import os.path
 
     texts = ["jo", "join", " join", "exists", "(", "*", "nope", "x", ",", " ", "\n"]
@@ -169,12 +168,12 @@ def test_after_import_only_the_modules_names_may_follow(tmp_path):
     allowed = {texts[i] for i in monitor("")}  # after `import`: a space first
     assert allowed == {" join", " "}
     allowed = {texts[i] for i in monitor(" ")}
-    assert allowed == {"jo", "join", "exists", "(", "*"}
+    assert allowed == {"jo", "join", "exists"}
     assert {texts[i] for i in monitor(" join, ")} == {"jo", "join", "exists"}
     assert monitor(" jo") is None  # no token here spells `in`: no constraint, not none allowed
     assert {"join", "exists"} <= set(dir(os.path))
-    # a server's grammar: the rest of each name that fits; none where `(` could come
-    assert monitor.at_cursor("") is None
+    # a server's grammar: the rest of each name that fits
+    assert " join" in monitor.at_cursor("") and " (" not in monitor.at_cursor("")
     typed = monitoring.AttributeMonitor(
         Analysis(), None, "from os.path import jo", "\n", path, None, 60
     )

@@ -76,8 +76,6 @@ class AttributeMonitor:
         rest after the prompt, among those that re-type the `healed` text). None: the
         cursor is in no attribute or import, no answer in time, or nothing fits."""
         trigger = name_trigger(self.before)
-        if trigger and trigger.extra:
-            return None  # a grammar would have to say what may follow `(`: left free
         names = self._names(self.before, trigger) if trigger else None
         typed = trigger.partial if trigger else ""
         spelled = trigger.spellings(names) if trigger and names else []
