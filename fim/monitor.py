@@ -68,7 +68,8 @@ def import_trigger(text: str) -> Trigger | None:
     analyser answers with the module's names. Right after `import` or a comma, the name
     must come after a space. A name it is, not `(` or `*`: a suggestion that is only
     `(` is no help, and `*` is what a model writes when the name it wanted is not there."""
-    line = text[text.rfind("\n") + 1 :]
+    tail = text[-(MAX_IMPORT_LINE + 1) :]  # (a one-line file of megabytes: not scanned)
+    line = tail[tail.rfind("\n") + 1 :]
     head = FROM_HEAD.match(line) if len(line) <= MAX_IMPORT_LINE else None
     if head is None:
         return None

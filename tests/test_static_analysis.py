@@ -87,6 +87,8 @@ def test_attribute_triggers(text, expected):
         ("from os import path ", None),
         ("import os", None),
         ("from os importx", None),
+        ("x" * 5000 + "from os import ", None),  # a line too long to read
+        ("x" * 5000 + "\nfrom os import ", ("from os import", "", "")),
     ],
 )
 def test_import_triggers(text, expected):
