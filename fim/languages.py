@@ -10,6 +10,7 @@ clients send differ: `javascriptreact`, `js`, a major mode's name).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -34,6 +35,25 @@ def indent_width(line: str, tab_size: int = 4) -> int:
         else:
             break
     return width
+
+
+FIRST_WORD = re.compile(r"\s*(?:async\s+)?(\w+)")
+
+
+def first_word(code: str) -> str:
+    """A Python line's first word, `async` passed over (`async def` → "def")."""
+    m = FIRST_WORD.match(code)
+    return m.group(1) if m else ""
+
+
+def code_lines_above(lines: list[str]) -> Iterator[tuple[int, str]]:
+    """(indentation, first word) of each Python code line above the last of `lines`,
+    nearest first: blanks and comments are left out, and so is a line that opens with a
+    closing bracket (it ends a statement begun above)."""
+    for line in reversed(lines[:-1]):
+        code = line.strip()
+        if code and not code.startswith(("#", ")", "]", "}")):
+            yield indent_width(line), first_word(code)
 
 
 C_COMMENT = r"\s*(?://.*|/\*.*)?$"

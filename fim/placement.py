@@ -20,9 +20,9 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-from .languages import indent_width
+from .languages import code_lines_above, first_word, indent_width
 
 MAX_LINES = 400  # how far up the blocks around the cursor are looked for
 MAX_CHARS = 32_000  # nor is more parsed (4 ms a parse, holding the interpreter; 3 at most)
@@ -38,22 +38,7 @@ CLAUSES = {  # a clause, and the statements it may continue at its own indentati
 }
 IN_FUNCTION = ("return", "yield")
 IN_LOOP = ("break", "continue")
-WORD = re.compile(r"\s*(?:async\s+)?(\w+)")
 TOP = re.compile(r"(?:async\s+)?(?:def|class|if|for|while|try|with)\b|@")
-
-
-def _first_word(code: str) -> str:
-    m = WORD.match(code)
-    return m.group(1) if m else ""
-
-
-def _code_lines_above(lines: list[str]) -> Iterator[tuple[int, str]]:
-    """(indentation, first word) of each code line above the last, nearest first; a line
-    that opens with a closing bracket continues a statement and is left out."""
-    for line in reversed(lines[:-1]):
-        code = line.strip()
-        if code and not code.startswith(("#", ")", "]", "}")):
-            yield indent_width(line), _first_word(code)
 
 
 def _looks_misplaced(word: str, col: int, above: Iterable[tuple[int, str]]) -> bool:
@@ -142,10 +127,10 @@ def misplaced(line: str, prefix: str, in_string: bool = False) -> bool:
     not the programmer, wrote its keyword; `in_string`: the text above leaves a
     triple-quoted string open (prose, not code)."""
     code = line.strip()
-    word = _first_word(code)
+    word = first_word(code)
     if in_string or word not in (*CLAUSES, *IN_FUNCTION, *IN_LOOP):
         return False
-    if _first_word(prefix[prefix.rfind("\n") + 1 :]) == word:
+    if first_word(prefix[prefix.rfind("\n") + 1 :]) == word:
         return False  # the programmer wrote the keyword there: theirs to place
     if word in CLAUSES and ":" not in code:
         return False  # the clause is not written yet
@@ -153,6 +138,6 @@ def misplaced(line: str, prefix: str, in_string: bool = False) -> bool:
     from_start = len(lines) <= MAX_LINES
     lines = lines if from_start else lines[1:]  # (the first holds all the text above)
     lines[-1] = line
-    if not _looks_misplaced(word, indent_width(line), _code_lines_above(lines)):
+    if not _looks_misplaced(word, indent_width(line), code_lines_above(lines)):
         return False
     return _confirmed(lines, word, from_start)

@@ -237,9 +237,10 @@ def finish_text(
             if bad == 0:
                 return "", "invalid"
             lines = lines if bad is None else lines[:bad]
-            if lines and misplaced(before + lines[0], prefix, quotes % 2 == 1):
+            in_string = quotes % 2 == 1
+            if lines and misplaced(before + lines[0], prefix, in_string):
                 return "", "misplaced"
-            if lines and calls_itself(before + lines[0], prefix, quotes % 2 == 1):
+            if lines and calls_itself(before + lines[0], prefix, in_string):
                 return "", "recursion"
     else:
         cut = len(lines) == 1  # the line did not end: the cap or the deadline stopped it

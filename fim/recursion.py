@@ -20,12 +20,12 @@ from __future__ import annotations
 import ast
 import re
 
-from .languages import indent_width
+from .languages import code_lines_above, indent_width
 
 MAX_LINES = 400  # how far up the enclosing `def` is looked for
 MAX_LINE = 1000  # longer lines are not parsed
 MAX_HEADER = 4000  # nor longer headers
-OPENS = re.compile(r"(?:async\s+)?(?:def|if|elif|else|for|while|with|try|except|finally)\b")
+OPENS = {"def", "if", "elif", "else", "for", "while", "with", "try", "except", "finally"}
 HEADER = re.compile(r"\s*(?:async\s+)?def\s+(\w+)\s*\(")
 BINDS = re.compile(r"(?<![=!<>])=(?!=)|\b(?:for|as|del|global|nonlocal|import)\b")
 ON_THE_LINE = re.compile(r"\b(?:if|and|or|for|while|lambda)\b")  # guards or defers the call
@@ -78,12 +78,9 @@ def _in_class(lines: list[str], start: int) -> bool | None:
     indent = indent_width(lines[start])
     if indent == 0:
         return False
-    for line in reversed(lines[:start]):
-        code = line.strip()
-        if code and not code.startswith(("#", ")", "]", "}")) and indent_width(line) < indent:
-            if code.startswith(("class ", "class\t")):
-                return True
-            return False if OPENS.match(code) else None
+    for above, word in code_lines_above(lines[: start + 1]):
+        if above < indent:
+            return True if word == "class" else (False if word in OPENS else None)
     return None
 
 
